@@ -1,0 +1,215 @@
+//! The command line, as clap sees it: names, help texts, defaults. Values stay strings
+//! here; `config.rs` validates them into typed settings with messages of our own.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use super::exit::{exit_code_table, EXIT_CODES_HELP};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "stillup",
+    version,
+    about = "Is my service up yet — and if not, why not?",
+    long_about = "Is my service up yet — and if not, why not?\n\n\
+        stillup polls a target until it is healthy or a deadline passes, says why every \
+        failed attempt failed (connection refused, DNS, TLS, no answer, HTTP 503, a JSON \
+        field with the wrong value…), and ends with a timeline of what happened.\n\n\
+        Try it without a network: stillup demo",
+    after_help = EXIT_CODES_HELP,
+    after_long_help = EXIT_CODES_HELP,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Poll a URL until it is healthy or the deadline passes.
+    #[command(
+        after_help = EXIT_CODES_HELP,
+        after_long_help = concat!(
+            "Examples:\n",
+            "  stillup wait http://127.0.0.1:8080/health\n",
+            "  stillup wait https://api.internal/ready --timeout 5m --interval 2s --backoff exponential\n",
+            "  stillup wait http://localhost:8080/health --expect-json '$.status == \"healthy\"'\n",
+            "  stillup wait http://localhost:8080/ --expect-status 200-299,301 --output json\n\n",
+            exit_code_table!()
+        )
+    )]
+    Wait(WaitArgs),
+    /// Make one attempt and report: exit 0 when healthy, 1 when not.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Check(CheckArgs),
+    /// Watch stillup wait on a scripted local service: refused, 503, degraded, healthy. No network needed.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    /// The URL to poll: http:// or https://, e.g. http://127.0.0.1:8080/health
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    /// Overall deadline: give up when it passes (e.g. 30s, 2m, 1h)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "2m",
+        env = "STILLUP_TIMEOUT"
+    )]
+    pub timeout: String,
+
+    /// Time between the starts of two attempts
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "1s",
+        env = "STILLUP_INTERVAL"
+    )]
+    pub interval: String,
+
+    /// How the interval grows: fixed, or exponential (doubling up to --max-interval)
+    #[arg(long, value_enum, default_value_t = BackoffArg::Fixed, env = "STILLUP_BACKOFF")]
+    pub backoff: BackoffArg,
+
+    /// Cap on the interval
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "30s",
+        env = "STILLUP_MAX_INTERVAL"
+    )]
+    pub max_interval: String,
+
+    /// Shorten each interval by a random fraction up to RATIO (0 to 1; 0.5 when given alone),
+    /// so many waiters don't poll in lockstep
+    #[arg(
+        long,
+        value_name = "RATIO",
+        num_args = 0..=1,
+        default_missing_value = "0.5",
+        env = "STILLUP_JITTER"
+    )]
+    pub jitter: Option<String>,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The URL to check: http:// or https://
+    #[arg(value_name = "URL")]
+    pub url: String,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What makes one attempt healthy, and its limits.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// Bound on one attempt; never runs past the overall deadline
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "3s",
+        env = "STILLUP_ATTEMPT_TIMEOUT"
+    )]
+    pub attempt_timeout: String,
+
+    /// Status codes that count as healthy: codes, ranges and classes, e.g. 200, 200-299, 2xx,301
+    #[arg(
+        long,
+        value_name = "CODES",
+        default_value = "2xx",
+        env = "STILLUP_EXPECT_STATUS"
+    )]
+    pub expect_status: String,
+
+    /// A JSON condition on the body: 'PATH OP VALUE' with an RFC 9535 JSONPath and one of
+    /// == != < <= > >=, or 'PATH exists' / 'PATH !exists'. Repeatable; all must hold.
+    /// E.g. '$.status == "healthy"', '$.checks.db exists', '$.replicas >= 3'
+    #[arg(long, value_name = "EXPR")]
+    pub expect_json: Vec<String>,
+
+    /// A regular expression the body must match. Repeatable
+    #[arg(long, value_name = "REGEX")]
+    pub expect_body: Vec<String>,
+
+    /// A response header that must be present ('Name') or match ('Name: REGEX'). Repeatable
+    #[arg(long, value_name = "HEADER")]
+    pub expect_header: Vec<String>,
+
+    /// Slowest acceptable response (headers and body)
+    #[arg(long, value_name = "DURATION", env = "STILLUP_MAX_LATENCY")]
+    pub max_latency: Option<String>,
+
+    /// Largest body read, e.g. 64KiB, 1MiB, 500000; a larger body fails the attempt
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "1MiB",
+        env = "STILLUP_MAX_BODY"
+    )]
+    pub max_body: String,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// human: a line per attempt and a timeline on stderr; json: one JSON document on stdout
+    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human, env = "STILLUP_OUTPUT")]
+    pub output: OutputFormat,
+
+    /// Print nothing; the exit code says it all
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+
+    /// Colour: auto (only on a terminal, off when NO_COLOR is set), always or never
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, env = "STILLUP_COLOR")]
+    pub color: ColorArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackoffArg {
+    Fixed,
+    Exponential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,285 @@
+//! From strings to a validated run: durations, sizes, URL, conditions and the presentation
+//! decision (colour, spinner, format), all settled before any socket opens.
+//!
+//! Every rejection names the flag, the bad value and the fix.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use stillup::backoff::{Backoff, BackoffKind};
+use stillup::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
+use stillup::redact::redact_url;
+use stillup::{HttpProbe, Target, WaitPolicy};
+use thiserror::Error;
+
+use super::args::{BackoffArg, CheckArgs, ColorArg, OutputArgs, OutputFormat, ProbeArgs, WaitArgs};
+
+/// Bad input, found before anything was sent.
+#[derive(Debug, Error)]
+#[error("invalid {flag} {value:?}: {problem}")]
+pub struct UsageError {
+    pub flag: &'static str,
+    pub value: String,
+    pub problem: String,
+}
+
+impl UsageError {
+    pub fn from_parts(flag: &'static str, value: &str, problem: impl ToString) -> Self {
+        Self::new(flag, value, problem)
+    }
+
+    fn new(flag: &'static str, value: &str, problem: impl ToString) -> Self {
+        UsageError {
+            flag,
+            value: redact_url(value),
+            problem: problem.to_string(),
+        }
+    }
+}
+
+/// How results are shown, decided once at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Presentation {
+    pub format: OutputFormat,
+    pub quiet: bool,
+    pub color: bool,
+    pub spinner: bool,
+}
+
+/// A validated run.
+#[derive(Debug)]
+pub struct RunConfig {
+    pub command: &'static str,
+    pub probe: HttpProbe,
+    pub policy: WaitPolicy,
+    pub presentation: Presentation,
+}
+
+pub fn wait_config(args: &WaitArgs) -> Result<RunConfig, UsageError> {
+    let timeout = duration("--timeout", &args.timeout)?;
+    let interval = duration("--interval", &args.interval)?;
+    let max_interval = duration("--max-interval", &args.max_interval)?;
+    if timeout.is_zero() {
+        return Err(UsageError::new(
+            "--timeout",
+            &args.timeout,
+            "must be more than 0",
+        ));
+    }
+    let jitter = match &args.jitter {
+        None => 0.0,
+        Some(raw) => ratio("--jitter", raw)?,
+    };
+    let (probe, attempt_timeout) = probe(&args.url, &args.probe)?;
+    let policy = WaitPolicy {
+        timeout,
+        attempt_timeout,
+        backoff: Backoff {
+            kind: match args.backoff {
+                BackoffArg::Fixed => BackoffKind::Fixed,
+                BackoffArg::Exponential => BackoffKind::Exponential,
+            },
+            interval,
+            max_interval,
+            jitter,
+        },
+        max_attempts: None,
+    };
+    Ok(RunConfig {
+        command: "wait",
+        probe,
+        policy,
+        presentation: presentation_for(&args.output),
+    })
+}
+
+pub fn check_config(args: &CheckArgs) -> Result<RunConfig, UsageError> {
+    let (probe, attempt_timeout) = probe(&args.url, &args.probe)?;
+    Ok(RunConfig {
+        command: "check",
+        probe,
+        policy: WaitPolicy::once(attempt_timeout),
+        presentation: presentation_for(&args.output),
+    })
+}
+
+fn probe(url: &str, args: &ProbeArgs) -> Result<(HttpProbe, Duration), UsageError> {
+    let target = Target::parse(url).map_err(|e| UsageError::new("URL", url, e))?;
+    let attempt_timeout = duration("--attempt-timeout", &args.attempt_timeout)?;
+    if attempt_timeout.is_zero() {
+        return Err(UsageError::new(
+            "--attempt-timeout",
+            &args.attempt_timeout,
+            "must be more than 0",
+        ));
+    }
+    let mut conditions = Conditions {
+        status: StatusSet::parse(&args.expect_status)
+            .map_err(|e| UsageError::new("--expect-status", &args.expect_status, e))?,
+        ..Conditions::default()
+    };
+    for raw in &args.expect_json {
+        conditions
+            .json
+            .push(JsonCondition::parse(raw).map_err(|e| UsageError::new("--expect-json", raw, e))?);
+    }
+    for raw in &args.expect_body {
+        conditions
+            .body
+            .push(BodyPattern::parse(raw).map_err(|e| UsageError::new("--expect-body", raw, e))?);
+    }
+    for raw in &args.expect_header {
+        conditions.headers.push(
+            HeaderCondition::parse(raw).map_err(|e| UsageError::new("--expect-header", raw, e))?,
+        );
+    }
+    if let Some(raw) = &args.max_latency {
+        conditions.max_latency = Some(duration("--max-latency", raw)?);
+    }
+    let mut probe = HttpProbe::new(target);
+    probe.conditions = conditions;
+    probe.max_body = size("--max-body", &args.max_body)?;
+    Ok((probe, attempt_timeout))
+}
+
+pub fn presentation_for(args: &OutputArgs) -> Presentation {
+    let stderr_is_terminal = std::io::stderr().is_terminal();
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    let color = match args.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => stderr_is_terminal && !no_color && !dumb,
+    };
+    Presentation {
+        format: args.output,
+        quiet: args.quiet,
+        color: color && !args.quiet,
+        spinner: stderr_is_terminal && !dumb && !args.quiet,
+    }
+}
+
+/// `500ms`, `3s`, `2m`, `1h30m`; a bare number is refused rather than guessed.
+pub fn duration(flag: &'static str, raw: &str) -> Result<Duration, UsageError> {
+    let text = raw.trim();
+    if text.is_empty() {
+        return Err(UsageError::new(
+            flag,
+            raw,
+            "expected a duration like 500ms, 3s or 2m",
+        ));
+    }
+    if text.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(UsageError::new(
+            flag,
+            raw,
+            format!("add a unit, e.g. {text}s or {text}ms"),
+        ));
+    }
+    humantime::parse_duration(text).map_err(|e| {
+        UsageError::new(
+            flag,
+            raw,
+            format!("{e}; expected a duration like 500ms, 3s, 2m or 1h30m"),
+        )
+    })
+}
+
+/// `1MiB`, `64KiB`, `512KB`, `1000000`.
+pub fn size(flag: &'static str, raw: &str) -> Result<u64, UsageError> {
+    let text = raw.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let bad = || {
+        UsageError::new(
+            flag,
+            raw,
+            "expected a size like 1MiB, 64KiB, 500KB or 100000",
+        )
+    };
+    let number: u64 = number.parse().map_err(|_| bad())?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1024,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1024 * 1024,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1024 * 1024 * 1024,
+        _ => return Err(bad()),
+    };
+    number.checked_mul(factor).ok_or_else(bad)
+}
+
+fn ratio(flag: &'static str, raw: &str) -> Result<f64, UsageError> {
+    match raw.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(UsageError::new(
+            flag,
+            raw,
+            "expected a ratio between 0 and 1, e.g. 0.5",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_units() {
+        assert_eq!(
+            duration("--timeout", "90s").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            duration("--timeout", "1m30s").unwrap(),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            duration("--timeout", "500ms").unwrap(),
+            Duration::from_millis(500)
+        );
+        let e = duration("--timeout", "90").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"invalid --timeout "90": add a unit, e.g. 90s or 90ms"#
+        );
+        assert!(duration("--timeout", "soon").is_err());
+        assert!(duration("--timeout", "").is_err());
+    }
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(size("--max-body", "1MiB").unwrap(), 1_048_576);
+        assert_eq!(size("--max-body", "64KiB").unwrap(), 65_536);
+        assert_eq!(size("--max-body", "500KB").unwrap(), 500_000);
+        assert_eq!(size("--max-body", "12").unwrap(), 12);
+        assert!(size("--max-body", "lots").is_err());
+        assert!(size("--max-body", "99999999999999999999GiB").is_err());
+    }
+
+    #[test]
+    fn ratios_are_bounded() {
+        assert_eq!(ratio("--jitter", "0.25").unwrap(), 0.25);
+        assert!(ratio("--jitter", "2").is_err());
+        assert!(ratio("--jitter", "half").is_err());
+    }
+
+    #[test]
+    fn url_errors_hide_credentials() {
+        let args = ProbeArgs {
+            attempt_timeout: "3s".into(),
+            expect_status: "2xx".into(),
+            expect_json: vec![],
+            expect_body: vec![],
+            expect_header: vec![],
+            max_latency: None,
+            max_body: "1MiB".into(),
+        };
+        let e = probe("ftp://u:hunter2@h/", &args).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+}

@@ -1,0 +1,88 @@
+//! The exit-code table: one place, the same table `--help` and the README show.
+//!
+//! Codes are stable; scripts and Makefiles rely on them. Clap's own errors are mapped here
+//! too (we parse with `try_parse`), so a usage error is always `USAGE`.
+
+use std::process::ExitCode;
+
+use stillup::OutcomeKind;
+
+/// The table as text, for `--help` (a macro so it can be `concat!`-ed into help texts).
+macro_rules! exit_code_table {
+    () => {
+        "Exit codes:\n  \
+           0    healthy\n  \
+           1    not healthy: gave up at the deadline (wait) or the attempt failed (check)\n  \
+           2    usage or configuration error: nothing was sent\n  \
+           130  interrupted by SIGINT (Ctrl-C); the summary so far is printed\n  \
+           143  terminated by SIGTERM; the summary so far is printed\n"
+    };
+}
+pub(crate) use exit_code_table;
+
+pub const EXIT_CODES_HELP: &str = exit_code_table!();
+
+/// The target was healthy.
+pub const HEALTHY: u8 = 0;
+/// The deadline passed (or the one attempt of `check` failed).
+pub const GAVE_UP: u8 = 1;
+/// Bad flag, value, URL or condition; rejected before any request.
+pub const USAGE: u8 = 2;
+/// 128 + SIGINT.
+pub const INTERRUPTED: u8 = 130;
+/// 128 + SIGTERM.
+pub const TERMINATED: u8 = 143;
+
+/// Which signal ended a run, if one did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+/// The exit code for how a run ended.
+pub fn for_outcome(kind: OutcomeKind, signal: Option<Signal>) -> u8 {
+    match kind {
+        OutcomeKind::Healthy => HEALTHY,
+        OutcomeKind::GaveUp => GAVE_UP,
+        OutcomeKind::Interrupted => match signal {
+            Some(Signal::Terminate) => TERMINATED,
+            _ => INTERRUPTED,
+        },
+    }
+}
+
+pub fn code(value: u8) -> ExitCode {
+    ExitCode::from(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_match_the_table() {
+        let codes = [HEALTHY, GAVE_UP, USAGE, INTERRUPTED, TERMINATED];
+        for (i, a) in codes.iter().enumerate() {
+            assert!(codes[i + 1..].iter().all(|b| a != b));
+            assert!(
+                EXIT_CODES_HELP.contains(&format!("  {a} ")),
+                "{a} missing from help"
+            );
+        }
+    }
+
+    #[test]
+    fn outcomes_map_to_codes() {
+        assert_eq!(for_outcome(OutcomeKind::Healthy, None), 0);
+        assert_eq!(for_outcome(OutcomeKind::GaveUp, None), 1);
+        assert_eq!(
+            for_outcome(OutcomeKind::Interrupted, Some(Signal::Interrupt)),
+            130
+        );
+        assert_eq!(
+            for_outcome(OutcomeKind::Interrupted, Some(Signal::Terminate)),
+            143
+        );
+    }
+}

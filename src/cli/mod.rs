@@ -1,0 +1,9 @@
+//! The command-line front end: arguments, validation, presentation, exit codes. The engine
+//! lives in the library; this module only decides what to run and how to show it.
+
+pub mod args;
+pub mod config;
+pub mod demo;
+pub mod exit;
+pub mod progress;
+pub mod render;

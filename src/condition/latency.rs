@@ -1,0 +1,61 @@
+//! The latency limit: time to response headers compared with `max_latency`.
+//!
+//! Owns only the comparison and its message; measuring the time is the prober's job and
+//! parsing the duration is the CLI's.
+
+use std::time::Duration;
+
+use super::{human_duration, Unmet};
+
+/// `Ok` when `latency` is within `limit` (a response exactly at the limit passes).
+pub(crate) fn check(latency: Duration, limit: Duration) -> Result<(), Unmet> {
+    if latency <= limit {
+        return Ok(());
+    }
+    let max = human_duration(limit);
+    let mut took = human_duration(latency);
+    if took == max {
+        // Rounded to the same text, "took 1s, more than 1s" would read as a bug.
+        took = format!("{latency:?}");
+    }
+    Err(Unmet::condition(
+        format!("latency <= {max}"),
+        format!("<= {max}"),
+        took.clone(),
+        format!("response took {took}, more than the limit {max}"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn within_or_at_the_limit_passes() {
+        let limit = Duration::from_millis(500);
+        assert_eq!(check(Duration::from_millis(10), limit), Ok(()));
+        assert_eq!(check(limit, limit), Ok(()));
+    }
+
+    #[test]
+    fn over_the_limit_reads_well() {
+        let u = check(Duration::from_millis(1200), Duration::from_millis(500)).unwrap_err();
+        assert_eq!(
+            u.to_string(),
+            "response took 1.2s, more than the limit 500ms"
+        );
+        assert_eq!(
+            u,
+            Unmet::condition("latency <= 500ms", "<= 500ms", "1.2s", u.to_string())
+        );
+    }
+
+    #[test]
+    fn just_over_the_limit_does_not_print_as_equal() {
+        let u = check(Duration::from_micros(1_000_400), Duration::from_secs(1)).unwrap_err();
+        assert_eq!(
+            u.to_string(),
+            "response took 1.0004s, more than the limit 1s"
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! Why one attempt failed: the taxonomy every probe reports into.
+//!
+//! A failed attempt is data, not a Rust error. Each variant is decided by the code that
+//! knows (the resolver says `Dns`, the connector says `Refused`, the TLS layer says
+//! `TlsVerify`), never by searching error text. [`Failure::class`] gives the stable
+//! snake_case name used verbatim in JSON output and the docs; `Display` gives the line a
+//! tired on-call engineer reads.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::condition::Unmet;
+
+/// Why an attempt did not find the target healthy.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The name did not resolve (no such host, no addresses).
+    Dns { host: String, detail: String },
+    /// The resolver gave no answer within the attempt's budget.
+    DnsTimeout { host: String, after: Duration },
+    /// Every address refused the connection: nothing is listening.
+    Refused { addr: String },
+    /// The TCP connection was not established within the budget.
+    ConnectTimeout { addr: String, after: Duration },
+    /// Connecting failed for another reason (unreachable network or host, …).
+    Connect { addr: String, detail: String },
+    /// The TLS handshake failed for a reason other than certificate trust.
+    TlsHandshake { detail: String },
+    /// The server's certificate was not accepted.
+    TlsVerify { reason: CertProblem, detail: String },
+    /// Connected (and handshaken) but no response headers arrived in time.
+    ResponseTimeout { after: Duration },
+    /// Response headers arrived but the body did not complete in time.
+    BodyTimeout { after: Duration, received: u64 },
+    /// The connection was reset or closed before the response was complete.
+    Reset { detail: String },
+    /// The server answered with something that is not valid HTTP.
+    InvalidResponse { detail: String },
+    /// The status code is not in the expected set.
+    HttpStatus { status: u16, expected: String },
+    /// A condition on the body, headers or latency did not hold.
+    ConditionFailed {
+        status: u16,
+        condition: String,
+        expected: String,
+        actual: String,
+        reason: String,
+    },
+    /// The body exceeded the configured limit.
+    BodyTooLarge { limit: u64 },
+    /// More redirects than allowed, or a redirect loop.
+    RedirectLimit { hops: usize, looped: bool },
+}
+
+/// What exactly was wrong with the server's certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertProblem {
+    /// Signed by an authority that is not trusted (self-signed included).
+    UnknownIssuer,
+    Expired,
+    NotYetValid,
+    /// Valid, but for other names than the one connected to.
+    WrongName,
+    Revoked,
+    /// Any other rejection (bad signature, unsupported key, …).
+    Other,
+}
+
+impl Failure {
+    /// The stable machine name of this failure's class.
+    pub fn class(&self) -> &'static str {
+        match self {
+            Failure::Dns { .. } => "dns",
+            Failure::DnsTimeout { .. } => "dns_timeout",
+            Failure::Refused { .. } => "refused",
+            Failure::ConnectTimeout { .. } => "connect_timeout",
+            Failure::Connect { .. } => "connect",
+            Failure::TlsHandshake { .. } => "tls_handshake",
+            Failure::TlsVerify { .. } => "tls_verify",
+            Failure::ResponseTimeout { .. } => "response_timeout",
+            Failure::BodyTimeout { .. } => "body_timeout",
+            Failure::Reset { .. } => "reset",
+            Failure::InvalidResponse { .. } => "invalid_response",
+            Failure::HttpStatus { .. } => "http_status",
+            Failure::ConditionFailed { .. } => "condition_failed",
+            Failure::BodyTooLarge { .. } => "body_too_large",
+            Failure::RedirectLimit { .. } => "redirect_limit",
+        }
+    }
+
+    /// Every class name, in the order the docs list them.
+    pub const CLASSES: &'static [&'static str] = &[
+        "dns",
+        "dns_timeout",
+        "refused",
+        "connect_timeout",
+        "connect",
+        "tls_handshake",
+        "tls_verify",
+        "response_timeout",
+        "body_timeout",
+        "reset",
+        "invalid_response",
+        "http_status",
+        "condition_failed",
+        "body_too_large",
+        "redirect_limit",
+    ];
+
+    /// A few words for the timeline summary: attempts with the same label are merged.
+    pub fn label(&self) -> String {
+        match self {
+            Failure::Dns { .. } => "DNS failure".into(),
+            Failure::DnsTimeout { .. } => "DNS timeout".into(),
+            Failure::Refused { .. } => "connection refused".into(),
+            Failure::ConnectTimeout { .. } => "connect timeout".into(),
+            Failure::Connect { .. } => "connect error".into(),
+            Failure::TlsHandshake { .. } => "TLS handshake failed".into(),
+            Failure::TlsVerify { reason, .. } => format!("certificate {}", reason.short()),
+            Failure::ResponseTimeout { .. } => "no response".into(),
+            Failure::BodyTimeout { .. } => "body timeout".into(),
+            Failure::Reset { .. } => "connection reset".into(),
+            Failure::InvalidResponse { .. } => "invalid HTTP".into(),
+            Failure::HttpStatus { status, .. } => format!("HTTP {status}"),
+            Failure::ConditionFailed {
+                condition, actual, ..
+            } => {
+                // `"degraded"` reads better bare in a one-line timeline.
+                let bare = actual.trim_matches('"');
+                if bare.is_empty() {
+                    condition.clone()
+                } else {
+                    bare.to_string()
+                }
+            }
+            Failure::BodyTooLarge { .. } => "body too large".into(),
+            Failure::RedirectLimit { .. } => "redirect limit".into(),
+        }
+    }
+
+    /// The HTTP status code this failure carries, if any.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Failure::HttpStatus { status, .. } | Failure::ConditionFailed { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Failure {
+    /// Classify an unmet condition of a response that came back with `status`.
+    pub fn from_unmet(unmet: Unmet, status: u16) -> Self {
+        match unmet {
+            Unmet::Status { status, expected } => Failure::HttpStatus { status, expected },
+            Unmet::Condition {
+                condition,
+                expected,
+                actual,
+                reason,
+            } => Failure::ConditionFailed {
+                status,
+                condition,
+                expected,
+                actual,
+                reason,
+            },
+        }
+    }
+}
+
+impl CertProblem {
+    fn short(self) -> &'static str {
+        match self {
+            CertProblem::UnknownIssuer => "not trusted",
+            CertProblem::Expired => "expired",
+            CertProblem::NotYetValid => "not yet valid",
+            CertProblem::WrongName => "wrong name",
+            CertProblem::Revoked => "revoked",
+            CertProblem::Other => "rejected",
+        }
+    }
+}
+
+/// Durations in messages: `3s`, `250ms`, `1.5s` — short and exact enough.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms.is_multiple_of(1000) {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Dns { host, detail } => {
+                write!(f, "DNS lookup of {host} failed — {detail}")
+            }
+            Failure::DnsTimeout { host, after } => write!(
+                f,
+                "DNS lookup of {host} got no answer within {}",
+                human_duration(*after)
+            ),
+            Failure::Refused { addr } => {
+                write!(f, "connection refused by {addr} — nothing is listening")
+            }
+            Failure::ConnectTimeout { addr, after } => write!(
+                f,
+                "no TCP connection to {addr} within {} — host down or traffic dropped",
+                human_duration(*after)
+            ),
+            Failure::Connect { addr, detail } => write!(f, "cannot connect to {addr} — {detail}"),
+            Failure::TlsHandshake { detail } => write!(f, "TLS handshake failed — {detail}"),
+            Failure::TlsVerify { reason, detail } => {
+                let what = match reason {
+                    CertProblem::UnknownIssuer => {
+                        "certificate is not trusted (unknown issuer or self-signed)"
+                    }
+                    CertProblem::Expired => "certificate has expired",
+                    CertProblem::NotYetValid => "certificate is not valid yet",
+                    CertProblem::WrongName => "certificate is not valid for this host name",
+                    CertProblem::Revoked => "certificate is revoked",
+                    CertProblem::Other => "certificate was rejected",
+                };
+                write!(f, "TLS {what} — {detail}")
+            }
+            Failure::ResponseTimeout { after } => write!(
+                f,
+                "connected but no response within {}",
+                human_duration(*after)
+            ),
+            Failure::BodyTimeout { after, received } => write!(
+                f,
+                "response body not complete within {} ({received} bytes received)",
+                human_duration(*after)
+            ),
+            Failure::Reset { detail } => write!(f, "connection {detail}"),
+            Failure::InvalidResponse { detail } => write!(f, "invalid HTTP response — {detail}"),
+            Failure::HttpStatus { status, expected } => {
+                let reason = http::StatusCode::from_u16(*status)
+                    .ok()
+                    .and_then(|s| s.canonical_reason())
+                    .unwrap_or("");
+                if reason.is_empty() {
+                    write!(f, "HTTP {status} (expected {expected})")
+                } else {
+                    write!(f, "HTTP {status} {reason} (expected {expected})")
+                }
+            }
+            Failure::ConditionFailed { status, reason, .. } => {
+                write!(f, "HTTP {status} but {reason}")
+            }
+            Failure::BodyTooLarge { limit } => write!(
+                f,
+                "response body is larger than the {limit}-byte limit (raise --max-body)"
+            ),
+            Failure::RedirectLimit { hops, looped } => {
+                if *looped {
+                    write!(f, "redirect loop after {hops} hops")
+                } else {
+                    write!(f, "more than {hops} redirects")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_names_are_listed_and_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Failure::CLASSES {
+            assert!(seen.insert(*c), "duplicate class {c}");
+            assert!(c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+        }
+        let samples = [
+            Failure::Refused {
+                addr: "127.0.0.1:1".into(),
+            },
+            Failure::HttpStatus {
+                status: 503,
+                expected: "2xx".into(),
+            },
+            Failure::ResponseTimeout {
+                after: Duration::from_secs(3),
+            },
+        ];
+        for s in samples {
+            assert!(Failure::CLASSES.contains(&s.class()));
+        }
+    }
+
+    #[test]
+    fn messages_read_well() {
+        let f = Failure::Refused {
+            addr: "127.0.0.1:8080".into(),
+        };
+        assert_eq!(
+            f.to_string(),
+            "connection refused by 127.0.0.1:8080 — nothing is listening"
+        );
+        let f = Failure::HttpStatus {
+            status: 503,
+            expected: "2xx".into(),
+        };
+        assert_eq!(f.to_string(), "HTTP 503 Service Unavailable (expected 2xx)");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
+    }
+}

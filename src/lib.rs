@@ -1,0 +1,107 @@
+//! # stillup — is my service up yet, and if not, why not?
+//!
+//! The engine behind the `stillup` command line, for deploy programs written in Rust. It
+//! polls a target until it is healthy or an overall deadline passes, gives every failed
+//! attempt a class (`refused`, `dns`, `tls_verify`, `response_timeout`, `http_status`,
+//! `condition_failed`, …) decided where the failure happened, and records per-phase
+//! timings and a timeline of the run. The library never prints.
+//!
+//! ```
+//! use std::time::Duration;
+//! use stillup::condition::JsonCondition;
+//! use stillup::{Event, HttpProbe, Target, WaitPolicy};
+//! # use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A stand-in for the service you just deployed: 503 twice, then healthy.
+//! # let api = ScriptedServer::spawn(
+//! #     Script::new()
+//! #         .then_requests(2, Behavior::Respond(Reply::status(503)))
+//! #         .forever(Behavior::Respond(Reply::json(200, r#"{"status":"healthy"}"#))),
+//! # )?;
+//! let url = api.url("/health");
+//!
+//! let mut probe = HttpProbe::new(Target::parse(&url)?);
+//! probe.conditions.json.push(JsonCondition::parse(r#"$.status == "healthy""#)?);
+//! let policy = WaitPolicy {
+//!     timeout: Duration::from_secs(30),
+//!     attempt_timeout: Duration::from_secs(2),
+//!     ..WaitPolicy::default()
+//! };
+//! # let policy = WaitPolicy { backoff: stillup::Backoff { interval: Duration::from_millis(50), ..Default::default() }, ..policy };
+//!
+//! let outcome = stillup::blocking::wait_with(&probe, &policy, |event| {
+//!     if let Event::AttemptFinished(attempt) = event {
+//!         if let Some(failure) = attempt.failure() {
+//!             eprintln!("attempt {}: {failure} [{}]", attempt.number, failure.class());
+//!         }
+//!     }
+//! })?;
+//!
+//! if !outcome.is_healthy() {
+//!     return Err(format!("API not healthy: {}", outcome.timeline()).into());
+//! }
+//! assert_eq!(outcome.attempts.len(), 3);
+//! println!("rollout can proceed: {}", outcome.timeline());
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod backoff;
+pub mod condition;
+pub mod deadline;
+pub mod event;
+pub mod failure;
+pub mod net;
+pub mod probe;
+pub mod redact;
+pub mod report;
+pub mod target;
+pub mod testkit;
+pub mod timeline;
+pub mod timings;
+pub mod wait;
+
+pub use backoff::{Backoff, BackoffKind};
+pub use condition::Conditions;
+pub use deadline::Deadline;
+pub use event::Event;
+pub use failure::{CertProblem, Failure};
+pub use probe::{HttpProbe, ProbeResult};
+pub use target::{Target, TargetError};
+pub use timeline::Timeline;
+pub use timings::PhaseTimings;
+pub use wait::{wait, wait_with, Attempt, Outcome, OutcomeKind, WaitPolicy};
+
+/// The same engine for callers without an async runtime: each call runs on a small
+/// private runtime. Do not call these from inside an async context; use [`wait_with`].
+pub mod blocking {
+    use crate::event::Event;
+    use crate::probe::HttpProbe;
+    use crate::wait::{Outcome, WaitPolicy};
+
+    /// Wait until healthy or the deadline, reporting every event to `observer`.
+    pub fn wait_with<F>(
+        probe: &HttpProbe,
+        policy: &WaitPolicy,
+        observer: F,
+    ) -> std::io::Result<Outcome>
+    where
+        F: FnMut(&Event<'_>),
+    {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(runtime.block_on(crate::wait::wait_with(
+            probe,
+            policy,
+            observer,
+            std::future::pending(),
+        )))
+    }
+
+    /// Wait until healthy or the deadline.
+    pub fn wait(probe: &HttpProbe, policy: &WaitPolicy) -> std::io::Result<Outcome> {
+        wait_with(probe, policy, |_| {})
+    }
+}

@@ -1,0 +1,123 @@
+//! `stillup`: parse, validate, run the engine on a small runtime, print, exit with the
+//! documented code. SIGINT and SIGTERM end a run promptly with the summary so far.
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::error::ErrorKind;
+use clap::Parser;
+
+use cli::args::{Cli, Command};
+use cli::config::{self, RunConfig};
+use cli::exit::{self, Signal};
+use cli::render::Renderer;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp
+                | ErrorKind::DisplayVersion
+                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => exit::code(exit::HEALTHY),
+                _ => exit::code(exit::USAGE),
+            };
+        }
+    };
+    let prepared = match &cli.command {
+        Command::Wait(args) => config::wait_config(args).map(Some),
+        Command::Check(args) => config::check_config(args).map(Some),
+        Command::Demo(_) => Ok(None),
+    };
+    let prepared = match prepared {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "stillup: {e}");
+            return exit::code(exit::USAGE);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "stillup: cannot start the runtime: {e}");
+            return exit::code(exit::USAGE);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match (&cli.command, prepared) {
+            (_, Some(config)) => run(config).await,
+            (Command::Demo(args), None) => demo(args).await,
+            (_, None) => unreachable!("every command but demo is prepared"),
+        }
+    });
+    exit::code(code)
+}
+
+async fn demo(args: &cli::args::DemoArgs) -> u8 {
+    let (server, config) = match cli::demo::start(args).await {
+        Ok(started) => started,
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "stillup: cannot start the demo service: {e}"
+            );
+            return exit::USAGE;
+        }
+    };
+    if !config.presentation.quiet {
+        let _ = write!(
+            std::io::stderr(),
+            "{}",
+            cli::demo::intro(&server.url("/health"))
+        );
+    }
+    let code = run(config).await;
+    drop(server);
+    code
+}
+
+/// Run a validated configuration to its end and return the exit code.
+async fn run(config: RunConfig) -> u8 {
+    let RunConfig {
+        command,
+        probe,
+        policy,
+        presentation,
+    } = config;
+    let mut renderer = Renderer::new(
+        presentation,
+        command,
+        probe.target.to_string(),
+        policy.timeout,
+    );
+    let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
+    let cancel = wait_for_signal(signal_tx);
+    let outcome =
+        stillup::wait_with(&probe, &policy, |event| renderer.on_event(event), cancel).await;
+    let signal = *signal_rx.borrow();
+    renderer.finish(&outcome, signal);
+    exit::for_outcome(outcome.kind, signal)
+}
+
+/// Completes on SIGINT or SIGTERM, recording which one arrived.
+async fn wait_for_signal(record: tokio::sync::watch::Sender<Option<Signal>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        // Without signal handlers the default actions still end the process.
+        return std::future::pending().await;
+    };
+    let which = tokio::select! {
+        _ = interrupt.recv() => Signal::Interrupt,
+        _ = terminate.recv() => Signal::Terminate,
+    };
+    let _ = record.send(Some(which));
+}

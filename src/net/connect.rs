@@ -1,0 +1,153 @@
+//! Resolve a host and open a TCP connection, each within the attempt's remaining budget.
+//!
+//! The resolver runs the system's getaddrinfo on a blocking thread; when the budget runs
+//! out we stop waiting for it (the thread finishes on its own), so DNS can never hold a run
+//! past its deadline. Every address is tried in order until one connects.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpStream;
+
+use crate::deadline::Deadline;
+use crate::failure::Failure;
+
+/// Resolve `host:port`. IP literals skip DNS and report no DNS time.
+pub async fn resolve(
+    host: &str,
+    port: u16,
+    budget: &Deadline,
+) -> Result<(Vec<SocketAddr>, Option<Duration>), Failure> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok((vec![SocketAddr::new(ip, port)], None));
+    }
+    let started = Instant::now();
+    let remaining = budget.remaining();
+    match tokio::time::timeout(remaining, tokio::net::lookup_host((host, port))).await {
+        Err(_) => Err(Failure::DnsTimeout {
+            host: host.to_string(),
+            after: started.elapsed(),
+        }),
+        Ok(Err(e)) => Err(Failure::Dns {
+            host: host.to_string(),
+            detail: dns_detail(&e),
+        }),
+        Ok(Ok(addrs)) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                return Err(Failure::Dns {
+                    host: host.to_string(),
+                    detail: "the name has no addresses".into(),
+                });
+            }
+            Ok((addrs, Some(started.elapsed())))
+        }
+    }
+}
+
+/// The resolver's own words, minus the Rust prefix, as the failure detail.
+fn dns_detail(e: &io::Error) -> String {
+    let text = e.to_string();
+    let text = text
+        .strip_prefix("failed to lookup address information: ")
+        .unwrap_or(&text);
+    let text = text.to_string();
+    if text.is_empty() {
+        "no such host".into()
+    } else {
+        text.to_lowercase()
+    }
+}
+
+/// Connect to the first address that accepts, within the budget.
+pub async fn connect(
+    addrs: &[SocketAddr],
+    budget: &Deadline,
+) -> Result<(TcpStream, SocketAddr), Failure> {
+    let mut refused = Vec::new();
+    let mut other = None;
+    for addr in addrs {
+        let started = Instant::now();
+        let remaining = budget.remaining();
+        if remaining.is_zero() {
+            return Err(Failure::ConnectTimeout {
+                addr: addr.to_string(),
+                after: started.elapsed(),
+            });
+        }
+        match tokio::time::timeout(remaining, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => {
+                // Probes send one small request; waiting for Nagle only adds latency.
+                let _ = stream.set_nodelay(true);
+                return Ok((stream, *addr));
+            }
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                refused.push(addr.to_string());
+            }
+            Ok(Err(e)) => {
+                other = Some(Failure::Connect {
+                    addr: addr.to_string(),
+                    detail: connect_detail(&e),
+                });
+            }
+            Err(_) => {
+                return Err(Failure::ConnectTimeout {
+                    addr: addr.to_string(),
+                    after: started.elapsed(),
+                })
+            }
+        }
+    }
+    if let Some(failure) = other {
+        return Err(failure);
+    }
+    Err(Failure::Refused {
+        addr: refused.join(" and "),
+    })
+}
+
+fn connect_detail(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::HostUnreachable => "host unreachable".into(),
+        io::ErrorKind::NetworkUnreachable => "network unreachable".into(),
+        io::ErrorKind::AddrNotAvailable => "address not available".into(),
+        io::ErrorKind::PermissionDenied => "not permitted (firewall?)".into(),
+        _ => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn ip_literals_skip_dns() {
+        let d = Deadline::after(Duration::from_secs(1));
+        let (addrs, dns) = resolve("::1", 80, &d).await.unwrap();
+        assert_eq!(addrs, vec!["[::1]:80".parse().unwrap()]);
+        assert!(dns.is_none());
+    }
+
+    #[tokio::test]
+    async fn invalid_names_are_dns_failures() {
+        let d = Deadline::after(Duration::from_secs(5));
+        match resolve("no-such-host.invalid", 80, &d).await {
+            Err(Failure::Dns { host, .. }) => assert_eq!(host, "no-such-host.invalid"),
+            Err(Failure::DnsTimeout { .. }) => {} // a resolver without network may just time out
+            other => panic!("expected a DNS failure, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_port_is_refused() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let d = Deadline::after(Duration::from_secs(5));
+        match connect(&[addr], &d).await {
+            Err(Failure::Refused { addr: a }) => assert_eq!(a, addr.to_string()),
+            other => panic!("expected refused, got {other:?}"),
+        }
+    }
+}

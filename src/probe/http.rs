@@ -1,0 +1,469 @@
+//! One HTTP(S) attempt, phase by phase: resolve, connect, TLS, request, headers, body,
+//! conditions — following same-origin redirects.
+//!
+//! Built on hyper's low-level connection API so every phase is our own step with its own
+//! budget and its own failure class (reqwest would hide the phases and bury TLS causes).
+//! The body is read up to a limit and never buffered beyond it, so memory stays flat
+//! whatever the server sends. No compression is requested.
+
+use std::collections::HashSet;
+use std::error::Error as _;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{
+    HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, HOST, LOCATION, USER_AGENT,
+};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use url::Url;
+
+use crate::condition::{Conditions, ResponseView};
+use crate::deadline::Deadline;
+use crate::failure::Failure;
+use crate::net::{connect, tls};
+use crate::target::Target;
+use crate::timings::PhaseTimings;
+
+/// Redirects followed before giving up with `redirect_limit`.
+pub const DEFAULT_MAX_REDIRECTS: usize = 10;
+/// Bytes of body read before giving up with `body_too_large`.
+pub const DEFAULT_MAX_BODY: u64 = 1024 * 1024;
+/// Response heads larger than this are invalid responses, not memory to spend.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// As curl and browsers: a server sending more headers than this is broken or hostile.
+const MAX_HEADERS: usize = 100;
+
+/// Everything needed to probe one HTTP target.
+#[derive(Debug, Clone)]
+pub struct HttpProbe {
+    pub target: Target,
+    pub conditions: Conditions,
+    pub method: Method,
+    /// Extra request headers (values may be secrets; they are never printed).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub max_body: u64,
+    pub max_redirects: usize,
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+impl HttpProbe {
+    /// A GET probe of `target` with default conditions and limits.
+    pub fn new(target: Target) -> Self {
+        HttpProbe {
+            target,
+            conditions: Conditions::default(),
+            method: Method::GET,
+            headers: Vec::new(),
+            max_body: DEFAULT_MAX_BODY,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            tls: tls::default_client_config(),
+        }
+    }
+}
+
+/// What one attempt found, healthy or not.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub result: Result<(), Failure>,
+    /// Status of the last response, when one arrived.
+    pub status: Option<u16>,
+    pub timings: PhaseTimings,
+    /// The address that answered the last hop.
+    pub remote: Option<SocketAddr>,
+    /// Redirects followed.
+    pub redirects: usize,
+}
+
+/// A response as far as one hop goes.
+struct Hop {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl HttpProbe {
+    /// Make one attempt, bounded by `budget` (the attempt's own timeout clamped to the run's deadline).
+    pub async fn probe_once(&self, budget: &Deadline) -> ProbeResult {
+        let started = Instant::now();
+        let mut timings = PhaseTimings::default();
+        let mut remote = None;
+        let mut status = None;
+        let mut url = self.target.url().clone();
+        let mut visited = HashSet::new();
+        visited.insert(url.as_str().to_string());
+        let mut redirects = 0;
+        let result = loop {
+            let hop = self.one_hop(&url, budget, &mut timings, &mut remote).await;
+            let hop = match hop {
+                Ok(hop) => hop,
+                Err(failure) => break Err(failure),
+            };
+            status = Some(hop.status.as_u16());
+            // A redirect the user did not ask to see is followed, within the origin.
+            if hop.status.is_redirection() && !self.conditions.status.contains(hop.status.as_u16())
+            {
+                if let Some(next) = redirect_target(&url, &hop.headers) {
+                    if same_origin(&url, &next) {
+                        if redirects >= self.max_redirects {
+                            break Err(Failure::RedirectLimit {
+                                hops: redirects,
+                                looped: false,
+                            });
+                        }
+                        if !visited.insert(next.as_str().to_string()) {
+                            break Err(Failure::RedirectLimit {
+                                hops: redirects + 1,
+                                looped: true,
+                            });
+                        }
+                        redirects += 1;
+                        url = next;
+                        continue;
+                    }
+                    break Err(Failure::HttpStatus {
+                        status: hop.status.as_u16(),
+                        expected: format!(
+                            "{}; redirect to {} not followed: another origin",
+                            self.conditions.status,
+                            crate::redact::redact_url(next.as_str())
+                        ),
+                    });
+                }
+            }
+            let latency = started.elapsed();
+            let view = ResponseView {
+                status: hop.status,
+                headers: &hop.headers,
+                body: &hop.body,
+                latency,
+            };
+            break self
+                .conditions
+                .check(&view)
+                .map_err(|unmet| Failure::from_unmet(unmet, hop.status.as_u16()));
+        };
+        timings.total = started.elapsed();
+        ProbeResult {
+            result,
+            status,
+            timings,
+            remote,
+            redirects,
+        }
+    }
+
+    async fn one_hop(
+        &self,
+        url: &Url,
+        budget: &Deadline,
+        timings: &mut PhaseTimings,
+        remote: &mut Option<SocketAddr>,
+    ) -> Result<Hop, Failure> {
+        let host = host_of(url);
+        let port = url.port_or_known_default().unwrap_or(80);
+        let (addrs, dns) = connect::resolve(&host, port, budget).await?;
+        if let Some(dns) = dns {
+            PhaseTimings::add(&mut timings.dns, dns);
+        }
+        let connect_started = Instant::now();
+        let (tcp, addr) = connect::connect(&addrs, budget).await?;
+        PhaseTimings::add(&mut timings.connect, connect_started.elapsed());
+        *remote = Some(addr);
+        if url.scheme() == "https" {
+            let tls_started = Instant::now();
+            let stream = tls::handshake(self.tls.clone(), &host, tcp, budget).await?;
+            PhaseTimings::add(&mut timings.tls, tls_started.elapsed());
+            self.exchange(url, stream, budget, timings).await
+        } else {
+            self.exchange(url, tcp, budget, timings).await
+        }
+    }
+
+    /// Send the request and read the response over an established stream.
+    async fn exchange<S>(
+        &self,
+        url: &Url,
+        stream: S,
+        budget: &Deadline,
+        timings: &mut PhaseTimings,
+    ) -> Result<Hop, Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let request = self.build_request(url)?;
+        let mut builder = hyper::client::conn::http1::Builder::new();
+        builder
+            .max_buf_size(MAX_HEAD_BYTES)
+            .max_headers(MAX_HEADERS);
+        let request_started = Instant::now();
+        let handshake = builder.handshake::<_, Empty<Bytes>>(TokioIo::new(stream));
+        let (mut sender, connection) =
+            match tokio::time::timeout(budget.remaining(), handshake).await {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(e)) => return Err(classify_hyper(&e, Stage::Head)),
+                Err(_) => {
+                    return Err(Failure::ResponseTimeout {
+                        after: request_started.elapsed(),
+                    })
+                }
+            };
+        // The connection task is ours alone; aborting it on every exit path closes the socket.
+        let connection = AbortOnDrop(tokio::spawn(connection));
+        let response =
+            match tokio::time::timeout(budget.remaining(), sender.send_request(request)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => {
+                    // The connection task may hold the real cause (e.g. a parse error).
+                    return Err(classify_hyper(&e, Stage::Head));
+                }
+                Err(_) => {
+                    return Err(Failure::ResponseTimeout {
+                        after: request_started.elapsed(),
+                    })
+                }
+            };
+        PhaseTimings::add(&mut timings.first_byte, request_started.elapsed());
+        let (parts, body) = response.into_parts();
+        let body_started = Instant::now();
+        let keep = self.conditions.needs_body();
+        let body = read_body(body, &parts.headers, self.max_body, keep, budget).await;
+        PhaseTimings::add(&mut timings.body, body_started.elapsed());
+        drop(connection);
+        Ok(Hop {
+            status: parts.status,
+            headers: parts.headers,
+            body: body?,
+        })
+    }
+
+    fn build_request(&self, url: &Url) -> Result<Request<Empty<Bytes>>, Failure> {
+        let path = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_string(),
+        };
+        let mut builder = Request::builder().method(self.method.clone()).uri(path);
+        builder = builder.header(HOST, host_header(url));
+        builder = builder.header(USER_AGENT, concat!("stillup/", env!("CARGO_PKG_VERSION")));
+        builder = builder.header(http::header::ACCEPT, "*/*");
+        builder = builder.header(http::header::CONNECTION, "close");
+        if let Some(secret) = self.target.basic_auth() {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(secret.expose());
+            let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))
+                .expect("base64 is a valid header value");
+            value.set_sensitive(true);
+            builder = builder.header(AUTHORIZATION, value);
+        }
+        for (name, value) in &self.headers {
+            builder = builder.header(name, value);
+        }
+        builder
+            .body(Empty::new())
+            .map_err(|e| Failure::InvalidResponse {
+                detail: format!("could not build the request: {e}"),
+            })
+    }
+}
+
+/// Read the body within budget and limit; keep the bytes only when a condition needs them.
+async fn read_body(
+    mut body: Incoming,
+    headers: &HeaderMap,
+    limit: u64,
+    keep: bool,
+    budget: &Deadline,
+) -> Result<Vec<u8>, Failure> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(Failure::BodyTooLarge { limit });
+    }
+    let started = Instant::now();
+    let mut kept = Vec::new();
+    let mut received: u64 = 0;
+    loop {
+        let frame = match tokio::time::timeout(budget.remaining(), body.frame()).await {
+            Err(_) => {
+                return Err(Failure::BodyTimeout {
+                    after: started.elapsed(),
+                    received,
+                })
+            }
+            Ok(None) => return Ok(kept),
+            Ok(Some(Err(e))) => {
+                return Err(match classify_hyper(&e, Stage::Body) {
+                    Failure::Reset { detail } => Failure::Reset {
+                        detail: format!("{detail} after {received} bytes of body"),
+                    },
+                    other => other,
+                })
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            received += data.len() as u64;
+            if received > limit {
+                return Err(Failure::BodyTooLarge { limit });
+            }
+            if keep {
+                kept.extend_from_slice(&data);
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Head,
+    Body,
+}
+
+/// Classify a hyper error by its kind and the I/O error beneath it.
+fn classify_hyper(e: &hyper::Error, stage: Stage) -> Failure {
+    let place = match stage {
+        Stage::Head => "before the response headers",
+        Stage::Body => "during the body",
+    };
+    if let Some(io) = find_io_error(e) {
+        return match io.kind() {
+            io::ErrorKind::ConnectionReset => Failure::Reset {
+                detail: format!("reset by the server {place}"),
+            },
+            io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => Failure::Reset {
+                detail: format!("closed by the server {place}"),
+            },
+            io::ErrorKind::UnexpectedEof => Failure::Reset {
+                detail: format!("closed by the server {place}"),
+            },
+            _ => Failure::Reset {
+                detail: format!("broken {place}: {io}"),
+            },
+        };
+    }
+    if e.is_parse_status() {
+        return Failure::InvalidResponse {
+            detail: "the status line is not valid HTTP".into(),
+        };
+    }
+    if e.is_parse() {
+        return Failure::InvalidResponse {
+            detail: parse_detail(e),
+        };
+    }
+    if e.is_incomplete_message() || e.is_closed() || e.is_canceled() {
+        return Failure::Reset {
+            detail: match stage {
+                Stage::Head => "closed by the server before the response headers".into(),
+                Stage::Body => "closed by the server before the body was complete".into(),
+            },
+        };
+    }
+    Failure::InvalidResponse {
+        detail: e.to_string(),
+    }
+}
+
+fn parse_detail(e: &hyper::Error) -> String {
+    // The class is already decided (`is_parse`); hyper's words are the most precise detail
+    // it offers ("message head is too large", "invalid HTTP version parsed").
+    let text = e.to_string();
+    if text.contains("too large") {
+        format!(
+            "{text} (limit {} KiB and {MAX_HEADERS} headers)",
+            MAX_HEAD_BYTES / 1024
+        )
+    } else {
+        text
+    }
+}
+
+fn find_io_error(e: &hyper::Error) -> Option<&io::Error> {
+    let mut source = e.source();
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<io::Error>() {
+            return Some(io);
+        }
+        source = err.source();
+    }
+    None
+}
+
+fn host_of(url: &Url) -> String {
+    url.host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string()
+}
+
+/// `Host:` as the origin would be written: brackets for IPv6, port only when not default.
+fn host_header(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+fn redirect_target(current: &Url, headers: &HeaderMap) -> Option<Url> {
+    let location = headers.get(LOCATION)?.to_str().ok()?;
+    current.join(location.trim()).ok()
+}
+
+fn same_origin(a: &Url, b: &Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Abort the connection task when the attempt ends, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<Result<(), hyper::Error>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_origin_compares_scheme_host_and_port() {
+        let a = Url::parse("http://h:80/a").unwrap();
+        assert!(same_origin(&a, &Url::parse("http://h/b").unwrap()));
+        assert!(!same_origin(&a, &Url::parse("https://h/b").unwrap()));
+        assert!(!same_origin(&a, &Url::parse("http://h:81/b").unwrap()));
+        assert!(!same_origin(&a, &Url::parse("http://g/b").unwrap()));
+    }
+
+    #[test]
+    fn host_header_keeps_ipv6_brackets_and_explicit_ports() {
+        assert_eq!(
+            host_header(&Url::parse("http://[::1]:8080/").unwrap()),
+            "[::1]:8080"
+        );
+        assert_eq!(
+            host_header(&Url::parse("https://api.example/").unwrap()),
+            "api.example"
+        );
+    }
+
+    #[test]
+    fn relative_redirects_resolve_against_the_current_url() {
+        let mut headers = HeaderMap::new();
+        headers.insert(LOCATION, HeaderValue::from_static("../b?x=1"));
+        let next = redirect_target(&Url::parse("http://h/a/c").unwrap(), &headers).unwrap();
+        assert_eq!(next.as_str(), "http://h/b?x=1");
+    }
+}

@@ -1,0 +1,180 @@
+//! The JSON document `--output json` writes: serde types only, no printing.
+//!
+//! The shape is versioned (`schema_version`) and described by the committed schema in
+//! `schema/report.schema.json`; tests validate real output against it. Durations are
+//! milliseconds as numbers (`*_ms`), so scripts need no duration parser.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::failure::Failure;
+use crate::redact::redact_url;
+use crate::timeline::Timeline;
+use crate::timings::PhaseTimings;
+use crate::wait::{Attempt, Outcome};
+
+/// Bumped on any incompatible change of the document's shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole document.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub schema_version: u32,
+    /// `wait` or `check`.
+    pub command: String,
+    /// The target, credentials removed.
+    pub target: String,
+    /// `healthy`, `gave_up` or `interrupted`.
+    pub outcome: &'static str,
+    pub healthy: bool,
+    pub elapsed_ms: f64,
+    pub timeout_ms: f64,
+    pub attempts: Vec<AttemptReport>,
+    pub last_failure: Option<FailureReport>,
+    pub timeline: TimelineReport,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptReport {
+    pub number: u32,
+    pub started_ms: f64,
+    pub duration_ms: f64,
+    pub healthy: bool,
+    /// Failure class, `null` when healthy.
+    pub class: Option<&'static str>,
+    pub message: Option<String>,
+    pub status: Option<u16>,
+    pub remote: Option<String>,
+    pub redirects: usize,
+    pub timings: TimingsReport,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureReport {
+    pub class: &'static str,
+    pub message: String,
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimingsReport {
+    pub dns_ms: Option<f64>,
+    pub connect_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    pub first_byte_ms: Option<f64>,
+    pub body_ms: Option<f64>,
+    pub total_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TimelineReport {
+    pub phases: Vec<PhaseReport>,
+    /// `healthy`, `gave_up` or `interrupted`.
+    pub end: &'static str,
+    pub at_ms: f64,
+    /// The one-line summary the human output prints.
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseReport {
+    pub class: &'static str,
+    pub label: String,
+    pub from_ms: f64,
+    pub to_ms: f64,
+    pub attempts: u32,
+}
+
+/// Milliseconds with microsecond precision.
+pub fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1_000.0
+}
+
+impl Report {
+    pub fn new(command: &str, target: &str, outcome: &Outcome) -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            command: command.to_string(),
+            target: redact_url(target),
+            outcome: outcome.kind.as_str(),
+            healthy: outcome.is_healthy(),
+            elapsed_ms: ms(outcome.elapsed),
+            timeout_ms: ms(outcome.timeout),
+            attempts: outcome.attempts.iter().map(AttemptReport::from).collect(),
+            last_failure: outcome.last_failure().map(FailureReport::from),
+            timeline: TimelineReport::from(&outcome.timeline()),
+        }
+    }
+}
+
+impl From<&Attempt> for AttemptReport {
+    fn from(a: &Attempt) -> Self {
+        AttemptReport {
+            number: a.number,
+            started_ms: ms(a.started),
+            duration_ms: ms(a.duration),
+            healthy: a.is_healthy(),
+            class: a.failure().map(Failure::class),
+            message: a.failure().map(|f| redact_url(&f.to_string())),
+            status: a.status,
+            remote: a.remote.map(|r| r.to_string()),
+            redirects: a.redirects,
+            timings: TimingsReport::from(&a.timings),
+        }
+    }
+}
+
+impl From<&Failure> for FailureReport {
+    fn from(f: &Failure) -> Self {
+        FailureReport {
+            class: f.class(),
+            message: redact_url(&f.to_string()),
+            status: f.status(),
+        }
+    }
+}
+
+impl From<&PhaseTimings> for TimingsReport {
+    fn from(t: &PhaseTimings) -> Self {
+        TimingsReport {
+            dns_ms: t.dns.map(ms),
+            connect_ms: t.connect.map(ms),
+            tls_ms: t.tls.map(ms),
+            first_byte_ms: t.first_byte.map(ms),
+            body_ms: t.body.map(ms),
+            total_ms: ms(t.total),
+        }
+    }
+}
+
+impl From<&Timeline> for TimelineReport {
+    fn from(t: &Timeline) -> Self {
+        TimelineReport {
+            phases: t
+                .segments
+                .iter()
+                .map(|s| PhaseReport {
+                    class: s.class,
+                    label: redact_url(&s.label),
+                    from_ms: ms(s.from),
+                    to_ms: ms(s.to),
+                    attempts: s.attempts,
+                })
+                .collect(),
+            end: t.end.as_str(),
+            at_ms: ms(t.at),
+            summary: redact_url(&t.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milliseconds_keep_microseconds() {
+        assert_eq!(ms(Duration::from_micros(1_234_567)), 1234.567);
+    }
+}

@@ -1,0 +1,226 @@
+//! The wait loop: probe until healthy, until the deadline, or until interrupted.
+//!
+//! One [`Deadline`] governs the run. Each attempt gets its own timeout clamped to what
+//! remains; the interval to the next attempt is measured from the *start* of the previous
+//! one, and no sleep goes past the deadline. When no further attempt could start before the
+//! deadline, the run gives up at once rather than idle until it. Every attempt is kept and
+//! reported through [`Event`]s as it happens.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::backoff::Backoff;
+use crate::deadline::Deadline;
+use crate::event::Event;
+use crate::failure::Failure;
+use crate::probe::HttpProbe;
+use crate::timeline::Timeline;
+use crate::timings::PhaseTimings;
+
+/// Default overall deadline, as the reference poller this replaces.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Default bound on one attempt.
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// When and how often to try.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitPolicy {
+    /// The overall deadline of the run.
+    pub timeout: Duration,
+    /// The bound on one attempt (clamped to what remains of `timeout`).
+    pub attempt_timeout: Duration,
+    /// Intervals between attempt starts.
+    pub backoff: Backoff,
+    /// Stop after this many attempts even if time remains (`check` uses 1).
+    pub max_attempts: Option<u32>,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        WaitPolicy {
+            timeout: DEFAULT_TIMEOUT,
+            attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
+            backoff: Backoff::default(),
+            max_attempts: None,
+        }
+    }
+}
+
+impl WaitPolicy {
+    /// A single attempt bounded by `attempt_timeout`, as `stillup check` makes.
+    pub fn once(attempt_timeout: Duration) -> Self {
+        WaitPolicy {
+            timeout: attempt_timeout,
+            attempt_timeout,
+            backoff: Backoff::default(),
+            max_attempts: Some(1),
+        }
+    }
+}
+
+/// One attempt, as it happened.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// 1-based.
+    pub number: u32,
+    /// When it started, from the start of the run.
+    pub started: Duration,
+    /// How long it took.
+    pub duration: Duration,
+    /// `Ok` when the target was healthy.
+    pub result: Result<(), Failure>,
+    /// Status of the last response, when one arrived.
+    pub status: Option<u16>,
+    pub timings: PhaseTimings,
+    /// The address that answered.
+    pub remote: Option<SocketAddr>,
+    pub redirects: usize,
+}
+
+impl Attempt {
+    pub fn is_healthy(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    pub fn failure(&self) -> Option<&Failure> {
+        self.result.as_ref().err()
+    }
+
+    /// When it ended, from the start of the run.
+    pub fn ended(&self) -> Duration {
+        self.started + self.duration
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutcomeKind {
+    /// The target was healthy.
+    Healthy,
+    /// The deadline (or the attempt limit) came first.
+    GaveUp,
+    /// The caller's cancellation fired (SIGINT / SIGTERM in the CLI).
+    Interrupted,
+}
+
+impl OutcomeKind {
+    /// Stable snake_case name used in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Healthy => "healthy",
+            OutcomeKind::GaveUp => "gave_up",
+            OutcomeKind::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The result of a run, with every attempt.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub kind: OutcomeKind,
+    /// From the start of the run to its end.
+    pub elapsed: Duration,
+    /// The overall deadline the run had.
+    pub timeout: Duration,
+    pub attempts: Vec<Attempt>,
+}
+
+impl Outcome {
+    pub fn is_healthy(&self) -> bool {
+        self.kind == OutcomeKind::Healthy
+    }
+
+    /// The failure of the last failed attempt, if the run did not end healthy.
+    pub fn last_failure(&self) -> Option<&Failure> {
+        if self.is_healthy() {
+            return None;
+        }
+        self.attempts.iter().rev().find_map(Attempt::failure)
+    }
+
+    /// Phases of the run: consecutive attempts that failed alike, merged.
+    pub fn timeline(&self) -> Timeline {
+        Timeline::from_outcome(self)
+    }
+}
+
+/// Probe `probe` under `policy` until healthy, the deadline, or `cancel` completes.
+/// `observer` sees every event as it happens.
+pub async fn wait_with<F, C>(
+    probe: &HttpProbe,
+    policy: &WaitPolicy,
+    mut observer: F,
+    cancel: C,
+) -> Outcome
+where
+    F: FnMut(&Event<'_>),
+    C: Future<Output = ()>,
+{
+    let deadline = Deadline::after(policy.timeout);
+    let mut attempts: Vec<Attempt> = Vec::new();
+    tokio::pin!(cancel);
+    let finish = |kind, attempts| Outcome {
+        kind,
+        elapsed: deadline.elapsed(),
+        timeout: policy.timeout,
+        attempts,
+    };
+    for number in 1u32.. {
+        let attempt_start = Instant::now();
+        let started = attempt_start - deadline.start();
+        observer(&Event::AttemptStarted {
+            number,
+            at: started,
+        });
+        let budget = Deadline::starting_at(
+            attempt_start,
+            deadline.budget_at(attempt_start, policy.attempt_timeout),
+        );
+        let probed = tokio::select! {
+            biased;
+            () = &mut cancel => return finish(OutcomeKind::Interrupted, attempts),
+            probed = probe.probe_once(&budget) => probed,
+        };
+        let attempt = Attempt {
+            number,
+            started,
+            duration: attempt_start.elapsed(),
+            result: probed.result,
+            status: probed.status,
+            timings: probed.timings,
+            remote: probed.remote,
+            redirects: probed.redirects,
+        };
+        observer(&Event::AttemptFinished(&attempt));
+        let healthy = attempt.is_healthy();
+        attempts.push(attempt);
+        if healthy {
+            return finish(OutcomeKind::Healthy, attempts);
+        }
+        if policy.max_attempts.is_some_and(|max| number >= max) {
+            return finish(OutcomeKind::GaveUp, attempts);
+        }
+        let next = attempt_start + policy.backoff.interval(number);
+        if next >= deadline.end() {
+            // No attempt could start before the deadline: idling until it helps nobody.
+            return finish(OutcomeKind::GaveUp, attempts);
+        }
+        if next > Instant::now() {
+            observer(&Event::Sleeping {
+                next_at: next - deadline.start(),
+            });
+            tokio::select! {
+                biased;
+                () = &mut cancel => return finish(OutcomeKind::Interrupted, attempts),
+                () = tokio::time::sleep_until(next.into()) => {}
+            }
+        }
+    }
+    unreachable!("u32 attempts run out long after any deadline")
+}
+
+/// Probe until healthy or the deadline, with no observer and no cancellation.
+pub async fn wait(probe: &HttpProbe, policy: &WaitPolicy) -> Outcome {
+    wait_with(probe, policy, |_| {}, std::future::pending()).await
+}

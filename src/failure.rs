@@ -126,12 +126,17 @@ impl Failure {
             Failure::ConditionFailed {
                 condition, actual, ..
             } => {
-                // `"degraded"` reads better bare in a one-line timeline.
-                let bare = actual.trim_matches('"');
-                if bare.is_empty() {
-                    condition.clone()
+                // Merge alike attempts: a JSON string value reads well bare (`degraded`);
+                // other conditions are named by what was asked, since their measured
+                // values (latency, body excerpts) differ on every attempt.
+                let is_json = condition.starts_with('$');
+                let quoted = actual.len() >= 2 && actual.starts_with('"') && actual.ends_with('"');
+                if is_json && quoted {
+                    actual[1..actual.len() - 1].to_string()
+                } else if is_json {
+                    format!("{condition} ({actual})")
                 } else {
-                    bare.to_string()
+                    format!("unmet: {condition}")
                 }
             }
             Failure::BodyTooLarge { .. } => "body too large".into(),

@@ -152,7 +152,7 @@ impl Renderer {
             (OutcomeKind::GaveUp, _) => {
                 let plural = if attempts == 1 { "" } else { "s" };
                 self.line(&format!(
-                    "{} {target} is not healthy after {elapsed}s — gave up at the {} deadline ({attempts} attempt{plural})",
+                    "{} {target} is not healthy — gave up after {elapsed}s of the {} deadline ({attempts} attempt{plural})",
                     self.paint(BAD, "✗"),
                     seconds(self.timeout),
                 ));

@@ -92,12 +92,15 @@ pub mod blocking {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        Ok(runtime.block_on(crate::wait::wait_with(
+        let outcome = runtime.block_on(crate::wait::wait_with(
             probe,
             policy,
             observer,
             std::future::pending(),
-        )))
+        ));
+        // A resolver thread stuck in getaddrinfo must not hold the caller past the deadline.
+        runtime.shutdown_background();
+        Ok(outcome)
     }
 
     /// Wait until healthy or the deadline.

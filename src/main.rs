@@ -56,6 +56,8 @@ fn main() -> ExitCode {
             (_, None) => unreachable!("every command but demo is prepared"),
         }
     });
+    // A resolver thread stuck in getaddrinfo must not hold the exit past the deadline.
+    runtime.shutdown_background();
     exit::code(code)
 }
 

@@ -4,7 +4,6 @@
 //! rustls reports certificate problems as a `rustls::Error` inside the `io::Error` that
 //! tokio-rustls returns; we find it by walking `get_ref()` and `source()`, never by text.
 
-use std::error::Error as _;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,6 +17,7 @@ use tokio_rustls::TlsConnector;
 
 use crate::deadline::Deadline;
 use crate::failure::{human_duration, CertProblem, Failure};
+use crate::net::cause::find_cause;
 
 /// A client configuration trusting the Mozilla roots bundled into the binary, so stillup
 /// works the same in a bare container without a CA bundle.
@@ -69,7 +69,7 @@ pub async fn handshake(
 
 /// Turn a handshake error into a failure, by the error's type.
 pub fn classify(e: &io::Error) -> Failure {
-    if let Some(tls) = find_rustls_error(e) {
+    if let Some(tls) = find_cause::<rustls::Error>(e) {
         return classify_rustls(tls);
     }
     match e.kind() {
@@ -83,22 +83,6 @@ pub fn classify(e: &io::Error) -> Failure {
             detail: e.to_string(),
         },
     }
-}
-
-fn find_rustls_error(e: &io::Error) -> Option<&rustls::Error> {
-    if let Some(inner) = e.get_ref() {
-        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-    }
-    let mut source = e.source();
-    while let Some(err) = source {
-        if let Some(tls) = err.downcast_ref::<rustls::Error>() {
-            return Some(tls);
-        }
-        source = err.source();
-    }
-    None
 }
 
 fn classify_rustls(e: &rustls::Error) -> Failure {

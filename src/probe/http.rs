@@ -7,7 +7,6 @@
 //! whatever the server sends. No compression is requested.
 
 use std::collections::HashSet;
-use std::error::Error as _;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +27,7 @@ use url::Url;
 use crate::condition::{Conditions, ResponseView};
 use crate::deadline::Deadline;
 use crate::failure::Failure;
+use crate::net::cause::find_cause;
 use crate::net::{connect, tls};
 use crate::target::Target;
 use crate::timings::PhaseTimings;
@@ -333,7 +333,7 @@ fn classify_hyper(e: &hyper::Error, stage: Stage) -> Failure {
         Stage::Head => "before the response headers",
         Stage::Body => "during the body",
     };
-    if let Some(io) = find_io_error(e) {
+    if let Some(io) = find_cause::<io::Error>(e) {
         return match io.kind() {
             io::ErrorKind::ConnectionReset => Failure::Reset {
                 detail: format!("reset by the server {place}"),
@@ -384,17 +384,6 @@ fn parse_detail(e: &hyper::Error) -> String {
     } else {
         text
     }
-}
-
-fn find_io_error(e: &hyper::Error) -> Option<&io::Error> {
-    let mut source = e.source();
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<io::Error>() {
-            return Some(io);
-        }
-        source = err.source();
-    }
-    None
 }
 
 fn host_of(url: &Url) -> String {

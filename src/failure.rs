@@ -49,6 +49,8 @@ pub enum Failure {
     },
     /// The body exceeded the configured limit.
     BodyTooLarge { limit: u64 },
+    /// A `--fail-when` condition held: the service says it has failed for good.
+    FailWhen { status: u16, condition: String },
     /// More redirects than allowed, or a redirect loop.
     RedirectLimit { hops: usize, looped: bool },
 }
@@ -85,6 +87,7 @@ impl Failure {
             Failure::HttpStatus { .. } => "http_status",
             Failure::ConditionFailed { .. } => "condition_failed",
             Failure::BodyTooLarge { .. } => "body_too_large",
+            Failure::FailWhen { .. } => "fail_when",
             Failure::RedirectLimit { .. } => "redirect_limit",
         }
     }
@@ -106,6 +109,7 @@ impl Failure {
         "condition_failed",
         "body_too_large",
         "redirect_limit",
+        "fail_when",
     ];
 
     /// A few words for the timeline summary: attempts with the same label are merged.
@@ -140,14 +144,22 @@ impl Failure {
                 }
             }
             Failure::BodyTooLarge { .. } => "body too large".into(),
+            Failure::FailWhen { condition, .. } => format!("failed: {condition}"),
             Failure::RedirectLimit { .. } => "redirect limit".into(),
         }
+    }
+
+    /// Failures that say waiting cannot help, whatever `--fail-fast` lists.
+    pub fn is_final(&self) -> bool {
+        matches!(self, Failure::FailWhen { .. })
     }
 
     /// The HTTP status code this failure carries, if any.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Failure::HttpStatus { status, .. } | Failure::ConditionFailed { status, .. } => {
+            Failure::HttpStatus { status, .. }
+            | Failure::ConditionFailed { status, .. }
+            | Failure::FailWhen { status, .. } => {
                 Some(*status)
             }
             _ => None,
@@ -264,6 +276,10 @@ impl fmt::Display for Failure {
             Failure::BodyTooLarge { limit } => write!(
                 f,
                 "response body is larger than the {limit}-byte limit (raise --max-body)"
+            ),
+            Failure::FailWhen { status, condition } => write!(
+                f,
+                "HTTP {status} and {condition} holds — the service reports a failure waiting will not fix"
             ),
             Failure::RedirectLimit { hops, looped } => {
                 if *looped {

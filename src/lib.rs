@@ -9,7 +9,7 @@
 //! ```
 //! use std::time::Duration;
 //! use stillup::condition::JsonCondition;
-//! use stillup::{Event, HttpProbe, Target, WaitPolicy};
+//! use stillup::{Event, HttpProbe, HttpTarget, WaitPolicy};
 //! # use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,7 +21,7 @@
 //! # )?;
 //! let url = api.url("/health");
 //!
-//! let mut probe = HttpProbe::new(Target::parse(&url)?);
+//! let mut probe = HttpProbe::new(HttpTarget::parse(&url)?);
 //! probe.conditions.json.push(JsonCondition::parse(r#"$.status == "healthy""#)?);
 //! let policy = WaitPolicy {
 //!     timeout: Duration::from_secs(30),
@@ -51,7 +51,9 @@ pub mod backoff;
 pub mod condition;
 pub mod deadline;
 pub mod event;
+pub mod failfast;
 pub mod failure;
+pub mod group;
 pub mod net;
 pub mod probe;
 pub mod redact;
@@ -67,26 +69,29 @@ pub use condition::Conditions;
 pub use deadline::Deadline;
 pub use event::Event;
 pub use failure::{CertProblem, Failure};
-pub use probe::{HttpProbe, ProbeResult};
-pub use target::{Target, TargetError};
+pub use failfast::FailFast;
+pub use group::{wait_group, GroupOutcome, Require, TargetOutcome};
+pub use probe::{HttpProbe, Probe, ProbeResult, Prober, TcpProbe};
+pub use target::{HttpTarget, Target, TargetError, TcpTarget};
 pub use timeline::Timeline;
 pub use timings::PhaseTimings;
-pub use wait::{wait, wait_with, Attempt, Outcome, OutcomeKind, WaitPolicy};
+pub use wait::{wait, wait_with, Attempt, Outcome, OutcomeKind, Until, WaitPolicy};
 
 /// The same engine for callers without an async runtime: each call runs on a small
 /// private runtime. Do not call these from inside an async context; use [`wait_with`].
 pub mod blocking {
     use crate::event::Event;
-    use crate::probe::HttpProbe;
+    use crate::probe::Prober;
     use crate::wait::{Outcome, WaitPolicy};
 
     /// Wait until healthy or the deadline, reporting every event to `observer`.
-    pub fn wait_with<F>(
-        probe: &HttpProbe,
+    pub fn wait_with<P, F>(
+        probe: &P,
         policy: &WaitPolicy,
         observer: F,
     ) -> std::io::Result<Outcome>
     where
+        P: Prober + ?Sized,
         F: FnMut(&Event<'_>),
     {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -104,7 +109,7 @@ pub mod blocking {
     }
 
     /// Wait until healthy or the deadline.
-    pub fn wait(probe: &HttpProbe, policy: &WaitPolicy) -> std::io::Result<Outcome> {
+    pub fn wait<P: Prober + ?Sized>(probe: &P, policy: &WaitPolicy) -> std::io::Result<Outcome> {
         wait_with(probe, policy, |_| {})
     }
 }

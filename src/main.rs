@@ -13,6 +13,7 @@ use cli::args::{Cli, Command};
 use cli::config::{self, RunConfig};
 use cli::exit::{self, Signal};
 use cli::render::Renderer;
+use stillup::Prober;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -88,23 +89,32 @@ async fn demo(args: &cli::args::DemoArgs) -> u8 {
 async fn run(config: RunConfig) -> u8 {
     let RunConfig {
         command,
-        probe,
+        probes,
         policy,
+        require,
         presentation,
+        exec,
     } = config;
-    let mut renderer = Renderer::new(
-        presentation,
-        command,
-        probe.target.to_string(),
-        policy.timeout,
-    );
+    let names = probes.iter().map(Prober::describe).collect();
+    let mut renderer = Renderer::new(presentation, command, policy.until, names, policy.timeout);
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
     let cancel = wait_for_signal(signal_tx);
-    let outcome =
-        stillup::wait_with(&probe, &policy, |event| renderer.on_event(event), cancel).await;
+    let group = stillup::wait_group(
+        &probes,
+        &policy,
+        require,
+        |index, event| renderer.on_event(index, event),
+        cancel,
+    )
+    .await;
     let signal = *signal_rx.borrow();
-    renderer.finish(&outcome, signal);
-    exit::for_outcome(outcome.kind, signal)
+    renderer.finish(&group, signal);
+    let code = exit::for_outcome(group.kind, signal);
+    if code != exit::HEALTHY || exec.is_empty() {
+        return code;
+    }
+    renderer.running(&exec);
+    cli::exec::run_command(&exec).await
 }
 
 /// Completes on SIGINT or SIGTERM, recording which one arrived.

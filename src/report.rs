@@ -12,24 +12,43 @@ use crate::failure::Failure;
 use crate::redact::redact_url;
 use crate::timeline::Timeline;
 use crate::timings::PhaseTimings;
-use crate::wait::{Attempt, Outcome};
+use crate::group::GroupOutcome;
+use crate::wait::{Attempt, Outcome, Until};
 
 /// Bumped on any incompatible change of the document's shape.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-/// The whole document.
+/// The whole document: the run, then each target.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub schema_version: u32,
     /// `wait` or `check`.
     pub command: String,
-    /// The target, credentials removed.
-    pub target: String,
-    /// `healthy`, `gave_up` or `interrupted`.
+    /// `healthy`, `down`, `gave_up`, `failed_fast` or `interrupted`.
     pub outcome: &'static str,
-    pub healthy: bool,
+    /// Whether the run reached its goal (exit code 0).
+    pub success: bool,
+    /// `healthy` or `down`.
+    pub until: &'static str,
+    /// How many targets had to reach the goal.
+    pub required: usize,
     pub elapsed_ms: f64,
     pub timeout_ms: f64,
+    pub targets: Vec<TargetReport>,
+}
+
+/// One target's story.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    /// The target, credentials removed.
+    pub target: String,
+    /// `http` or `tcp`.
+    pub kind: &'static str,
+    /// `healthy`, `down`, `gave_up`, `failed_fast`, `stopped` or `interrupted`.
+    pub outcome: &'static str,
+    pub healthy: bool,
+    /// When this target's part of the run ended.
+    pub elapsed_ms: f64,
     pub attempts: Vec<AttemptReport>,
     pub last_failure: Option<FailureReport>,
     pub timeline: TimelineReport,
@@ -70,7 +89,7 @@ pub struct TimingsReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineReport {
     pub phases: Vec<PhaseReport>,
-    /// `healthy`, `gave_up` or `interrupted`.
+    /// How the target's part ended, as `outcome`.
     pub end: &'static str,
     pub at_ms: f64,
     /// The one-line summary the human output prints.
@@ -92,15 +111,36 @@ pub fn ms(d: Duration) -> f64 {
 }
 
 impl Report {
-    pub fn new(command: &str, target: &str, outcome: &Outcome) -> Report {
+    pub fn new(command: &str, until: Until, group: &GroupOutcome) -> Report {
         Report {
             schema_version: SCHEMA_VERSION,
             command: command.to_string(),
+            outcome: group.kind.as_str(),
+            success: group.is_success(),
+            until: match until {
+                Until::Healthy => "healthy",
+                Until::Down => "down",
+            },
+            required: group.require.needed(group.targets.len()),
+            elapsed_ms: ms(group.elapsed),
+            timeout_ms: ms(group.timeout),
+            targets: group
+                .targets
+                .iter()
+                .map(|t| TargetReport::new(&t.target, t.kind, &t.outcome))
+                .collect(),
+        }
+    }
+}
+
+impl TargetReport {
+    pub fn new(target: &str, kind: &'static str, outcome: &Outcome) -> TargetReport {
+        TargetReport {
             target: redact_url(target),
+            kind,
             outcome: outcome.kind.as_str(),
             healthy: outcome.is_healthy(),
             elapsed_ms: ms(outcome.elapsed),
-            timeout_ms: ms(outcome.timeout),
             attempts: outcome.attempts.iter().map(AttemptReport::from).collect(),
             last_failure: outcome.last_failure().map(FailureReport::from),
             timeline: TimelineReport::from(&outcome.timeline()),

@@ -29,18 +29,31 @@ pub struct Timeline {
     pub end: OutcomeKind,
     /// When the run ended (for healthy: when the healthy answer arrived).
     pub at: Duration,
+    /// Why the target counts as down (reverse mode), e.g. "connection refused".
+    pub reason: Option<String>,
 }
+
+/// The class of a segment of healthy attempts (not a failure class).
+pub const HEALTHY_CLASS: &str = "healthy";
 
 impl Timeline {
     pub fn from_outcome(outcome: &Outcome) -> Timeline {
+        // The attempts that ended the run (a healthy streak, or the down streak) are told by
+        // the end of the timeline, not as a phase of their own.
+        let reached = match outcome.kind {
+            OutcomeKind::Healthy => outcome.attempts.iter().rev().take_while(|a| a.is_healthy()).count(),
+            OutcomeKind::Down => outcome.attempts.iter().rev().take_while(|a| !a.is_healthy()).count(),
+            _ => 0,
+        };
+        let phases = &outcome.attempts[..outcome.attempts.len() - reached];
         let mut segments: Vec<Segment> = Vec::new();
-        for attempt in &outcome.attempts {
-            let Some(failure) = attempt.failure() else {
-                continue;
+        for attempt in phases {
+            let (class, label) = match attempt.failure() {
+                Some(failure) => (failure.class(), failure.label()),
+                None => (HEALTHY_CLASS, HEALTHY_CLASS.to_string()),
             };
-            let label = failure.label();
             match segments.last_mut() {
-                Some(last) if last.label == label && last.class == failure.class() => {
+                Some(last) if last.label == label && last.class == class => {
                     last.attempts += 1;
                     last.to = attempt.ended();
                 }
@@ -48,12 +61,19 @@ impl Timeline {
                     if let Some(last) = segments.last_mut() {
                         last.to = attempt.started;
                     }
-                    segments.push(segment(failure, attempt.started, attempt.ended()));
+                    segments.push(Segment {
+                        class,
+                        label,
+                        from: attempt.started,
+                        to: attempt.ended(),
+                        attempts: 1,
+                    });
                 }
             }
         }
-        let at = match outcome.kind {
-            OutcomeKind::Healthy => outcome
+        let first_reaching = outcome.attempts.get(outcome.attempts.len() - reached);
+        let at = match (outcome.kind, first_reaching) {
+            (OutcomeKind::Healthy | OutcomeKind::Down, Some(_)) => outcome
                 .attempts
                 .last()
                 .map(|a| a.ended())
@@ -61,31 +81,19 @@ impl Timeline {
             _ => outcome.elapsed,
         };
         if let Some(last) = segments.last_mut() {
-            // The last phase lasts until the healthy attempt started, or to the end of the run.
-            last.to = match outcome.kind {
-                OutcomeKind::Healthy => outcome
-                    .attempts
-                    .last()
-                    .map(|a| a.started)
-                    .unwrap_or(last.to),
-                _ => outcome.elapsed,
-            };
+            // The last phase lasts until the run's goal was first met, or to the end of the run.
+            last.to = first_reaching.map(|a| a.started).unwrap_or(outcome.elapsed);
         }
+        let reason = match outcome.kind {
+            OutcomeKind::Down => outcome.last_failure().map(Failure::label),
+            _ => None,
+        };
         Timeline {
             segments,
             end: outcome.kind,
             at,
+            reason,
         }
-    }
-}
-
-fn segment(failure: &Failure, from: Duration, to: Duration) -> Segment {
-    Segment {
-        class: failure.class(),
-        label: failure.label(),
-        from,
-        to,
-        attempts: 1,
     }
 }
 
@@ -112,10 +120,17 @@ impl fmt::Display for Timeline {
         }
         let end = match self.end {
             OutcomeKind::Healthy => "healthy at",
+            OutcomeKind::Down => "down at",
             OutcomeKind::GaveUp => "gave up at",
+            OutcomeKind::FailedFast => "failed fast at",
+            OutcomeKind::Stopped => "stopped at",
             OutcomeKind::Interrupted => "interrupted at",
         };
-        write!(f, "{end} {}s", short_seconds(self.at))
+        write!(f, "{end} {}s", short_seconds(self.at))?;
+        if let Some(reason) = &self.reason {
+            write!(f, " ({reason})")?;
+        }
+        Ok(())
     }
 }
 

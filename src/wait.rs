@@ -1,4 +1,5 @@
-//! The wait loop: probe until healthy, until the deadline, or until interrupted.
+//! The wait loop: probe until healthy (or, in reverse, until down), until the deadline, until
+//! a failure that will not heal, or until interrupted.
 //!
 //! One [`Deadline`] governs the run. Each attempt gets its own timeout clamped to what
 //! remains; the interval to the next attempt is measured from the *start* of the previous
@@ -13,8 +14,9 @@ use std::time::{Duration, Instant};
 use crate::backoff::Backoff;
 use crate::deadline::Deadline;
 use crate::event::Event;
+use crate::failfast::FailFast;
 use crate::failure::Failure;
-use crate::probe::HttpProbe;
+use crate::probe::Prober;
 use crate::timeline::Timeline;
 use crate::timings::PhaseTimings;
 
@@ -34,6 +36,22 @@ pub struct WaitPolicy {
     pub backoff: Backoff,
     /// Stop after this many attempts even if time remains (`check` uses 1).
     pub max_attempts: Option<u32>,
+    /// Wait until healthy (the default) or until down.
+    pub until: Until,
+    /// Consecutive attempts that must reach the goal before the run ends (at least 1).
+    pub successes: u32,
+    /// Failures that end the run at once (only when waiting until healthy).
+    pub fail_fast: FailFast,
+}
+
+/// What the run waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Until {
+    /// The target answers and meets every condition.
+    #[default]
+    Healthy,
+    /// The target stops answering or stops being healthy (old pods of a rollout).
+    Down,
 }
 
 impl Default for WaitPolicy {
@@ -43,6 +61,9 @@ impl Default for WaitPolicy {
             attempt_timeout: DEFAULT_ATTEMPT_TIMEOUT,
             backoff: Backoff::default(),
             max_attempts: None,
+            until: Until::Healthy,
+            successes: 1,
+            fail_fast: FailFast::default(),
         }
     }
 }
@@ -53,8 +74,8 @@ impl WaitPolicy {
         WaitPolicy {
             timeout: attempt_timeout,
             attempt_timeout,
-            backoff: Backoff::default(),
             max_attempts: Some(1),
+            ..WaitPolicy::default()
         }
     }
 }
@@ -98,8 +119,14 @@ impl Attempt {
 pub enum OutcomeKind {
     /// The target was healthy.
     Healthy,
+    /// Waiting until down: the target stopped answering or stopped being healthy.
+    Down,
     /// The deadline (or the attempt limit) came first.
     GaveUp,
+    /// A failure listed in `fail_fast` happened: waiting would not help.
+    FailedFast,
+    /// Several targets: the run was decided by the others before this one finished.
+    Stopped,
     /// The caller's cancellation fired (SIGINT / SIGTERM in the CLI).
     Interrupted,
 }
@@ -109,7 +136,10 @@ impl OutcomeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             OutcomeKind::Healthy => "healthy",
+            OutcomeKind::Down => "down",
             OutcomeKind::GaveUp => "gave_up",
+            OutcomeKind::FailedFast => "failed_fast",
+            OutcomeKind::Stopped => "stopped",
             OutcomeKind::Interrupted => "interrupted",
         }
     }
@@ -131,7 +161,12 @@ impl Outcome {
         self.kind == OutcomeKind::Healthy
     }
 
-    /// The failure of the last failed attempt, if the run did not end healthy.
+    /// Whether the run reached what it waited for (healthy, or down in reverse mode).
+    pub fn is_success(&self) -> bool {
+        matches!(self.kind, OutcomeKind::Healthy | OutcomeKind::Down)
+    }
+
+    /// The failure of the last failed attempt: why it was not healthy, or why it is down.
     pub fn last_failure(&self) -> Option<&Failure> {
         if self.is_healthy() {
             return None;
@@ -145,19 +180,42 @@ impl Outcome {
     }
 }
 
-/// Probe `probe` under `policy` until healthy, the deadline, or `cancel` completes.
-/// `observer` sees every event as it happens.
-pub async fn wait_with<F, C>(
-    probe: &HttpProbe,
+/// Probe `probe` under `policy` until healthy (or down), the deadline, a fail-fast failure,
+/// or `cancel` completes. `observer` sees every event as it happens.
+pub async fn wait_with<P, F, C>(
+    probe: &P,
     policy: &WaitPolicy,
-    mut observer: F,
+    observer: F,
     cancel: C,
 ) -> Outcome
 where
+    P: Prober + ?Sized,
     F: FnMut(&Event<'_>),
     C: Future<Output = ()>,
 {
     let deadline = Deadline::after(policy.timeout);
+    let cancel = async move {
+        cancel.await;
+        OutcomeKind::Interrupted
+    };
+    run(probe, policy, deadline, observer, cancel).await
+}
+
+/// The loop itself, under a deadline the caller made (one deadline for many targets).
+/// `cancel` says how the run ends when it fires (interrupted, or stopped by the group).
+pub(crate) async fn run<P, F, C>(
+    probe: &P,
+    policy: &WaitPolicy,
+    deadline: Deadline,
+    mut observer: F,
+    cancel: C,
+) -> Outcome
+where
+    P: Prober + ?Sized,
+    F: FnMut(&Event<'_>),
+    C: Future<Output = OutcomeKind>,
+{
+    let mut streak = 0u32;
     let mut attempts: Vec<Attempt> = Vec::new();
     tokio::pin!(cancel);
     let finish = |kind, attempts| Outcome {
@@ -179,7 +237,7 @@ where
         );
         let probed = tokio::select! {
             biased;
-            () = &mut cancel => return finish(OutcomeKind::Interrupted, attempts),
+            kind = &mut cancel => return finish(kind, attempts),
             probed = probe.probe_once(&budget) => probed,
         };
         let attempt = Attempt {
@@ -193,10 +251,23 @@ where
             redirects: probed.redirects,
         };
         observer(&Event::AttemptFinished(&attempt));
-        let healthy = attempt.is_healthy();
+        let fail_fast = policy.until == Until::Healthy
+            && attempt.failure().is_some_and(|f| f.is_final() || policy.fail_fast.matches(f));
+        let reached = match policy.until {
+            Until::Healthy => attempt.is_healthy(),
+            Until::Down => !attempt.is_healthy(),
+        };
         attempts.push(attempt);
-        if healthy {
-            return finish(OutcomeKind::Healthy, attempts);
+        if fail_fast {
+            return finish(OutcomeKind::FailedFast, attempts);
+        }
+        streak = if reached { streak + 1 } else { 0 };
+        if streak >= policy.successes.max(1) {
+            let kind = match policy.until {
+                Until::Healthy => OutcomeKind::Healthy,
+                Until::Down => OutcomeKind::Down,
+            };
+            return finish(kind, attempts);
         }
         if policy.max_attempts.is_some_and(|max| number >= max) {
             return finish(OutcomeKind::GaveUp, attempts);
@@ -212,7 +283,7 @@ where
             });
             tokio::select! {
                 biased;
-                () = &mut cancel => return finish(OutcomeKind::Interrupted, attempts),
+                kind = &mut cancel => return finish(kind, attempts),
                 () = tokio::time::sleep_until(next.into()) => {}
             }
         }
@@ -221,6 +292,6 @@ where
 }
 
 /// Probe until healthy or the deadline, with no observer and no cancellation.
-pub async fn wait(probe: &HttpProbe, policy: &WaitPolicy) -> Outcome {
+pub async fn wait<P: Prober + ?Sized>(probe: &P, policy: &WaitPolicy) -> Outcome {
     wait_with(probe, policy, |_| {}, std::future::pending()).await
 }

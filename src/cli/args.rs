@@ -26,7 +26,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Poll a URL until it is healthy or the deadline passes.
+    /// Poll targets until they are healthy (or down) or the deadline passes, then optionally run a command.
     #[command(
         after_help = EXIT_CODES_HELP,
         after_long_help = concat!(
@@ -34,12 +34,14 @@ pub enum Command {
             "  stillup wait http://127.0.0.1:8080/health\n",
             "  stillup wait https://api.internal/ready --timeout 5m --interval 2s --backoff exponential\n",
             "  stillup wait http://localhost:8080/health --expect-json '$.status == \"healthy\"'\n",
-            "  stillup wait http://localhost:8080/ --expect-status 200-299,301 --output json\n\n",
+            "  stillup wait http://localhost:8080/ --expect-status 200-299,301 --output json\n",
+            "  stillup wait http://api:8080/health tcp://db:5432 -- ./migrate.sh\n",
+            "  stillup wait http://old-pod:8080/health --until down\n\n",
             exit_code_table!()
         )
     )]
     Wait(WaitArgs),
-    /// Make one attempt and report: exit 0 when healthy, 1 when not.
+    /// Make one attempt per target and report: exit 0 when healthy, 1 when not.
     #[command(after_help = EXIT_CODES_HELP)]
     Check(CheckArgs),
     /// Watch stillup wait on a scripted local service: refused, 503, degraded, healthy. No network needed.
@@ -48,9 +50,27 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
-    /// The URL to poll: http:// or https://, e.g. http://127.0.0.1:8080/health
-    #[arg(value_name = "URL")]
-    pub url: String,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+
+    /// Wait until the targets are healthy, or until they are down (stop answering or stop
+    /// being healthy — for the old pods of a rollout)
+    #[arg(long, value_enum, default_value_t = UntilArg::Healthy, env = "STILLUP_UNTIL")]
+    pub until: UntilArg,
+
+    /// Consecutive attempts that must reach the goal before a target counts (flapping services)
+    #[arg(long, value_name = "N", default_value = "1", env = "STILLUP_SUCCESSES")]
+    pub successes: String,
+
+    /// Give up at once on failures that waiting will not heal: failure classes, comma-separated,
+    /// http_status narrowed by codes joined with '+', e.g. tls_verify,http_status:401+403. Repeatable
+    #[arg(long, value_name = "CLASSES", env = "STILLUP_FAIL_FAST")]
+    pub fail_fast: Vec<String>,
+
+    /// A JSON condition that, when it holds, means the service failed for good; the run stops
+    /// at once, e.g. '$.status == "failed"'. Repeatable
+    #[arg(long, value_name = "EXPR")]
+    pub fail_when: Vec<String>,
 
     /// Overall deadline: give up when it passes (e.g. 30s, 2m, 1h)
     #[arg(
@@ -99,13 +119,17 @@ pub struct WaitArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    /// A command to run once the targets are healthy (never after a failure); stillup exits
+    /// with its exit code and forwards SIGINT and SIGTERM to it
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// The URL to check: http:// or https://
-    #[arg(value_name = "URL")]
-    pub url: String,
+    #[command(flatten)]
+    pub targets: TargetArgs,
 
     #[command(flatten)]
     pub probe: ProbeArgs,
@@ -118,6 +142,27 @@ pub struct CheckArgs {
 pub struct DemoArgs {
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Which targets, and how many must be ready.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// Targets: http:// and https:// URLs, tcp://host:port. Several may be given; all must be
+    /// ready unless --any or --require says otherwise
+    #[arg(value_name = "TARGET", required_unless_present = "targets_file")]
+    pub targets: Vec<String>,
+
+    /// Read more targets from a file, one per line ('#' starts a comment); '-' reads stdin
+    #[arg(long, value_name = "FILE", env = "STILLUP_TARGETS_FILE")]
+    pub targets_file: Option<String>,
+
+    /// Ready when any one target is
+    #[arg(long, conflicts_with = "require")]
+    pub any: bool,
+
+    /// Ready when at least K targets are
+    #[arg(long, value_name = "K", env = "STILLUP_REQUIRE")]
+    pub require: Option<String>,
 }
 
 /// What makes one attempt healthy, and its limits.
@@ -188,6 +233,12 @@ pub struct OutputArgs {
 pub enum BackoffArg {
     Fixed,
     Exponential,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UntilArg {
+    Healthy,
+    Down,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,16 +9,19 @@ use std::time::Duration;
 use stillup::backoff::{Backoff, BackoffKind};
 use stillup::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
 use stillup::redact::redact_url;
-use stillup::{HttpProbe, Target, WaitPolicy};
+use stillup::{FailFast, Probe, Require, Target, Until, WaitPolicy};
 use thiserror::Error;
 
-use super::args::{BackoffArg, CheckArgs, ColorArg, OutputArgs, OutputFormat, ProbeArgs, WaitArgs};
+use super::args::{
+    BackoffArg, CheckArgs, ColorArg, OutputArgs, OutputFormat, ProbeArgs, TargetArgs, UntilArg,
+    WaitArgs,
+};
 
-/// Bad input, found before anything was sent.
+/// Bad input, found before anything was sent: which flag (or file and line), the value, the fix.
 #[derive(Debug, Error)]
 #[error("invalid {flag} {value:?}: {problem}")]
 pub struct UsageError {
-    pub flag: &'static str,
+    pub flag: String,
     pub value: String,
     pub problem: String,
 }
@@ -29,8 +32,13 @@ impl UsageError {
     }
 
     fn new(flag: &'static str, value: &str, problem: impl ToString) -> Self {
+        Self::at(flag.to_string(), value, problem)
+    }
+
+    /// An error at a place that is not a flag, e.g. `targets.txt:3`.
+    fn at(place: String, value: &str, problem: impl ToString) -> Self {
         UsageError {
-            flag,
+            flag: place,
             value: redact_url(value),
             problem: problem.to_string(),
         }
@@ -50,9 +58,12 @@ pub struct Presentation {
 #[derive(Debug)]
 pub struct RunConfig {
     pub command: &'static str,
-    pub probe: HttpProbe,
+    pub probes: Vec<Probe>,
     pub policy: WaitPolicy,
+    pub require: Require,
     pub presentation: Presentation,
+    /// `-- COMMAND ARGS…` to run after success.
+    pub exec: Vec<String>,
 }
 
 pub fn wait_config(args: &WaitArgs) -> Result<RunConfig, UsageError> {
@@ -60,17 +71,38 @@ pub fn wait_config(args: &WaitArgs) -> Result<RunConfig, UsageError> {
     let interval = duration("--interval", &args.interval)?;
     let max_interval = duration("--max-interval", &args.max_interval)?;
     if timeout.is_zero() {
-        return Err(UsageError::new(
-            "--timeout",
-            &args.timeout,
-            "must be more than 0",
-        ));
+        return Err(UsageError::new("--timeout", &args.timeout, "must be more than 0"));
     }
     let jitter = match &args.jitter {
         None => 0.0,
         Some(raw) => ratio("--jitter", raw)?,
     };
-    let (probe, attempt_timeout) = probe(&args.url, &args.probe)?;
+    let successes = count("--successes", &args.successes)?;
+    let mut fail_fast = FailFast::default();
+    for raw in &args.fail_fast {
+        fail_fast.extend(FailFast::parse(raw).map_err(|e| UsageError::new("--fail-fast", raw, e))?);
+    }
+    let mut fail_when = Vec::new();
+    for raw in &args.fail_when {
+        fail_when.push(JsonCondition::parse(raw).map_err(|e| UsageError::new("--fail-when", raw, e))?);
+    }
+    let until = match args.until {
+        UntilArg::Healthy => Until::Healthy,
+        UntilArg::Down => Until::Down,
+    };
+    if until == Until::Down && !args.command.is_empty() {
+        return Err(UsageError::new(
+            "-- COMMAND",
+            &args.command.join(" "),
+            "cannot be combined with --until down yet; run the command after stillup in your script",
+        ));
+    }
+    let (mut probes, attempt_timeout) = probes(&args.targets, &args.probe)?;
+    for probe in &mut probes {
+        if let Some(http) = probe.as_http_mut() {
+            http.fail_when = fail_when.clone();
+        }
+    }
     let policy = WaitPolicy {
         timeout,
         attempt_timeout,
@@ -84,27 +116,82 @@ pub fn wait_config(args: &WaitArgs) -> Result<RunConfig, UsageError> {
             jitter,
         },
         max_attempts: None,
+        until,
+        successes,
+        fail_fast,
     };
     Ok(RunConfig {
         command: "wait",
-        probe,
+        require: require(&args.targets, probes.len())?,
+        probes,
         policy,
         presentation: presentation_for(&args.output),
+        exec: args.command.clone(),
     })
 }
 
 pub fn check_config(args: &CheckArgs) -> Result<RunConfig, UsageError> {
-    let (probe, attempt_timeout) = probe(&args.url, &args.probe)?;
+    let (probes, attempt_timeout) = probes(&args.targets, &args.probe)?;
     Ok(RunConfig {
         command: "check",
-        probe,
+        require: require(&args.targets, probes.len())?,
+        probes,
         policy: WaitPolicy::once(attempt_timeout),
         presentation: presentation_for(&args.output),
+        exec: Vec::new(),
     })
 }
 
-fn probe(url: &str, args: &ProbeArgs) -> Result<(HttpProbe, Duration), UsageError> {
-    let target = Target::parse(url).map_err(|e| UsageError::new("URL", url, e))?;
+fn require(args: &TargetArgs, n: usize) -> Result<Require, UsageError> {
+    if args.any {
+        return Ok(Require::Any);
+    }
+    let Some(raw) = &args.require else {
+        return Ok(Require::All);
+    };
+    let k = count("--require", raw)? as usize;
+    if k > n {
+        return Err(UsageError::new(
+            "--require",
+            raw,
+            format!("only {n} target(s) were given"),
+        ));
+    }
+    Ok(Require::AtLeast(k))
+}
+
+/// The targets from the command line, then from `--targets-file`.
+fn target_strings(args: &TargetArgs) -> Result<Vec<(String, String)>, UsageError> {
+    let mut targets: Vec<(String, String)> = args
+        .targets
+        .iter()
+        .map(|t| (t.clone(), "TARGET".to_string()))
+        .collect();
+    if let Some(path) = &args.targets_file {
+        let text = if path == "-" {
+            std::io::read_to_string(std::io::stdin())
+        } else {
+            std::fs::read_to_string(path)
+        }
+        .map_err(|e| UsageError::new("--targets-file", path, format!("cannot read it: {e}")))?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if !line.is_empty() {
+                targets.push((line.to_string(), format!("{path}:{}", number + 1)));
+            }
+        }
+    }
+    if targets.is_empty() {
+        return Err(UsageError::new(
+            "TARGET",
+            "",
+            "no targets given; pass URLs or tcp://host:port, or --targets-file",
+        ));
+    }
+    Ok(targets)
+}
+
+fn probes(targets: &TargetArgs, args: &ProbeArgs) -> Result<(Vec<Probe>, Duration), UsageError> {
     let attempt_timeout = duration("--attempt-timeout", &args.attempt_timeout)?;
     if attempt_timeout.is_zero() {
         return Err(UsageError::new(
@@ -113,6 +200,22 @@ fn probe(url: &str, args: &ProbeArgs) -> Result<(HttpProbe, Duration), UsageErro
             "must be more than 0",
         ));
     }
+    let conditions = conditions(args)?;
+    let max_body = size("--max-body", &args.max_body)?;
+    let mut probes = Vec::new();
+    for (raw, place) in target_strings(targets)? {
+        let target = Target::parse(&raw).map_err(|e| UsageError::at(place, &raw, e))?;
+        let mut probe = Probe::new(target);
+        if let Some(http) = probe.as_http_mut() {
+            http.conditions = conditions.clone();
+            http.max_body = max_body;
+        }
+        probes.push(probe);
+    }
+    Ok((probes, attempt_timeout))
+}
+
+fn conditions(args: &ProbeArgs) -> Result<Conditions, UsageError> {
     let mut conditions = Conditions {
         status: StatusSet::parse(&args.expect_status)
             .map_err(|e| UsageError::new("--expect-status", &args.expect_status, e))?,
@@ -136,10 +239,7 @@ fn probe(url: &str, args: &ProbeArgs) -> Result<(HttpProbe, Duration), UsageErro
     if let Some(raw) = &args.max_latency {
         conditions.max_latency = Some(duration("--max-latency", raw)?);
     }
-    let mut probe = HttpProbe::new(target);
-    probe.conditions = conditions;
-    probe.max_body = size("--max-body", &args.max_body)?;
-    Ok((probe, attempt_timeout))
+    Ok(conditions)
 }
 
 pub fn presentation_for(args: &OutputArgs) -> Presentation {
@@ -213,6 +313,14 @@ pub fn size(flag: &'static str, raw: &str) -> Result<u64, UsageError> {
     number.checked_mul(factor).ok_or_else(bad)
 }
 
+/// A whole number of at least 1.
+fn count(flag: &'static str, raw: &str) -> Result<u32, UsageError> {
+    match raw.trim().parse::<u32>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(UsageError::new(flag, raw, "expected a whole number of at least 1, e.g. 3")),
+    }
+}
+
 fn ratio(flag: &'static str, raw: &str) -> Result<f64, UsageError> {
     match raw.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
@@ -279,7 +387,13 @@ mod tests {
             max_latency: None,
             max_body: "1MiB".into(),
         };
-        let e = probe("ftp://u:hunter2@h/", &args).unwrap_err();
+        let targets = TargetArgs {
+            targets: vec!["ftp://u:hunter2@h/".into()],
+            targets_file: None,
+            any: false,
+            require: None,
+        };
+        let e = probes(&targets, &args).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 }

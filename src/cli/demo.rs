@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use stillup::condition::JsonCondition;
 use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
-use stillup::{Backoff, HttpProbe, Target, WaitPolicy};
+use stillup::{Backoff, HttpProbe, HttpTarget, Require, WaitPolicy};
 
 use super::args::DemoArgs;
 use super::config::{presentation_for, RunConfig, UsageError};
@@ -37,7 +37,7 @@ pub async fn start(args: &DemoArgs) -> std::io::Result<(ScriptedServer, RunConfi
 }
 
 fn run_config(url: &str, args: &DemoArgs) -> Result<RunConfig, UsageError> {
-    let target = Target::parse(url).map_err(|e| UsageError::from_parts("URL", url, e))?;
+    let target = HttpTarget::parse(url).map_err(|e| UsageError::from_parts("URL", url, e))?;
     let mut probe = HttpProbe::new(target);
     let condition = r#"$.status == "healthy""#;
     probe.conditions.json.push(
@@ -46,7 +46,9 @@ fn run_config(url: &str, args: &DemoArgs) -> Result<RunConfig, UsageError> {
     );
     Ok(RunConfig {
         command: "wait",
-        probe,
+        probes: vec![probe.into()],
+        require: Require::All,
+        exec: Vec::new(),
         policy: WaitPolicy {
             timeout: Duration::from_secs(30),
             attempt_timeout: Duration::from_secs(1),
@@ -54,7 +56,7 @@ fn run_config(url: &str, args: &DemoArgs) -> Result<RunConfig, UsageError> {
                 interval: Duration::from_millis(500),
                 ..Backoff::default()
             },
-            max_attempts: None,
+            ..WaitPolicy::default()
         },
         presentation: presentation_for(&args.output),
     })

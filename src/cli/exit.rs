@@ -11,9 +11,10 @@ use stillup::OutcomeKind;
 macro_rules! exit_code_table {
     () => {
         "Exit codes:\n  \
-           0    healthy\n  \
+           0    healthy (or down, with --until down); with -- COMMAND: the command's exit code\n  \
            1    not healthy: gave up at the deadline (wait) or the attempt failed (check)\n  \
            2    usage or configuration error: nothing was sent\n  \
+           3    failed fast: a --fail-fast class or --fail-when condition was met\n  \
            130  interrupted by SIGINT (Ctrl-C); the summary so far is printed\n  \
            143  terminated by SIGTERM; the summary so far is printed\n"
     };
@@ -28,6 +29,8 @@ pub const HEALTHY: u8 = 0;
 pub const GAVE_UP: u8 = 1;
 /// Bad flag, value, URL or condition; rejected before any request.
 pub const USAGE: u8 = 2;
+/// A failure that waiting will not heal (`--fail-fast`, `--fail-when`).
+pub const FAILED_FAST: u8 = 3;
 /// 128 + SIGINT.
 pub const INTERRUPTED: u8 = 130;
 /// 128 + SIGTERM.
@@ -43,8 +46,9 @@ pub enum Signal {
 /// The exit code for how a run ended.
 pub fn for_outcome(kind: OutcomeKind, signal: Option<Signal>) -> u8 {
     match kind {
-        OutcomeKind::Healthy => HEALTHY,
-        OutcomeKind::GaveUp => GAVE_UP,
+        OutcomeKind::Healthy | OutcomeKind::Down => HEALTHY,
+        OutcomeKind::GaveUp | OutcomeKind::Stopped => GAVE_UP,
+        OutcomeKind::FailedFast => FAILED_FAST,
         OutcomeKind::Interrupted => match signal {
             Some(Signal::Terminate) => TERMINATED,
             _ => INTERRUPTED,
@@ -62,7 +66,7 @@ mod tests {
 
     #[test]
     fn codes_are_distinct_and_match_the_table() {
-        let codes = [HEALTHY, GAVE_UP, USAGE, INTERRUPTED, TERMINATED];
+        let codes = [HEALTHY, GAVE_UP, USAGE, FAILED_FAST, INTERRUPTED, TERMINATED];
         for (i, a) in codes.iter().enumerate() {
             assert!(codes[i + 1..].iter().all(|b| a != b));
             assert!(

@@ -4,6 +4,7 @@
 pub mod args;
 pub mod config;
 pub mod demo;
+pub mod exec;
 pub mod exit;
 pub mod progress;
 pub mod render;

@@ -1,14 +1,16 @@
 //! Human output: a line per failed attempt, the verdict, the timeline — on stderr — and the
-//! JSON document on stdout. Presentation was decided at start-up; nothing here asks whether
-//! a stream is a terminal.
+//! JSON document on stdout. With several targets, lines name their target and the verdict
+//! ends with a per-target table. Presentation was decided at start-up; nothing here asks
+//! whether a stream is a terminal.
 
 use std::io::Write;
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
+use stillup::redact::redact_url;
 use stillup::report::Report;
 use stillup::timeline::short_seconds;
-use stillup::{Event, Outcome, OutcomeKind};
+use stillup::{Event, GroupOutcome, Outcome, OutcomeKind, Until};
 
 use super::args::OutputFormat;
 use super::config::Presentation;
@@ -24,7 +26,8 @@ const DIM: Style = Style::new().dimmed();
 pub struct Renderer {
     presentation: Presentation,
     command: &'static str,
-    target: String,
+    until: Until,
+    targets: Vec<String>,
     timeout: Duration,
     progress: Option<Progress>,
 }
@@ -33,15 +36,21 @@ impl Renderer {
     pub fn new(
         presentation: Presentation,
         command: &'static str,
-        target: String,
+        until: Until,
+        targets: Vec<String>,
         timeout: Duration,
     ) -> Self {
-        let progress =
-            (presentation.spinner && command != "check").then(|| Progress::start(&target, timeout));
+        let what = match targets.as_slice() {
+            [one] => one.clone(),
+            many => format!("{} targets", many.len()),
+        };
+        let progress = (presentation.spinner && command != "check")
+            .then(|| Progress::start(&what, timeout));
         Renderer {
             presentation,
             command,
-            target,
+            until,
+            targets,
             timeout,
             progress,
         }
@@ -65,8 +74,8 @@ impl Renderer {
         }
     }
 
-    /// React to one event of the run.
-    pub fn on_event(&self, event: &Event<'_>) {
+    /// React to one event of target `index`.
+    pub fn on_event(&self, index: usize, event: &Event<'_>) {
         if self.presentation.quiet {
             return;
         }
@@ -81,20 +90,25 @@ impl Renderer {
                 if self.command == "check" {
                     return;
                 }
-                if let Some(failure) = attempt.failure() {
-                    let message = stillup::redact::redact_url(&failure.to_string());
-                    let when =
-                        format!("({}s / {})", tenths(attempt.started), seconds(self.timeout));
-                    self.line(&format!("  {message:<62} {}", self.paint(DIM, &when)));
-                }
+                let text = match (attempt.failure(), self.until) {
+                    (Some(failure), _) => redact_url(&failure.to_string()),
+                    // Waiting for down, a healthy answer is the news.
+                    (None, Until::Down) => "still healthy".to_string(),
+                    (None, Until::Healthy) => return,
+                };
+                let text = match self.targets.as_slice() {
+                    [_] => text,
+                    many => format!("{}: {text}", many[index]),
+                };
+                let when = format!("({}s / {})", tenths(attempt.started), seconds(self.timeout));
+                self.line(&format!("  {text:<62} {}", self.paint(DIM, &when)));
             }
-            Event::Sleeping { .. } => {}
             _ => {}
         }
     }
 
     /// Print the verdict and timeline (human) or the JSON document.
-    pub fn finish(&mut self, outcome: &Outcome, signal: Option<Signal>) {
+    pub fn finish(&mut self, group: &GroupOutcome, signal: Option<Signal>) {
         if let Some(progress) = self.progress.take() {
             progress.finish();
         }
@@ -103,34 +117,43 @@ impl Renderer {
         }
         match self.presentation.format {
             OutputFormat::Json => {
-                let report = Report::new(self.command, &self.target, outcome);
+                let report = Report::new(self.command, self.until, group);
                 let mut stdout = std::io::stdout().lock();
                 // A closed pipe (`| head`) ends output quietly.
                 let _ = serde_json::to_writer_pretty(&mut stdout, &report);
                 let _ = writeln!(stdout);
             }
-            OutputFormat::Human => self.verdict(outcome, signal),
+            OutputFormat::Human => match group.targets.as_slice() {
+                [one] => self.verdict(&one.target, &one.outcome, group.kind, signal),
+                _ => self.group_verdict(group, signal),
+            },
         }
     }
 
-    fn verdict(&self, outcome: &Outcome, signal: Option<Signal>) {
+    /// Say that the command runs now.
+    pub fn running(&self, command: &[String]) {
+        if !self.presentation.quiet && self.presentation.format == OutputFormat::Human {
+            self.line(&format!("  running: {}", redact_url(&command.join(" "))));
+        }
+    }
+
+    fn verdict(&self, target: &str, outcome: &Outcome, kind: OutcomeKind, signal: Option<Signal>) {
         let attempts = outcome.attempts.len();
+        let plural = if attempts == 1 { "" } else { "s" };
         let elapsed = tenths(outcome.elapsed);
-        let target = &self.target;
-        match (outcome.kind, self.command) {
+        match (kind, self.command) {
             (OutcomeKind::Healthy, "check") => {
                 let detail = outcome
                     .attempts
                     .last()
                     .map(|a| match a.status {
-                        Some(status) => format!(" (HTTP {status} in {}ms)", a.duration.as_millis()),
-                        None => String::new(),
+                        Some(status) => {
+                            format!(" (HTTP {status} in {}ms)", a.duration.as_millis())
+                        }
+                        None => format!(" (in {}ms)", a.duration.as_millis()),
                     })
                     .unwrap_or_default();
-                self.line(&format!(
-                    "{} {target} is healthy{detail}",
-                    self.paint(GOOD, "✓")
-                ));
+                self.line(&format!("{} {target} is healthy{detail}", self.paint(GOOD, "✓")));
             }
             (OutcomeKind::Healthy, _) => {
                 self.line(&format!(
@@ -138,45 +161,125 @@ impl Renderer {
                     self.paint(GOOD, "✓")
                 ));
             }
-            (OutcomeKind::GaveUp, "check") => {
+            (OutcomeKind::Down, _) => {
+                self.line(&format!(
+                    "{} {target} is down after {elapsed}s (attempt {attempts})",
+                    self.paint(GOOD, "✓")
+                ));
+            }
+            (OutcomeKind::GaveUp | OutcomeKind::FailedFast | OutcomeKind::Stopped, "check") => {
                 let why = outcome
                     .last_failure()
-                    .map(|f| stillup::redact::redact_url(&f.to_string()))
+                    .map(|f| redact_url(&f.to_string()))
                     .unwrap_or_else(|| "no attempt was made".into());
-                self.line(&format!(
-                    "{} {target} is not healthy: {why}",
-                    self.paint(BAD, "✗")
-                ));
+                self.line(&format!("{} {target} is not healthy: {why}", self.paint(BAD, "✗")));
                 return;
             }
-            (OutcomeKind::GaveUp, _) => {
-                let plural = if attempts == 1 { "" } else { "s" };
+            (OutcomeKind::GaveUp | OutcomeKind::Stopped, _) => {
+                let state = match self.until {
+                    Until::Healthy => "not healthy",
+                    Until::Down => "still up",
+                };
                 self.line(&format!(
-                    "{} {target} is not healthy — gave up after {elapsed}s of the {} deadline ({attempts} attempt{plural})",
+                    "{} {target} is {state} — gave up after {elapsed}s of the {} deadline ({attempts} attempt{plural})",
                     self.paint(BAD, "✗"),
                     seconds(self.timeout),
                 ));
             }
-            (OutcomeKind::Interrupted, _) => {
-                let by = match signal {
-                    Some(Signal::Terminate) => "SIGTERM",
-                    _ => "SIGINT",
-                };
+            (OutcomeKind::FailedFast, _) => {
                 self.line(&format!(
-                    "{} interrupted by {by} after {elapsed}s — {target} was not healthy yet",
-                    self.paint(BAD, "✗")
+                    "{} {target} failed fast after {elapsed}s ({attempts} attempt{plural}): waiting will not fix this",
+                    self.paint(BAD, "✗"),
+                ));
+            }
+            (OutcomeKind::Interrupted, _) => {
+                self.line(&format!(
+                    "{} interrupted by {} after {elapsed}s — {target} was not {} yet",
+                    self.paint(BAD, "✗"),
+                    signal_name(signal),
+                    self.goal(),
                 ));
             }
         }
-        if let Some(failure) = outcome.last_failure() {
-            let message = stillup::redact::redact_url(&failure.to_string());
-            self.line(&format!("  last failure: {message} [{}]", failure.class()));
+        if kind != OutcomeKind::Down {
+            if let Some(failure) = outcome.last_failure() {
+                let message = redact_url(&failure.to_string());
+                self.line(&format!("  last failure: {message} [{}]", failure.class()));
+            }
         }
         let timeline = outcome.timeline();
-        if !timeline.segments.is_empty() {
-            let text = stillup::redact::redact_url(&timeline.to_string());
+        if !timeline.segments.is_empty() || kind == OutcomeKind::Down {
+            let text = redact_url(&timeline.to_string());
             self.line(&format!("  {} {text}", self.paint(DIM, "timeline:")));
         }
+    }
+
+    fn goal(&self) -> &'static str {
+        match self.until {
+            Until::Healthy => "healthy",
+            Until::Down => "down",
+        }
+    }
+
+    fn group_verdict(&self, group: &GroupOutcome, signal: Option<Signal>) {
+        let n = group.targets.len();
+        let needed = group.require.needed(n);
+        let done = group.succeeded();
+        let elapsed = tenths(group.elapsed);
+        let goal = self.goal();
+        let head = match group.kind {
+            OutcomeKind::Healthy | OutcomeKind::Down => format!(
+                "{} {done} of {n} targets {goal} after {elapsed}s (needed {needed})",
+                self.paint(GOOD, "✓")
+            ),
+            OutcomeKind::Interrupted => format!(
+                "{} interrupted by {} after {elapsed}s — {done} of {n} targets {goal} (needed {needed})",
+                self.paint(BAD, "✗"),
+                signal_name(signal)
+            ),
+            OutcomeKind::FailedFast => format!(
+                "{} failed fast after {elapsed}s — {done} of {n} targets {goal} (needed {needed})",
+                self.paint(BAD, "✗")
+            ),
+            _ => format!(
+                "{} only {done} of {n} targets {goal} after {elapsed}s of the {} deadline (needed {needed})",
+                self.paint(BAD, "✗"),
+                seconds(self.timeout)
+            ),
+        };
+        self.line(&head);
+        let width = group
+            .targets
+            .iter()
+            .map(|t| t.target.chars().count())
+            .max()
+            .unwrap_or(6)
+            .clamp(6, 60);
+        self.line(&format!(
+            "  {:<width$}  {:<11}  {:>8}  {:>8}  LAST FAILURE",
+            "TARGET", "STATE", "ATTEMPTS", "ELAPSED"
+        ));
+        for t in &group.targets {
+            let last = t
+                .outcome
+                .last_failure()
+                .map(|f| format!("{} [{}]", redact_url(&f.to_string()), f.class()))
+                .unwrap_or_default();
+            self.line(&format!(
+                "  {:<width$}  {:<11}  {:>8}  {:>7}s  {last}",
+                redact_url(&t.target),
+                t.outcome.kind.as_str(),
+                t.outcome.attempts.len(),
+                tenths(t.outcome.elapsed),
+            ));
+        }
+    }
+}
+
+fn signal_name(signal: Option<Signal>) -> &'static str {
+    match signal {
+        Some(Signal::Terminate) => "SIGTERM",
+        _ => "SIGINT",
     }
 }
 

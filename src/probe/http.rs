@@ -24,12 +24,13 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use url::Url;
 
-use crate::condition::{Conditions, ResponseView};
+use crate::condition::{Conditions, JsonCondition, ResponseView};
 use crate::deadline::Deadline;
 use crate::failure::Failure;
 use crate::net::cause::find_cause;
 use crate::net::{connect, tls};
-use crate::target::Target;
+use crate::probe::{ProbeResult, Prober};
+use crate::target::HttpTarget;
 use crate::timings::PhaseTimings;
 
 /// Redirects followed before giving up with `redirect_limit`.
@@ -44,7 +45,7 @@ const MAX_HEADERS: usize = 100;
 /// Everything needed to probe one HTTP target.
 #[derive(Debug, Clone)]
 pub struct HttpProbe {
-    pub target: Target,
+    pub target: HttpTarget,
     pub conditions: Conditions,
     pub method: Method,
     /// Extra request headers (values may be secrets; they are never printed).
@@ -52,11 +53,14 @@ pub struct HttpProbe {
     pub max_body: u64,
     pub max_redirects: usize,
     pub tls: Arc<rustls::ClientConfig>,
+    /// JSON conditions that, when they hold, mean the service has failed for good
+    /// (`$.status == "failed"`): the attempt fails as `fail_when` and the run stops.
+    pub fail_when: Vec<JsonCondition>,
 }
 
 impl HttpProbe {
     /// A GET probe of `target` with default conditions and limits.
-    pub fn new(target: Target) -> Self {
+    pub fn new(target: HttpTarget) -> Self {
         HttpProbe {
             target,
             conditions: Conditions::default(),
@@ -65,21 +69,9 @@ impl HttpProbe {
             max_body: DEFAULT_MAX_BODY,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             tls: tls::default_client_config(),
+            fail_when: Vec::new(),
         }
     }
-}
-
-/// What one attempt found, healthy or not.
-#[derive(Debug, Clone)]
-pub struct ProbeResult {
-    pub result: Result<(), Failure>,
-    /// Status of the last response, when one arrived.
-    pub status: Option<u16>,
-    pub timings: PhaseTimings,
-    /// The address that answered the last hop.
-    pub remote: Option<SocketAddr>,
-    /// Redirects followed.
-    pub redirects: usize,
 }
 
 /// A response as far as one hop goes.
@@ -89,9 +81,9 @@ struct Hop {
     body: Vec<u8>,
 }
 
-impl HttpProbe {
-    /// Make one attempt, bounded by `budget` (the attempt's own timeout clamped to the run's deadline).
-    pub async fn probe_once(&self, budget: &Deadline) -> ProbeResult {
+impl Prober for HttpProbe {
+    /// One attempt, bounded by `budget` (the attempt's own timeout clamped to the run's deadline).
+    async fn probe_once(&self, budget: &Deadline) -> ProbeResult {
         let started = Instant::now();
         let mut timings = PhaseTimings::default();
         let mut remote = None;
@@ -138,6 +130,13 @@ impl HttpProbe {
                     });
                 }
             }
+            let status = hop.status.as_u16();
+            if let Some(holds) = self.fail_when.iter().find(|c| c.check_body(&hop.body).is_ok()) {
+                break Err(Failure::FailWhen {
+                    status,
+                    condition: holds.to_string(),
+                });
+            }
             let latency = started.elapsed();
             let view = ResponseView {
                 status: hop.status,
@@ -160,6 +159,16 @@ impl HttpProbe {
         }
     }
 
+    fn describe(&self) -> String {
+        self.target.to_string()
+    }
+
+    fn kind(&self) -> &'static str {
+        "http"
+    }
+}
+
+impl HttpProbe {
     async fn one_hop(
         &self,
         url: &Url,
@@ -233,7 +242,7 @@ impl HttpProbe {
         PhaseTimings::add(&mut timings.first_byte, request_started.elapsed());
         let (parts, body) = response.into_parts();
         let body_started = Instant::now();
-        let keep = self.conditions.needs_body();
+        let keep = self.conditions.needs_body() || !self.fail_when.is_empty();
         let body = read_body(body, &parts.headers, self.max_body, keep, budget).await;
         PhaseTimings::add(&mut timings.body, body_started.elapsed());
         drop(connection);

@@ -1,6 +1,115 @@
 //! Probes: one attempt against one target, returning what happened and how long each
-//! phase took. One file per protocol; each phase reports its own failure class.
+//! phase took. One file per protocol; each phase reports its own failure class. The wait
+//! loop only knows the [`Prober`] trait, so every kind of target shares its deadline rules.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use crate::deadline::Deadline;
+use crate::failure::Failure;
+use crate::target::Target;
+use crate::timings::PhaseTimings;
 
 pub mod http;
+pub mod tcp;
 
-pub use http::{HttpProbe, ProbeResult};
+pub use http::HttpProbe;
+pub use tcp::TcpProbe;
+
+/// What one attempt found, healthy or not.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    pub result: Result<(), Failure>,
+    /// Status of the last response, when one arrived.
+    pub status: Option<u16>,
+    pub timings: PhaseTimings,
+    /// The address that answered (the last hop's, after redirects).
+    pub remote: Option<SocketAddr>,
+    /// Redirects followed.
+    pub redirects: usize,
+}
+
+impl ProbeResult {
+    pub(crate) fn failed(failure: Failure, timings: PhaseTimings) -> Self {
+        ProbeResult {
+            result: Err(failure),
+            status: None,
+            timings,
+            remote: None,
+            redirects: 0,
+        }
+    }
+}
+
+/// Something that can make one bounded attempt against a target.
+pub trait Prober {
+    /// Make one attempt; every phase must end within `budget`.
+    fn probe_once(&self, budget: &Deadline) -> impl Future<Output = ProbeResult> + Send;
+
+    /// The target, safe to print (no credentials).
+    fn describe(&self) -> String;
+
+    /// The kind of target as a stable word (`http`, `tcp`).
+    fn kind(&self) -> &'static str;
+}
+
+/// A probe of any supported kind, built from a [`Target`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Probe {
+    Http(HttpProbe),
+    Tcp(TcpProbe),
+}
+
+impl Probe {
+    /// The default probe for `target`: GET with `2xx` expected, or a TCP connect.
+    pub fn new(target: Target) -> Self {
+        match target {
+            Target::Http(http) => Probe::Http(HttpProbe::new(http)),
+            Target::Tcp(tcp) => Probe::Tcp(TcpProbe::new(tcp)),
+        }
+    }
+
+    /// The HTTP probe, for setting conditions and request options.
+    pub fn as_http_mut(&mut self) -> Option<&mut HttpProbe> {
+        match self {
+            Probe::Http(http) => Some(http),
+            _ => None,
+        }
+    }
+}
+
+impl From<HttpProbe> for Probe {
+    fn from(probe: HttpProbe) -> Self {
+        Probe::Http(probe)
+    }
+}
+
+impl From<TcpProbe> for Probe {
+    fn from(probe: TcpProbe) -> Self {
+        Probe::Tcp(probe)
+    }
+}
+
+impl Prober for Probe {
+    async fn probe_once(&self, budget: &Deadline) -> ProbeResult {
+        match self {
+            Probe::Http(http) => http.probe_once(budget).await,
+            Probe::Tcp(tcp) => tcp.probe_once(budget).await,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Probe::Http(http) => http.describe(),
+            Probe::Tcp(tcp) => tcp.describe(),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Probe::Http(http) => http.kind(),
+            Probe::Tcp(tcp) => tcp.kind(),
+        }
+    }
+}

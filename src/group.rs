@@ -1,0 +1,221 @@
+//! Several targets in one run: each polled on its own schedule, concurrently, under one
+//! deadline, until enough of them reached the goal (all, any, or k of n) or that became
+//! impossible.
+//!
+//! All targets run as futures of one task (no spawning), so thousands of targets cost
+//! a few hundred bytes of state each, and a decision stops the rest promptly: they end
+//! with the `stopped` outcome and keep every attempt they made.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::watch;
+
+use crate::deadline::Deadline;
+use crate::event::Event;
+use crate::probe::Prober;
+use crate::wait::{run, Outcome, OutcomeKind, WaitPolicy};
+
+/// How many targets must reach the goal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Require {
+    /// Every target (the default).
+    #[default]
+    All,
+    /// At least one.
+    Any,
+    /// At least k of them.
+    AtLeast(usize),
+}
+
+impl Require {
+    /// How many of `n` targets must succeed.
+    pub fn needed(self, n: usize) -> usize {
+        match self {
+            Require::All => n,
+            Require::Any => n.min(1),
+            Require::AtLeast(k) => k.min(n),
+        }
+    }
+}
+
+/// One target's part of a group run.
+#[derive(Debug, Clone)]
+pub struct TargetOutcome {
+    /// The target, safe to print.
+    pub target: String,
+    /// `http`, `tcp`, …
+    pub kind: &'static str,
+    pub outcome: Outcome,
+}
+
+/// The result of a group run.
+#[derive(Debug, Clone)]
+pub struct GroupOutcome {
+    /// Success (healthy / down), gave up, failed fast, or interrupted.
+    pub kind: OutcomeKind,
+    pub elapsed: Duration,
+    pub timeout: Duration,
+    pub require: Require,
+    /// In the order the targets were given.
+    pub targets: Vec<TargetOutcome>,
+}
+
+impl GroupOutcome {
+    pub fn is_success(&self) -> bool {
+        matches!(self.kind, OutcomeKind::Healthy | OutcomeKind::Down)
+    }
+
+    /// Targets that reached the goal.
+    pub fn succeeded(&self) -> usize {
+        self.targets
+            .iter()
+            .filter(|t| t.outcome.is_success())
+            .count()
+    }
+}
+
+/// Wait for `probes` under one deadline until `require` is met or cannot be met, or
+/// `cancel` fires. `observer` sees each target's events with the target's index.
+pub async fn wait_group<P, F, C>(
+    probes: &[P],
+    policy: &WaitPolicy,
+    require: Require,
+    observer: F,
+    cancel: C,
+) -> GroupOutcome
+where
+    P: Prober,
+    F: FnMut(usize, &Event<'_>),
+    C: Future<Output = ()>,
+{
+    let deadline = Deadline::after(policy.timeout);
+    let observer = RefCell::new(observer);
+    let (stop_tx, stop_rx) = watch::channel(None::<OutcomeKind>);
+    let mut running: FuturesUnordered<_> = probes
+        .iter()
+        .enumerate()
+        .map(|(index, probe)| {
+            let mut stop = stop_rx.clone();
+            let observer = &observer;
+            async move {
+                let stopped = async move {
+                    match stop.wait_for(Option::is_some).await {
+                        Ok(kind) => kind.unwrap_or(OutcomeKind::Stopped),
+                        // The group is gone; nothing will decide any more.
+                        Err(_) => std::future::pending().await,
+                    }
+                };
+                let outcome = run(
+                    probe,
+                    policy,
+                    deadline,
+                    |event: &Event<'_>| (observer.borrow_mut())(index, event),
+                    stopped,
+                )
+                .await;
+                (index, outcome)
+            }
+        })
+        .collect();
+
+    let n = probes.len();
+    let needed = require.needed(n);
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
+    let mut succeeded = 0;
+    let mut failed = 0;
+    let mut decided: Option<OutcomeKind> = None;
+    // The first reason to stop wins; targets still running end with it.
+    let stop = |kind: OutcomeKind| {
+        stop_tx.send_if_modified(|current| {
+            let first = current.is_none();
+            if first {
+                *current = Some(kind);
+            }
+            first
+        });
+    };
+    tokio::pin!(cancel);
+    let mut cancel_done = false;
+    loop {
+        let next = tokio::select! {
+            biased;
+            () = &mut cancel, if !cancel_done => {
+                cancel_done = true;
+                decided.get_or_insert(OutcomeKind::Interrupted);
+                stop(OutcomeKind::Interrupted);
+                continue;
+            }
+            next = running.next() => next,
+        };
+        let Some((index, outcome)) = next else { break };
+        if outcome.is_success() {
+            succeeded += 1;
+        } else if !matches!(outcome.kind, OutcomeKind::Stopped | OutcomeKind::Interrupted) {
+            failed += 1;
+            if outcome.kind == OutcomeKind::FailedFast && require == Require::All {
+                decided.get_or_insert(OutcomeKind::FailedFast);
+            }
+        }
+        let success_kind = outcome.kind;
+        outcomes[index] = Some(outcome);
+        if decided.is_none() {
+            if succeeded >= needed {
+                decided = Some(success_kind);
+            } else if failed > n - needed {
+                decided = Some(if failed_fast(&outcomes) {
+                    OutcomeKind::FailedFast
+                } else {
+                    OutcomeKind::GaveUp
+                });
+            }
+        }
+        if decided.is_some() {
+            stop(OutcomeKind::Stopped);
+        }
+    }
+    let targets = probes
+        .iter()
+        .zip(outcomes)
+        .map(|(probe, outcome)| TargetOutcome {
+            target: probe.describe(),
+            kind: probe.kind(),
+            outcome: outcome.expect("every target's future ran to its end"),
+        })
+        .collect();
+    let kind = decided.unwrap_or(if n == 0 {
+        OutcomeKind::Healthy
+    } else {
+        OutcomeKind::GaveUp
+    });
+    GroupOutcome {
+        kind: if n == 0 { OutcomeKind::Healthy } else { kind },
+        elapsed: deadline.elapsed(),
+        timeout: policy.timeout,
+        require,
+        targets,
+    }
+}
+
+fn failed_fast(outcomes: &[Option<Outcome>]) -> bool {
+    outcomes
+        .iter()
+        .flatten()
+        .any(|o| o.kind == OutcomeKind::FailedFast)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needed_counts() {
+        assert_eq!(Require::All.needed(3), 3);
+        assert_eq!(Require::Any.needed(3), 1);
+        assert_eq!(Require::AtLeast(2).needed(3), 2);
+        assert_eq!(Require::AtLeast(5).needed(3), 3);
+        assert_eq!(Require::Any.needed(0), 0);
+    }
+}

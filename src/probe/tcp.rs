@@ -1,0 +1,63 @@
+//! `tcp://host:port`: healthy when a TCP connection is accepted (databases, brokers, any
+//! port whose protocol stillup does not speak). Resolve and connect share the attempt's
+//! budget and classify their own failures.
+
+use std::time::Instant;
+
+use crate::deadline::Deadline;
+use crate::net::connect;
+use crate::probe::{ProbeResult, Prober};
+use crate::target::TcpTarget;
+use crate::timings::PhaseTimings;
+
+/// Probe one TCP address.
+#[derive(Debug, Clone)]
+pub struct TcpProbe {
+    pub target: TcpTarget,
+}
+
+impl TcpProbe {
+    pub fn new(target: TcpTarget) -> Self {
+        TcpProbe { target }
+    }
+}
+
+impl Prober for TcpProbe {
+    async fn probe_once(&self, budget: &Deadline) -> ProbeResult {
+        let started = Instant::now();
+        let mut timings = PhaseTimings::default();
+        let resolved = connect::resolve(self.target.host(), self.target.port(), budget).await;
+        let addrs = match resolved {
+            Ok((addrs, dns)) => {
+                timings.dns = dns;
+                addrs
+            }
+            Err(failure) => {
+                timings.total = started.elapsed();
+                return ProbeResult::failed(failure, timings);
+            }
+        };
+        let connect_started = Instant::now();
+        let connected = connect::connect(&addrs, budget).await;
+        timings.connect = Some(connect_started.elapsed());
+        timings.total = started.elapsed();
+        match connected {
+            Ok((_stream, remote)) => ProbeResult {
+                result: Ok(()),
+                status: None,
+                timings,
+                remote: Some(remote),
+                redirects: 0,
+            },
+            Err(failure) => ProbeResult::failed(failure, timings),
+        }
+    }
+
+    fn describe(&self) -> String {
+        self.target.to_string()
+    }
+
+    fn kind(&self) -> &'static str {
+        "tcp"
+    }
+}

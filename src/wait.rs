@@ -273,7 +273,7 @@ where
             return finish(OutcomeKind::GaveUp, attempts);
         }
         let next = attempt_start + policy.backoff.interval(number);
-        if next >= deadline.end() {
+        if next >= deadline.end() || deadline.has_passed() {
             // No attempt could start before the deadline: idling until it helps nobody.
             return finish(OutcomeKind::GaveUp, attempts);
         }

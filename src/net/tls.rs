@@ -126,7 +126,7 @@ fn classify_rustls(e: &rustls::Error) -> Failure {
 fn cert_detail(e: &CertificateError) -> String {
     match e {
         CertificateError::UnknownIssuer => {
-            "signed by an unknown authority; pass the CA with --cacert, or fix the chain".into()
+            "signed by an authority stillup does not trust (self-signed, a private CA, or an incomplete chain)".into()
         }
         CertificateError::NotValidForNameContext {
             expected,

@@ -93,7 +93,9 @@ impl Prober for HttpProbe {
         visited.insert(url.as_str().to_string());
         let mut redirects = 0;
         let result = loop {
-            let hop = self.one_hop(&url, budget, &mut timings, &mut remote).await;
+            let hop = self
+                .one_hop(&url, budget, &mut timings, &mut remote, &mut status)
+                .await;
             let hop = match hop {
                 Ok(hop) => hop,
                 Err(failure) => break Err(failure),
@@ -175,6 +177,7 @@ impl HttpProbe {
         budget: &Deadline,
         timings: &mut PhaseTimings,
         remote: &mut Option<SocketAddr>,
+        status: &mut Option<u16>,
     ) -> Result<Hop, Failure> {
         let host = host_of(url);
         let port = url.port_or_known_default().unwrap_or(80);
@@ -190,9 +193,9 @@ impl HttpProbe {
             let tls_started = Instant::now();
             let stream = tls::handshake(self.tls.clone(), &host, tcp, budget).await?;
             PhaseTimings::add(&mut timings.tls, tls_started.elapsed());
-            self.exchange(url, stream, budget, timings).await
+            self.exchange(url, stream, budget, timings, status).await
         } else {
-            self.exchange(url, tcp, budget, timings).await
+            self.exchange(url, tcp, budget, timings, status).await
         }
     }
 
@@ -203,6 +206,7 @@ impl HttpProbe {
         stream: S,
         budget: &Deadline,
         timings: &mut PhaseTimings,
+        status: &mut Option<u16>,
     ) -> Result<Hop, Failure>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -240,6 +244,8 @@ impl HttpProbe {
                 }
             };
         PhaseTimings::add(&mut timings.first_byte, request_started.elapsed());
+        // Known from here on, even if the body then fails.
+        *status = Some(response.status().as_u16());
         let (parts, body) = response.into_parts();
         let body_started = Instant::now();
         let keep = self.conditions.needs_body() || !self.fail_when.is_empty();

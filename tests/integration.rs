@@ -1,0 +1,21 @@
+//! The one integration binary: runs the real `stillup` binary against in-process
+//! `ScriptedServer`s (and a few hand-written listeners) on 127.0.0.1, port 0 only.
+//!
+//! Tests assert failure classes and their order, exit codes, and time bounds with generous
+//! slack — never tight timings: the machine running them is shared and noisy.
+
+mod integration {
+    mod support;
+
+    mod broken_http;
+    mod conditions;
+    mod deadlines;
+    mod limits;
+    mod schema;
+    mod secrets;
+    mod signals;
+    mod status;
+    mod story;
+    mod tls;
+    mod usage;
+}

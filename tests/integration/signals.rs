@@ -1,0 +1,136 @@
+//! SIGINT and SIGTERM end a wait promptly — between attempts or in the middle of one — with
+//! exit codes 130 and 143 and the summary so far.
+
+use std::io::Read;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::support::*;
+
+/// How long the binary may take to notice a signal and exit.
+const PROMPTLY: Duration = Duration::from_secs(5);
+
+/// `stillup wait URL --timeout 60s ...` in the background, its output piped.
+fn spawn_wait(url: &str, extra: &[&str]) -> Child {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("stillup"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("STILLUP_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd.env("NO_COLOR", "1")
+        .args(["wait", url, "--timeout", "60s", "--interval", "200ms"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().expect("stillup can be started")
+}
+
+/// Wait (bounded) until the server has seen `n` requests.
+fn wait_for_requests(server: &ScriptedServer, n: usize, child: &mut Child) {
+    let give_up = Instant::now() + Duration::from_secs(15);
+    while server.requests() < n {
+        if Instant::now() > give_up {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("stillup made no request within 15s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[allow(unsafe_code)]
+fn send(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+    // SAFETY: kill(2) with the pid of a child we spawned and have not yet reaped.
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
+}
+
+/// Wait (bounded) for the child to exit; collect its output.
+fn finish(mut child: Child) -> Run {
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > PROMPTLY {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut stdout);
+    }
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut stderr);
+    }
+    let run = Run {
+        code: status.and_then(|s| s.code()),
+        stdout,
+        stderr,
+        elapsed,
+    };
+    assert!(
+        status.is_some(),
+        "stillup ignored the signal for {PROMPTLY:?}\n{run}"
+    );
+    run
+}
+
+#[test]
+fn sigint_mid_wait_exits_130_with_the_interrupted_summary() {
+    let server = serve(Behavior::Respond(Reply::status(503)));
+    let mut child = spawn_wait(&server.url("/health"), &[]);
+    wait_for_requests(&server, 1, &mut child);
+    send(&child, libc::SIGINT);
+    let run = finish(child);
+    run.assert_code(130);
+    assert!(run.stderr.contains("interrupted"), "{run}");
+    assert!(run.stderr.contains("SIGINT"), "{run}");
+    assert!(run.stderr.contains("HTTP 503"), "the summary so far\n{run}");
+}
+
+#[test]
+fn sigterm_mid_wait_exits_143_with_the_interrupted_summary() {
+    let server = serve(Behavior::Respond(Reply::status(503)));
+    let mut child = spawn_wait(&server.url("/health"), &[]);
+    wait_for_requests(&server, 1, &mut child);
+    send(&child, libc::SIGTERM);
+    let run = finish(child);
+    run.assert_code(143);
+    assert!(run.stderr.contains("interrupted"), "{run}");
+    assert!(run.stderr.contains("SIGTERM"), "{run}");
+}
+
+#[test]
+fn sigint_during_an_attempt_that_hangs_exits_130_at_once() {
+    let server = serve(Behavior::Hang);
+    let mut child = spawn_wait(&server.url("/health"), &["--attempt-timeout", "30s"]);
+    wait_for_requests(&server, 1, &mut child);
+    send(&child, libc::SIGINT);
+    let run = finish(child);
+    run.assert_code(130);
+    assert!(run.stderr.contains("interrupted"), "{run}");
+}
+
+#[test]
+fn sigint_with_json_output_reports_interrupted_and_matches_the_schema() {
+    let server = serve(Behavior::Respond(Reply::status(503)));
+    let mut child = spawn_wait(&server.url("/health"), &["--output", "json"]);
+    wait_for_requests(&server, 2, &mut child);
+    send(&child, libc::SIGINT);
+    let run = finish(child);
+    run.assert_code(130);
+    let report = run.json();
+    assert_matches_schema(&report);
+    assert_eq!(report["outcome"], "interrupted", "{run}");
+    assert_eq!(report["timeline"]["end"], "interrupted", "{run}");
+    assert_eq!(story(&report), ["http_status"], "{run}");
+}

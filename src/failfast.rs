@@ -118,8 +118,14 @@ mod tests {
     #[test]
     fn classes_and_statuses_match() {
         let ff = FailFast::parse("tls_verify, http_status:401+403").unwrap();
-        let unauthorized = Failure::HttpStatus { status: 401, expected: "2xx".into() };
-        let unavailable = Failure::HttpStatus { status: 503, expected: "2xx".into() };
+        let unauthorized = Failure::HttpStatus {
+            status: 401,
+            expected: "2xx".into(),
+        };
+        let unavailable = Failure::HttpStatus {
+            status: 503,
+            expected: "2xx".into(),
+        };
         assert!(ff.matches(&unauthorized));
         assert!(!ff.matches(&unavailable));
         assert!(!ff.matches(&Failure::Refused { addr: "x".into() }));
@@ -129,9 +135,18 @@ mod tests {
 
     #[test]
     fn bad_rules_say_why() {
-        assert!(matches!(FailFast::parse("tls"), Err(FailFastError::UnknownClass { .. })));
-        assert!(matches!(FailFast::parse("refused:401"), Err(FailFastError::NotNarrowable { .. })));
-        assert!(matches!(FailFast::parse("http_status:abc"), Err(FailFastError::BadStatus { .. })));
+        assert!(matches!(
+            FailFast::parse("tls"),
+            Err(FailFastError::UnknownClass { .. })
+        ));
+        assert!(matches!(
+            FailFast::parse("refused:401"),
+            Err(FailFastError::NotNarrowable { .. })
+        ));
+        assert!(matches!(
+            FailFast::parse("http_status:abc"),
+            Err(FailFastError::BadStatus { .. })
+        ));
         assert!(matches!(FailFast::parse("dns,"), Err(FailFastError::Empty)));
     }
 }

@@ -159,9 +159,7 @@ impl Failure {
         match self {
             Failure::HttpStatus { status, .. }
             | Failure::ConditionFailed { status, .. }
-            | Failure::FailWhen { status, .. } => {
-                Some(*status)
-            }
+            | Failure::FailWhen { status, .. } => Some(*status),
             _ => None,
         }
     }

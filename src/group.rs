@@ -153,7 +153,10 @@ where
         let Some((index, outcome)) = next else { break };
         if outcome.is_success() {
             succeeded += 1;
-        } else if !matches!(outcome.kind, OutcomeKind::Stopped | OutcomeKind::Interrupted) {
+        } else if !matches!(
+            outcome.kind,
+            OutcomeKind::Stopped | OutcomeKind::Interrupted
+        ) {
             failed += 1;
             if outcome.kind == OutcomeKind::FailedFast && require == Require::All {
                 decided.get_or_insert(OutcomeKind::FailedFast);

@@ -68,8 +68,8 @@ pub use backoff::{Backoff, BackoffKind};
 pub use condition::Conditions;
 pub use deadline::Deadline;
 pub use event::Event;
-pub use failure::{CertProblem, Failure};
 pub use failfast::FailFast;
+pub use failure::{CertProblem, Failure};
 pub use group::{wait_group, GroupOutcome, Require, TargetOutcome};
 pub use probe::{HttpProbe, Probe, ProbeResult, Prober, TcpProbe};
 pub use target::{HttpTarget, Target, TargetError, TcpTarget};
@@ -85,11 +85,7 @@ pub mod blocking {
     use crate::wait::{Outcome, WaitPolicy};
 
     /// Wait until healthy or the deadline, reporting every event to `observer`.
-    pub fn wait_with<P, F>(
-        probe: &P,
-        policy: &WaitPolicy,
-        observer: F,
-    ) -> std::io::Result<Outcome>
+    pub fn wait_with<P, F>(probe: &P, policy: &WaitPolicy, observer: F) -> std::io::Result<Outcome>
     where
         P: Prober + ?Sized,
         F: FnMut(&Event<'_>),

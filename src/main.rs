@@ -7,7 +7,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 use cli::args::{Cli, Command};
 use cli::config::{self, RunConfig};
@@ -32,6 +32,18 @@ fn main() -> ExitCode {
         Command::Wait(args) => config::wait_config(args).map(Some),
         Command::Check(args) => config::check_config(args).map(Some),
         Command::Demo(_) => Ok(None),
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(*shell, &mut command, "stillup", &mut std::io::stdout());
+            return exit::code(exit::HEALTHY);
+        }
+        Command::Man => {
+            let page = clap_mangen::Man::new(Cli::command());
+            return match page.render(&mut std::io::stdout()) {
+                Ok(()) => exit::code(exit::HEALTHY),
+                Err(_) => exit::code(exit::USAGE),
+            };
+        }
     };
     let prepared = match prepared {
         Ok(prepared) => prepared,
@@ -96,7 +108,14 @@ async fn run(config: RunConfig) -> u8 {
         exec,
     } = config;
     let names = probes.iter().map(Prober::describe).collect();
-    let mut renderer = Renderer::new(presentation, command, policy.until, names, policy.timeout);
+    let mut renderer = Renderer::new(
+        presentation,
+        command,
+        policy.until,
+        names,
+        policy.timeout,
+        policy.backoff.interval,
+    );
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
     let cancel = wait_for_signal(signal_tx);
     let group = stillup::wait_group(

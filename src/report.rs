@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::failure::Failure;
+use crate::group::GroupOutcome;
 use crate::redact::redact_url;
 use crate::timeline::Timeline;
 use crate::timings::PhaseTimings;
-use crate::group::GroupOutcome;
 use crate::wait::{Attempt, Outcome, Until};
 
 /// Bumped on any incompatible change of the document's shape.

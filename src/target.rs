@@ -66,7 +66,9 @@ impl Target {
     /// Parse `http://…`, `https://…` or `tcp://host:port`.
     pub fn parse(input: &str) -> Result<Target, TargetError> {
         let trimmed = input.trim();
-        let scheme = trimmed.split_once("://").map(|(scheme, _)| scheme.to_ascii_lowercase());
+        let scheme = trimmed
+            .split_once("://")
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
         match scheme.as_deref() {
             Some("tcp") => TcpTarget::parse(trimmed).map(Target::Tcp),
             _ => HttpTarget::parse(trimmed).map(Target::Http),
@@ -110,22 +112,37 @@ impl TcpTarget {
         })?;
         let host = url.host_str().unwrap_or_default();
         if host.is_empty() {
-            return Err(TargetError::MissingHost { input: redact_input(trimmed) });
+            return Err(TargetError::MissingHost {
+                input: redact_input(trimmed),
+            });
         }
         let has_extras = !matches!(url.path(), "" | "/")
             || url.query().is_some()
             || !url.username().is_empty()
             || url.password().is_some();
         if has_extras {
-            return Err(TargetError::TcpExtras { input: redact_input(trimmed) });
+            return Err(TargetError::TcpExtras {
+                input: redact_input(trimmed),
+            });
         }
         let port = match url.port() {
-            Some(0) => return Err(TargetError::PortZero { input: redact_input(trimmed) }),
+            Some(0) => {
+                return Err(TargetError::PortZero {
+                    input: redact_input(trimmed),
+                })
+            }
             Some(port) => port,
-            None => return Err(TargetError::MissingPort { input: redact_input(trimmed) }),
+            None => {
+                return Err(TargetError::MissingPort {
+                    input: redact_input(trimmed),
+                })
+            }
         };
         Ok(TcpTarget {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
             port,
         })
     }

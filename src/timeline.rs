@@ -41,8 +41,18 @@ impl Timeline {
         // The attempts that ended the run (a healthy streak, or the down streak) are told by
         // the end of the timeline, not as a phase of their own.
         let reached = match outcome.kind {
-            OutcomeKind::Healthy => outcome.attempts.iter().rev().take_while(|a| a.is_healthy()).count(),
-            OutcomeKind::Down => outcome.attempts.iter().rev().take_while(|a| !a.is_healthy()).count(),
+            OutcomeKind::Healthy => outcome
+                .attempts
+                .iter()
+                .rev()
+                .take_while(|a| a.is_healthy())
+                .count(),
+            OutcomeKind::Down => outcome
+                .attempts
+                .iter()
+                .rev()
+                .take_while(|a| !a.is_healthy())
+                .count(),
             _ => 0,
         };
         let phases = &outcome.attempts[..outcome.attempts.len() - reached];
@@ -149,6 +159,7 @@ mod tests {
             timings: Default::default(),
             remote: None,
             redirects: 0,
+            retry_after: None,
         }
     }
 

@@ -42,7 +42,13 @@ pub struct WaitPolicy {
     pub successes: u32,
     /// Failures that end the run at once (only when waiting until healthy).
     pub fail_fast: FailFast,
+    /// While connections are refused, nothing reaches the application: re-probe this often
+    /// (if shorter than the interval) so readiness is noticed within a fraction of a second.
+    pub refused_interval: Option<Duration>,
 }
+
+/// How soon to re-probe a port that refuses connections.
+pub const DEFAULT_REFUSED_INTERVAL: Duration = Duration::from_millis(100);
 
 /// What the run waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -64,6 +70,7 @@ impl Default for WaitPolicy {
             until: Until::Healthy,
             successes: 1,
             fail_fast: FailFast::default(),
+            refused_interval: Some(DEFAULT_REFUSED_INTERVAL),
         }
     }
 }
@@ -97,6 +104,8 @@ pub struct Attempt {
     /// The address that answered.
     pub remote: Option<SocketAddr>,
     pub redirects: usize,
+    /// What the server asked for in `Retry-After` (429 / 503).
+    pub retry_after: Option<Duration>,
 }
 
 impl Attempt {
@@ -182,12 +191,7 @@ impl Outcome {
 
 /// Probe `probe` under `policy` until healthy (or down), the deadline, a fail-fast failure,
 /// or `cancel` completes. `observer` sees every event as it happens.
-pub async fn wait_with<P, F, C>(
-    probe: &P,
-    policy: &WaitPolicy,
-    observer: F,
-    cancel: C,
-) -> Outcome
+pub async fn wait_with<P, F, C>(probe: &P, policy: &WaitPolicy, observer: F, cancel: C) -> Outcome
 where
     P: Prober + ?Sized,
     F: FnMut(&Event<'_>),
@@ -216,6 +220,9 @@ where
     C: Future<Output = OutcomeKind>,
 {
     let mut streak = 0u32;
+    // Attempts that followed the backoff schedule (fast re-probes of a refusing port do not
+    // make an exponential backoff grow).
+    let mut paced = 0u32;
     let mut attempts: Vec<Attempt> = Vec::new();
     tokio::pin!(cancel);
     let finish = |kind, attempts| Outcome {
@@ -249,10 +256,13 @@ where
             timings: probed.timings,
             remote: probed.remote,
             redirects: probed.redirects,
+            retry_after: probed.retry_after,
         };
         observer(&Event::AttemptFinished(&attempt));
         let fail_fast = policy.until == Until::Healthy
-            && attempt.failure().is_some_and(|f| f.is_final() || policy.fail_fast.matches(f));
+            && attempt
+                .failure()
+                .is_some_and(|f| f.is_final() || policy.fail_fast.matches(f));
         let reached = match policy.until {
             Until::Healthy => attempt.is_healthy(),
             Until::Down => !attempt.is_healthy(),
@@ -272,7 +282,7 @@ where
         if policy.max_attempts.is_some_and(|max| number >= max) {
             return finish(OutcomeKind::GaveUp, attempts);
         }
-        let next = attempt_start + policy.backoff.interval(number);
+        let next = attempt_start + next_interval(policy, &attempts, &mut paced);
         if next >= deadline.end() || deadline.has_passed() {
             // No attempt could start before the deadline: idling until it helps nobody.
             return finish(OutcomeKind::GaveUp, attempts);
@@ -289,6 +299,26 @@ where
         }
     }
     unreachable!("u32 attempts run out long after any deadline")
+}
+
+/// The interval after the last attempt: the backoff schedule, shortened while the port
+/// refuses connections, lengthened (up to the cap) when the server sent `Retry-After`.
+fn next_interval(policy: &WaitPolicy, attempts: &[Attempt], paced: &mut u32) -> Duration {
+    let last = attempts.last();
+    let refused = last
+        .and_then(Attempt::failure)
+        .is_some_and(|f| f.class() == "refused");
+    if let (true, Some(fast)) = (refused, policy.refused_interval) {
+        if fast < policy.backoff.base_interval(*paced + 1) {
+            return fast;
+        }
+    }
+    *paced += 1;
+    let interval = policy.backoff.interval(*paced);
+    match last.and_then(|a| a.retry_after) {
+        Some(asked) => interval.max(asked.min(policy.backoff.max_interval)),
+        None => interval,
+    }
 }
 
 /// Probe until healthy or the deadline, with no observer and no cancellation.

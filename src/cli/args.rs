@@ -46,6 +46,14 @@ pub enum Command {
     Check(CheckArgs),
     /// Watch stillup wait on a scripted local service: refused, 503, degraded, healthy. No network needed.
     Demo(DemoArgs),
+    /// Print a shell completion script, e.g. stillup completions bash > /etc/bash_completion.d/stillup
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. stillup man > /usr/local/share/man/man1/stillup.1
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +211,78 @@ pub struct ProbeArgs {
     /// Slowest acceptable response (headers and body)
     #[arg(long, value_name = "DURATION", env = "STILLUP_MAX_LATENCY")]
     pub max_latency: Option<String>,
+
+    /// HTTP method
+    #[arg(
+        long,
+        short = 'X',
+        value_name = "METHOD",
+        default_value = "GET",
+        env = "STILLUP_METHOD"
+    )]
+    pub method: String,
+
+    /// A request header, 'Name: value'. Repeatable; replaces stillup's own of the same name
+    #[arg(long = "header", short = 'H', value_name = "HEADER")]
+    pub headers: Vec<String>,
+
+    /// A request body, sent afresh on every attempt
+    #[arg(long, value_name = "DATA", conflicts_with = "data_file")]
+    pub data: Option<String>,
+
+    /// Read the request body from a file ('-' for stdin), once, before the first attempt
+    #[arg(long, value_name = "FILE")]
+    pub data_file: Option<String>,
+
+    /// Basic auth as USER:SECRET, where SECRET is env:VAR, file:PATH or (visible in process
+    /// lists, so avoid it) the password itself
+    #[arg(
+        long,
+        short = 'u',
+        value_name = "USER:SECRET",
+        env = "STILLUP_USER",
+        hide_env_values = true
+    )]
+    pub user: Option<String>,
+
+    /// Bearer token: env:VAR, file:PATH or (visible in process lists) the token itself
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "STILLUP_BEARER",
+        hide_env_values = true,
+        conflicts_with = "user"
+    )]
+    pub bearer: Option<String>,
+
+    /// Accept any TLS certificate (the handshake still happens)
+    #[arg(long, short = 'k', env = "STILLUP_INSECURE")]
+    pub insecure: bool,
+
+    /// Also trust the authorities in this PEM file. Repeatable
+    #[arg(long, value_name = "FILE", env = "STILLUP_CACERT")]
+    pub cacert: Vec<String>,
+
+    /// Client certificate chain (PEM) for mutual TLS; needs --key
+    #[arg(long, value_name = "FILE", requires = "key", env = "STILLUP_CERT")]
+    pub cert: Option<String>,
+
+    /// Private key (PEM) of --cert
+    #[arg(long, value_name = "FILE", requires = "cert", env = "STILLUP_KEY")]
+    pub key: Option<String>,
+
+    /// Do not follow redirects: a 3xx is judged as it is
+    #[arg(long, env = "STILLUP_NO_FOLLOW")]
+    pub no_follow: bool,
+
+    /// While the port refuses connections, re-probe this often (0s: just use --interval)
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "100ms",
+        env = "STILLUP_REFUSED_INTERVAL"
+    )]
+    pub refused_interval: String,
 
     /// Largest body read, e.g. 64KiB, 1MiB, 500000; a larger body fails the attempt
     #[arg(

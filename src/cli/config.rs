@@ -6,9 +6,16 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use base64::Engine as _;
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
+use http::Method;
+use std::path::PathBuf;
+use std::sync::Arc;
 use stillup::backoff::{Backoff, BackoffKind};
 use stillup::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
-use stillup::redact::redact_url;
+use stillup::net::tls::{client_config, TlsConfigError, TlsOptions};
+use stillup::redact::{is_sensitive_header, redact_url, Secret};
 use stillup::{FailFast, Probe, Require, Target, Until, WaitPolicy};
 use thiserror::Error;
 
@@ -71,7 +78,11 @@ pub fn wait_config(args: &WaitArgs) -> Result<RunConfig, UsageError> {
     let interval = duration("--interval", &args.interval)?;
     let max_interval = duration("--max-interval", &args.max_interval)?;
     if timeout.is_zero() {
-        return Err(UsageError::new("--timeout", &args.timeout, "must be more than 0"));
+        return Err(UsageError::new(
+            "--timeout",
+            &args.timeout,
+            "must be more than 0",
+        ));
     }
     let jitter = match &args.jitter {
         None => 0.0,
@@ -84,7 +95,8 @@ pub fn wait_config(args: &WaitArgs) -> Result<RunConfig, UsageError> {
     }
     let mut fail_when = Vec::new();
     for raw in &args.fail_when {
-        fail_when.push(JsonCondition::parse(raw).map_err(|e| UsageError::new("--fail-when", raw, e))?);
+        fail_when
+            .push(JsonCondition::parse(raw).map_err(|e| UsageError::new("--fail-when", raw, e))?);
     }
     let until = match args.until {
         UntilArg::Healthy => Until::Healthy,
@@ -119,6 +131,10 @@ pub fn wait_config(args: &WaitArgs) -> Result<RunConfig, UsageError> {
         until,
         successes,
         fail_fast,
+        refused_interval: match duration("--refused-interval", &args.probe.refused_interval)? {
+            d if d.is_zero() => None,
+            d => Some(d),
+        },
     };
     Ok(RunConfig {
         command: "wait",
@@ -202,6 +218,7 @@ fn probes(targets: &TargetArgs, args: &ProbeArgs) -> Result<(Vec<Probe>, Duratio
     }
     let conditions = conditions(args)?;
     let max_body = size("--max-body", &args.max_body)?;
+    let request = request(args)?;
     let mut probes = Vec::new();
     for (raw, place) in target_strings(targets)? {
         let target = Target::parse(&raw).map_err(|e| UsageError::at(place, &raw, e))?;
@@ -209,10 +226,155 @@ fn probes(targets: &TargetArgs, args: &ProbeArgs) -> Result<(Vec<Probe>, Duratio
         if let Some(http) = probe.as_http_mut() {
             http.conditions = conditions.clone();
             http.max_body = max_body;
+            http.method = request.method.clone();
+            http.headers = request.headers.clone();
+            http.body = request.body.clone();
+            http.tls = request.tls.clone();
+            if args.no_follow {
+                http.max_redirects = 0;
+                http.follow_redirects = false;
+            }
         }
         probes.push(probe);
     }
     Ok((probes, attempt_timeout))
+}
+
+/// What every HTTP request of the run carries.
+struct RequestSettings {
+    method: Method,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    body: Option<Bytes>,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+fn request(args: &ProbeArgs) -> Result<RequestSettings, UsageError> {
+    let method =
+        Method::from_bytes(args.method.trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
+            UsageError::new(
+                "--method",
+                &args.method,
+                "expected an HTTP method like GET, HEAD or POST",
+            )
+        })?;
+    let mut headers = Vec::new();
+    for raw in &args.headers {
+        let Some((name, value)) = raw.split_once(':') else {
+            return Err(UsageError::new("--header", raw, "expected 'Name: value'"));
+        };
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| UsageError::new("--header", raw, "the name is not a valid header name"))?;
+        let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
+            UsageError::new(
+                "--header",
+                raw,
+                "the value has characters headers cannot carry",
+            )
+        })?;
+        value.set_sensitive(is_sensitive_header(name.as_str()));
+        headers.push((name, value));
+    }
+    if let Some(raw) = &args.user {
+        let (user, source) = raw.split_once(':').unwrap_or((raw.as_str(), ""));
+        let password = if source.is_empty() {
+            Secret::new("")
+        } else {
+            secret("--user", source)?
+        };
+        let encoded = base64::engine::general_purpose::STANDARD
+            .encode(format!("{user}:{}", password.expose()));
+        headers.push((
+            AUTHORIZATION,
+            sensitive_value("--user", &format!("Basic {encoded}"))?,
+        ));
+    }
+    if let Some(raw) = &args.bearer {
+        let token = secret("--bearer", raw)?;
+        headers.push((
+            AUTHORIZATION,
+            sensitive_value("--bearer", &format!("Bearer {}", token.expose().trim()))?,
+        ));
+    }
+    let body = match (&args.data, &args.data_file) {
+        (Some(data), _) => Some(Bytes::from(data.clone().into_bytes())),
+        (None, Some(path)) => Some(Bytes::from(read_input("--data-file", path)?)),
+        (None, None) => None,
+    };
+    let tls_options = TlsOptions {
+        insecure: args.insecure,
+        ca_files: args.cacert.iter().map(PathBuf::from).collect(),
+        client_cert: args
+            .cert
+            .as_ref()
+            .zip(args.key.as_ref())
+            .map(|(c, k)| (PathBuf::from(c), PathBuf::from(k))),
+    };
+    let tls = client_config(&tls_options).map_err(|e| {
+        let flag = match &e {
+            TlsConfigError::BadKey { .. } => "--key",
+            TlsConfigError::BadClientAuth { .. } => "--cert",
+            TlsConfigError::Read { path, .. }
+            | TlsConfigError::NoCertificate { path }
+            | TlsConfigError::BadAuthority { path, .. }
+                if args.cert.as_deref() == Some(path.as_str()) =>
+            {
+                "--cert"
+            }
+            _ => "--cacert",
+        };
+        UsageError::new(flag, "", e)
+    })?;
+    Ok(RequestSettings {
+        method,
+        headers,
+        body,
+        tls,
+    })
+}
+
+fn sensitive_value(flag: &'static str, text: &str) -> Result<HeaderValue, UsageError> {
+    let mut value = HeaderValue::from_str(text).map_err(|_| {
+        UsageError::new(
+            flag,
+            "<redacted>",
+            "the secret has characters headers cannot carry",
+        )
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `env:VAR`, `file:PATH`, or the secret itself.
+fn secret(flag: &'static str, source: &str) -> Result<Secret, UsageError> {
+    if let Some(var) = source.strip_prefix("env:") {
+        return match std::env::var(var) {
+            Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
+            _ => Err(UsageError::new(
+                flag,
+                &format!("env:{var}"),
+                format!("environment variable {var} is not set or empty"),
+            )),
+        };
+    }
+    if let Some(path) = source.strip_prefix("file:") {
+        let bytes = read_input(flag, path)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            UsageError::new(flag, &format!("file:{path}"), "the file is not UTF-8 text")
+        })?;
+        // Files written with `echo` end in a newline that is not part of the secret.
+        return Ok(Secret::new(text.trim_end_matches(['\r', '\n'])));
+    }
+    Ok(Secret::new(source))
+}
+
+fn read_input(flag: &'static str, path: &str) -> Result<Vec<u8>, UsageError> {
+    let read = if path == "-" {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map(|_| bytes)
+    } else {
+        std::fs::read(path)
+    };
+    read.map_err(|e| UsageError::new(flag, path, format!("cannot read it: {e}")))
 }
 
 fn conditions(args: &ProbeArgs) -> Result<Conditions, UsageError> {
@@ -317,7 +479,11 @@ pub fn size(flag: &'static str, raw: &str) -> Result<u64, UsageError> {
 fn count(flag: &'static str, raw: &str) -> Result<u32, UsageError> {
     match raw.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(UsageError::new(flag, raw, "expected a whole number of at least 1, e.g. 3")),
+        _ => Err(UsageError::new(
+            flag,
+            raw,
+            "expected a whole number of at least 1, e.g. 3",
+        )),
     }
 }
 
@@ -378,22 +544,25 @@ mod tests {
 
     #[test]
     fn url_errors_hide_credentials() {
-        let args = ProbeArgs {
-            attempt_timeout: "3s".into(),
-            expect_status: "2xx".into(),
-            expect_json: vec![],
-            expect_body: vec![],
-            expect_header: vec![],
-            max_latency: None,
-            max_body: "1MiB".into(),
+        use clap::Parser;
+        let cli =
+            super::super::args::Cli::try_parse_from(["stillup", "check", "ftp://u:hunter2@h/"])
+                .unwrap();
+        let super::super::args::Command::Check(args) = cli.command else {
+            panic!("parsed as check");
         };
-        let targets = TargetArgs {
-            targets: vec!["ftp://u:hunter2@h/".into()],
-            targets_file: None,
-            any: false,
-            require: None,
-        };
-        let e = probes(&targets, &args).unwrap_err();
+        let e = check_config(&args).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_env_and_files() {
+        let dir = std::env::temp_dir().join(format!("stillup-secret-{}", std::process::id()));
+        std::fs::write(&dir, "s3cret\n").unwrap();
+        let from_file = secret("--bearer", &format!("file:{}", dir.display())).unwrap();
+        assert_eq!(from_file.expose(), "s3cret");
+        let _ = std::fs::remove_file(&dir);
+        assert!(secret("--bearer", "env:STILLUP_TEST_SURELY_UNSET_VAR").is_err());
+        assert_eq!(secret("--bearer", "literal").unwrap().expose(), "literal");
     }
 }

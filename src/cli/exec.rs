@@ -22,13 +22,21 @@ pub async fn run_command(command: &[String]) -> u8 {
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "stillup: cannot run {program:?}: {e}");
             // As shells do: 127 not found, 126 found but not runnable.
-            return if e.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 };
+            return if e.kind() == std::io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
         }
     };
-    let pid = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
-    let (Ok(mut interrupt), Ok(mut terminate)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return code_of(child.wait().await);
     };
     loop {

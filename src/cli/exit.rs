@@ -66,7 +66,14 @@ mod tests {
 
     #[test]
     fn codes_are_distinct_and_match_the_table() {
-        let codes = [HEALTHY, GAVE_UP, USAGE, FAILED_FAST, INTERRUPTED, TERMINATED];
+        let codes = [
+            HEALTHY,
+            GAVE_UP,
+            USAGE,
+            FAILED_FAST,
+            INTERRUPTED,
+            TERMINATED,
+        ];
         for (i, a) in codes.iter().enumerate() {
             assert!(codes[i + 1..].iter().all(|b| a != b));
             assert!(

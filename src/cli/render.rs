@@ -3,6 +3,7 @@
 //! ends with a per-target table. Presentation was decided at start-up; nothing here asks
 //! whether a stream is a terminal.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::time::Duration;
 
@@ -29,6 +30,11 @@ pub struct Renderer {
     until: Until,
     targets: Vec<String>,
     timeout: Duration,
+    /// Fast re-probes of a refusing port would flood the log: an unchanged failure is
+    /// printed again only after this long.
+    repeat_after: Duration,
+    /// Per target: the label and start of the last attempt line printed.
+    last_printed: RefCell<Vec<Option<(String, Duration)>>>,
     progress: Option<Progress>,
 }
 
@@ -39,19 +45,22 @@ impl Renderer {
         until: Until,
         targets: Vec<String>,
         timeout: Duration,
+        repeat_after: Duration,
     ) -> Self {
         let what = match targets.as_slice() {
             [one] => one.clone(),
             many => format!("{} targets", many.len()),
         };
-        let progress = (presentation.spinner && command != "check")
-            .then(|| Progress::start(&what, timeout));
+        let progress =
+            (presentation.spinner && command != "check").then(|| Progress::start(&what, timeout));
         Renderer {
             presentation,
             command,
             until,
+            last_printed: RefCell::new(vec![None; targets.len()]),
             targets,
             timeout,
+            repeat_after,
             progress,
         }
     }
@@ -89,6 +98,16 @@ impl Renderer {
                 // `check` reports its single attempt in the verdict instead.
                 if self.command == "check" {
                     return;
+                }
+                let label = attempt.failure().map(|f| f.label()).unwrap_or_default();
+                if let Some(slot) = self.last_printed.borrow_mut().get_mut(index) {
+                    let repeat = slot.as_ref().is_some_and(|(last, at)| {
+                        *last == label && attempt.started < *at + self.repeat_after
+                    });
+                    if repeat {
+                        return;
+                    }
+                    *slot = Some((label, attempt.started));
                 }
                 let text = match (attempt.failure(), self.until) {
                     (Some(failure), _) => redact_url(&failure.to_string()),
@@ -153,7 +172,10 @@ impl Renderer {
                         None => format!(" (in {}ms)", a.duration.as_millis()),
                     })
                     .unwrap_or_default();
-                self.line(&format!("{} {target} is healthy{detail}", self.paint(GOOD, "✓")));
+                self.line(&format!(
+                    "{} {target} is healthy{detail}",
+                    self.paint(GOOD, "✓")
+                ));
             }
             (OutcomeKind::Healthy, _) => {
                 self.line(&format!(
@@ -172,7 +194,10 @@ impl Renderer {
                     .last_failure()
                     .map(|f| redact_url(&f.to_string()))
                     .unwrap_or_else(|| "no attempt was made".into());
-                self.line(&format!("{} {target} is not healthy: {why}", self.paint(BAD, "✗")));
+                self.line(&format!(
+                    "{} {target} is not healthy: {why}",
+                    self.paint(BAD, "✗")
+                ));
                 return;
             }
             (OutcomeKind::GaveUp | OutcomeKind::Stopped, _) => {

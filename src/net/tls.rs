@@ -9,8 +9,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustls::pki_types::ServerName;
-use rustls::{CertificateError, ClientConfig, RootCertStore};
+use std::path::{Path, PathBuf};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use thiserror::Error;
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -19,25 +26,151 @@ use crate::deadline::Deadline;
 use crate::failure::{human_duration, CertProblem, Failure};
 use crate::net::cause::find_cause;
 
+/// How a probe's TLS is set up: which authorities it trusts, its own certificate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    /// Accept any certificate (`--insecure`): the handshake still happens, trust does not.
+    pub insecure: bool,
+    /// PEM files of extra authorities to trust (`--cacert`), on top of the bundled roots.
+    pub ca_files: Vec<PathBuf>,
+    /// PEM certificate chain and private key for mutual TLS (`--cert`, `--key`).
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+}
+
+/// A TLS setting that cannot be used; raised before any request.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TlsConfigError {
+    #[error("cannot read {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
+    NoCertificate { path: String },
+    #[error("{path} holds no usable PEM private key: {detail}")]
+    BadKey { path: String, detail: String },
+    #[error("the certificate in {path} cannot be trusted as an authority: {detail}")]
+    BadAuthority { path: String, detail: String },
+    #[error("the client certificate and key do not fit together: {detail}")]
+    BadClientAuth { detail: String },
+}
+
 /// A client configuration trusting the Mozilla roots bundled into the binary, so stillup
 /// works the same in a bare container without a CA bundle.
 pub fn default_client_config() -> Arc<ClientConfig> {
-    let roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    client_config_with_roots(roots)
+    client_config(&TlsOptions::default()).expect("the default TLS options need no files")
 }
 
-/// A client configuration trusting exactly `roots`.
-pub fn client_config_with_roots(roots: RootCertStore) -> Arc<ClientConfig> {
+/// The client configuration for `options`.
+pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
+    let mut roots = RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    for path in &options.ca_files {
+        for cert in read_certificates(path)? {
+            roots.add(cert).map_err(|e| TlsConfigError::BadAuthority {
+                path: path.display().to_string(),
+                detail: e.to_string(),
+            })?;
+        }
+    }
+    let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut config = match &options.client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert_path, key_path)) => {
+            let chain = read_certificates(cert_path)?;
+            let key =
+                PrivateKeyDer::from_pem_file(key_path).map_err(|e| TlsConfigError::BadKey {
+                    path: key_path.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| {
+                TlsConfigError::BadClientAuth {
+                    detail: e.to_string(),
+                }
+            })?
+        }
+    };
+    if options.insecure {
+        config
+            .dangerous()
+            .set_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }));
+    }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
+    Ok(Arc::new(config))
+}
+
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let shown = path.display().to_string();
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| TlsConfigError::Read {
+            path: shown.clone(),
+            detail: e.to_string(),
+        })?
+        .collect();
+    let certs = certs.map_err(|e| TlsConfigError::Read {
+        path: shown.clone(),
+        detail: e.to_string(),
+    })?;
+    if certs.is_empty() {
+        return Err(TlsConfigError::NoCertificate { path: shown });
+    }
+    Ok(certs)
+}
+
+/// `--insecure`: signatures are still checked (the handshake must be real TLS), but the
+/// certificate is not: any issuer, name or date is accepted.
+#[derive(Debug)]
+struct AcceptAnyCertificate {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// Perform the TLS handshake for `host` over `tcp` within the budget.
@@ -126,7 +259,7 @@ fn classify_rustls(e: &rustls::Error) -> Failure {
 fn cert_detail(e: &CertificateError) -> String {
     match e {
         CertificateError::UnknownIssuer => {
-            "signed by an authority stillup does not trust (self-signed, a private CA, or an incomplete chain)".into()
+            "signed by an authority stillup does not trust (self-signed, a private CA, or an incomplete chain); trust a private CA with --cacert".into()
         }
         CertificateError::NotValidForNameContext {
             expected,

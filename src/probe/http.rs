@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -18,7 +18,7 @@ use http::header::{
     HeaderName, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, HOST, LOCATION, USER_AGENT,
 };
 use http::{HeaderMap, Method, Request, StatusCode};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -50,8 +50,12 @@ pub struct HttpProbe {
     pub method: Method,
     /// Extra request headers (values may be secrets; they are never printed).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// A request body, sent afresh on every attempt (and every redirect hop).
+    pub body: Option<Bytes>,
     pub max_body: u64,
     pub max_redirects: usize,
+    /// Follow same-origin redirects (`--no-follow` turns this off: a 3xx is judged as is).
+    pub follow_redirects: bool,
     pub tls: Arc<rustls::ClientConfig>,
     /// JSON conditions that, when they hold, mean the service has failed for good
     /// (`$.status == "failed"`): the attempt fails as `fail_when` and the run stops.
@@ -66,8 +70,10 @@ impl HttpProbe {
             conditions: Conditions::default(),
             method: Method::GET,
             headers: Vec::new(),
+            body: None,
             max_body: DEFAULT_MAX_BODY,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            follow_redirects: true,
             tls: tls::default_client_config(),
             fail_when: Vec::new(),
         }
@@ -92,6 +98,7 @@ impl Prober for HttpProbe {
         let mut visited = HashSet::new();
         visited.insert(url.as_str().to_string());
         let mut redirects = 0;
+        let mut retry_after = None;
         let result = loop {
             let hop = self
                 .one_hop(&url, budget, &mut timings, &mut remote, &mut status)
@@ -102,8 +109,8 @@ impl Prober for HttpProbe {
             };
             status = Some(hop.status.as_u16());
             // A redirect the user did not ask to see is followed, within the origin.
-            if hop.status.is_redirection() && !self.conditions.status.contains(hop.status.as_u16())
-            {
+            let wanted = self.conditions.status.contains(hop.status.as_u16());
+            if self.follow_redirects && hop.status.is_redirection() && !wanted {
                 if let Some(next) = redirect_target(&url, &hop.headers) {
                     if same_origin(&url, &next) {
                         if redirects >= self.max_redirects {
@@ -133,7 +140,14 @@ impl Prober for HttpProbe {
                 }
             }
             let status = hop.status.as_u16();
-            if let Some(holds) = self.fail_when.iter().find(|c| c.check_body(&hop.body).is_ok()) {
+            if matches!(status, 429 | 503) {
+                retry_after = parse_retry_after(&hop.headers);
+            }
+            if let Some(holds) = self
+                .fail_when
+                .iter()
+                .find(|c| c.check_body(&hop.body).is_ok())
+            {
                 break Err(Failure::FailWhen {
                     status,
                     condition: holds.to_string(),
@@ -158,6 +172,7 @@ impl Prober for HttpProbe {
             timings,
             remote,
             redirects,
+            retry_after,
         }
     }
 
@@ -217,7 +232,7 @@ impl HttpProbe {
             .max_buf_size(MAX_HEAD_BYTES)
             .max_headers(MAX_HEADERS);
         let request_started = Instant::now();
-        let handshake = builder.handshake::<_, Empty<Bytes>>(TokioIo::new(stream));
+        let handshake = builder.handshake::<_, Full<Bytes>>(TokioIo::new(stream));
         let (mut sender, connection) =
             match tokio::time::timeout(budget.remaining(), handshake).await {
                 Ok(Ok(pair)) => pair,
@@ -259,7 +274,7 @@ impl HttpProbe {
         })
     }
 
-    fn build_request(&self, url: &Url) -> Result<Request<Empty<Bytes>>, Failure> {
+    fn build_request(&self, url: &Url) -> Result<Request<Full<Bytes>>, Failure> {
         let path = match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_string(),
@@ -276,14 +291,21 @@ impl HttpProbe {
             value.set_sensitive(true);
             builder = builder.header(AUTHORIZATION, value);
         }
-        for (name, value) in &self.headers {
-            builder = builder.header(name, value);
-        }
-        builder
-            .body(Empty::new())
+        let mut request = builder
+            .body(Full::new(self.body.clone().unwrap_or_default()))
             .map_err(|e| Failure::InvalidResponse {
                 detail: format!("could not build the request: {e}"),
-            })
+            })?;
+        // The user's headers replace ours of the same name (Accept, User-Agent, Host…);
+        // repeated names of theirs are all sent.
+        let headers = request.headers_mut();
+        for (name, _) in &self.headers {
+            headers.remove(name);
+        }
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        Ok(request)
     }
 }
 
@@ -418,6 +440,24 @@ fn host_header(url: &Url) -> String {
     }
 }
 
+/// `Retry-After: 120` or an HTTP date; a date in the past means "now".
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(http::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    // An HTTP date can only be read against the wall clock; it is turned into a delay at once.
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
 fn redirect_target(current: &Url, headers: &HeaderMap) -> Option<Url> {
     let location = headers.get(LOCATION)?.to_str().ok()?;
     current.join(location.trim()).ok()
@@ -461,6 +501,20 @@ mod tests {
             host_header(&Url::parse("https://api.example/").unwrap()),
             "api.example"
         );
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_and_dates() {
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("7"));
+        assert_eq!(parse_retry_after(&headers), Some(Duration::from_secs(7)));
+        headers.insert(
+            http::header::RETRY_AFTER,
+            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
+        );
+        assert_eq!(parse_retry_after(&headers), Some(Duration::ZERO));
+        headers.insert(http::header::RETRY_AFTER, HeaderValue::from_static("soon"));
+        assert_eq!(parse_retry_after(&headers), None);
     }
 
     #[test]

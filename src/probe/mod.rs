@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use crate::deadline::Deadline;
 use crate::failure::Failure;
@@ -27,6 +28,8 @@ pub struct ProbeResult {
     pub remote: Option<SocketAddr>,
     /// Redirects followed.
     pub redirects: usize,
+    /// What a 429 or 503 response asked for in `Retry-After`.
+    pub retry_after: Option<Duration>,
 }
 
 impl ProbeResult {
@@ -37,6 +40,7 @@ impl ProbeResult {
             timings,
             remote: None,
             redirects: 0,
+            retry_after: None,
         }
     }
 }
@@ -56,6 +60,8 @@ pub trait Prober {
 /// A probe of any supported kind, built from a [`Target`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+// Probes are built once per target and never moved in hot loops; boxing buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Probe {
     Http(HttpProbe),
     Tcp(TcpProbe),

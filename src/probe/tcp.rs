@@ -48,6 +48,7 @@ impl Prober for TcpProbe {
                 timings,
                 remote: Some(remote),
                 redirects: 0,
+                retry_after: None,
             },
             Err(failure) => ProbeResult::failed(failure, timings),
         }

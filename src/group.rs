@@ -175,7 +175,11 @@ where
                 });
             }
         }
-        if decided.is_some() {
+        // A one-shot run (`check`) reports every target's attempt, even when the verdict is
+        // already known; a waiting run stops the rest at once.
+        let one_shot = policy.max_attempts.is_some();
+        let failed_verdict = matches!(decided, Some(OutcomeKind::GaveUp | OutcomeKind::FailedFast));
+        if decided.is_some() && !(one_shot && failed_verdict) {
             stop(OutcomeKind::Stopped);
         }
     }

@@ -10,12 +10,18 @@ mod integration {
     mod broken_http;
     mod conditions;
     mod deadlines;
+    mod exec;
+    mod failfast;
     mod limits;
+    mod reverse;
     mod schema;
     mod secrets;
     mod signals;
+    mod stability;
     mod status;
     mod story;
+    mod targets;
+    mod tcp;
     mod tls;
     mod usage;
 }

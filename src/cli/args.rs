@@ -169,7 +169,7 @@ pub struct TargetArgs {
     pub any: bool,
 
     /// Ready when at least K targets are
-    #[arg(long, value_name = "K", env = "STILLUP_REQUIRE")]
+    #[arg(long, value_name = "K")]
     pub require: Option<String>,
 }
 

@@ -216,6 +216,7 @@ fn probes(targets: &TargetArgs, args: &ProbeArgs) -> Result<(Vec<Probe>, Duratio
             "must be more than 0",
         ));
     }
+    stdin_readers(targets, args)?;
     let conditions = conditions(args)?;
     let max_body = size("--max-body", &args.max_body)?;
     let request = request(args)?;
@@ -246,6 +247,35 @@ struct RequestSettings {
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Option<Bytes>,
     tls: Arc<rustls::ClientConfig>,
+}
+
+/// Standard input can be read once: by one of --targets-file, --data-file or a `file:-` secret.
+fn stdin_readers(targets: &TargetArgs, args: &ProbeArgs) -> Result<(), UsageError> {
+    let secret_from_stdin =
+        |raw: &Option<String>| raw.as_deref().is_some_and(|r| r.ends_with("file:-"));
+    let readers: Vec<&'static str> = [
+        (
+            targets.targets_file.as_deref() == Some("-"),
+            "--targets-file",
+        ),
+        (args.data_file.as_deref() == Some("-"), "--data-file"),
+        (secret_from_stdin(&args.user), "--user"),
+        (secret_from_stdin(&args.bearer), "--bearer"),
+    ]
+    .into_iter()
+    .filter_map(|(reads, flag)| reads.then_some(flag))
+    .collect();
+    if readers.len() > 1 {
+        return Err(UsageError::new(
+            readers[1],
+            "-",
+            format!(
+                "standard input is already read by {}; put one of them in a file",
+                readers[0]
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn request(args: &ProbeArgs) -> Result<RequestSettings, UsageError> {

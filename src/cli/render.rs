@@ -141,6 +141,8 @@ impl Renderer {
                 // A closed pipe (`| head`) ends output quietly.
                 let _ = serde_json::to_writer_pretty(&mut stdout, &report);
                 let _ = writeln!(stdout);
+                // Before any `-- COMMAND` writes to the same stream.
+                let _ = stdout.flush();
             }
             OutputFormat::Human => match group.targets.as_slice() {
                 [one] => self.verdict(&one.target, &one.outcome, group.kind, signal),

@@ -58,7 +58,7 @@ fn a_failure_after_the_response_head_still_reports_its_status() {
         let report = run.json();
         assert_eq!(classes(&report), [class], "{run}");
         assert!(
-            report["attempts"][0]["status"].is_u64(),
+            target(&report, 0)["attempts"][0]["status"].is_u64(),
             "the response head arrived, so its status belongs in the report\n{run}"
         );
     }

@@ -52,7 +52,7 @@ fn every_json_operator_fails_as_condition_failed_with_a_reason_when_it_does_not_
             message.contains(path),
             "the reason should name {path}: {message}"
         );
-        assert_eq!(report["last_failure"]["status"], 200);
+        assert_eq!(target(&report, 0)["last_failure"]["status"], 200);
     }
 }
 

@@ -41,8 +41,11 @@ fn a_gave_up_wait_report_matches_the_schema() {
     let report = run.json();
     assert_matches_schema(&report);
     assert_eq!(report["outcome"], "gave_up");
-    assert_eq!(report["timeline"]["end"], "gave_up");
-    assert_eq!(report["last_failure"]["class"], "http_status");
+    assert_eq!(report["schema_version"], 2);
+    assert_eq!(report["success"], false);
+    assert_eq!(target(&report, 0)["outcome"], "gave_up");
+    assert_eq!(target(&report, 0)["timeline"]["end"], "gave_up");
+    assert_eq!(target(&report, 0)["last_failure"]["class"], "http_status");
 }
 
 #[test]
@@ -60,7 +63,7 @@ fn check_reports_match_the_schema_healthy_or_not() {
     let report = run.json();
     assert_matches_schema(&report);
     assert_eq!(report["command"], "check");
-    assert_eq!(report["last_failure"]["class"], "refused");
+    assert_eq!(target(&report, 0)["last_failure"]["class"], "refused");
 }
 
 #[test]
@@ -121,6 +124,17 @@ fn the_schema_rejects_a_report_with_a_missing_field_or_unknown_class() {
     missing.as_object_mut().unwrap().remove("outcome");
     assert!(!validator.is_valid(&missing));
 
-    report["attempts"][0]["class"] = "bad_vibes".into();
+    let mut no_kind = report.clone();
+    no_kind["targets"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("kind");
+    assert!(!validator.is_valid(&no_kind));
+
+    let mut v1 = report.clone();
+    v1["schema_version"] = 1.into();
+    assert!(!validator.is_valid(&v1));
+
+    report["targets"][0]["attempts"][0]["class"] = "bad_vibes".into();
     assert!(!validator.is_valid(&report));
 }

@@ -39,9 +39,10 @@ fn a_password_in_the_url_is_sent_as_basic_auth_and_never_printed() {
             assert_no_secret(&run, &format!("{what} --output {output}"));
             if output == "json" {
                 let report = run.json();
-                let target = report["target"].as_str().unwrap();
-                assert!(!target.contains("admin:"), "{target}");
-                assert_eq!(report["last_failure"]["class"], "http_status");
+                let first = target(&report, 0);
+                let shown = first["target"].as_str().unwrap();
+                assert!(!shown.contains("admin:"), "{shown}");
+                assert_eq!(first["last_failure"]["class"], "http_status");
             }
         }
     }
@@ -81,5 +82,35 @@ fn a_password_is_not_printed_when_a_redirect_leaves_the_origin() {
         let run = stillup(["check", &url, "--output", output]);
         run.assert_code(1);
         assert_no_secret(&run, &format!("a cross-origin redirect, {output}"));
+    }
+}
+
+#[test]
+fn a_password_in_a_targets_file_is_sent_and_never_printed() {
+    let server = serve(Behavior::Respond(Reply::text(503, "not yet")));
+    let dir = TempDir::new("secrets-targets-file");
+    let file = dir.file("targets.txt");
+    std::fs::write(&file, format!("{}\n", with_credentials(&server))).unwrap();
+    let path = file.to_str().unwrap();
+    for output in ["human", "json"] {
+        let run = stillup(["check", "--targets-file", path, "--output", output]);
+        run.assert_code(1);
+        assert_no_secret(&run, &format!("a target from a file, {output}"));
+    }
+    assert!(server
+        .request_log()
+        .iter()
+        .all(|r| r.header("authorization") == Some(format!("Basic {ENCODED}").as_str())));
+
+    // Rejected lines do not print it either, whatever the reason.
+    for bad in [
+        format!("ftp://admin:{PASSWORD}@{}/health", server.addr()),
+        format!("tcp://admin:{PASSWORD}@{}", server.addr()),
+    ] {
+        std::fs::write(&file, format!("{bad}\n")).unwrap();
+        let run = stillup(["wait", "--targets-file", path]);
+        run.assert_code(2);
+        assert!(run.stderr.contains(&format!("{path}:1")), "{run}");
+        assert_no_secret(&run, "a rejected line of a targets file");
     }
 }

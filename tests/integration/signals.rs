@@ -131,6 +131,70 @@ fn sigint_with_json_output_reports_interrupted_and_matches_the_schema() {
     let report = run.json();
     assert_matches_schema(&report);
     assert_eq!(report["outcome"], "interrupted", "{run}");
-    assert_eq!(report["timeline"]["end"], "interrupted", "{run}");
+    assert_eq!(target(&report, 0)["outcome"], "interrupted", "{run}");
+    assert_eq!(
+        target(&report, 0)["timeline"]["end"],
+        "interrupted",
+        "{run}"
+    );
     assert_eq!(story(&report), ["http_status"], "{run}");
+}
+
+#[test]
+fn sigint_with_several_targets_reports_each_as_interrupted() {
+    let unavailable = serve(Behavior::Respond(Reply::status(503)));
+    let hanging = serve(Behavior::Hang);
+    let other = hanging.url("/health");
+    let mut child = spawn_wait(
+        &unavailable.url("/health"),
+        &[&other, "--attempt-timeout", "30s", "--output", "json"],
+    );
+    wait_for_requests(&unavailable, 2, &mut child);
+    wait_for_requests(&hanging, 1, &mut child);
+    send(&child, libc::SIGINT);
+    let run = finish(child);
+    run.assert_code(130);
+    let report = run.json();
+    assert_matches_schema(&report);
+    assert_eq!(report["outcome"], "interrupted", "{run}");
+    for i in 0..2 {
+        assert_eq!(target(&report, i)["outcome"], "interrupted", "{run}");
+        assert_eq!(
+            target(&report, i)["timeline"]["end"],
+            "interrupted",
+            "{run}"
+        );
+    }
+    assert_eq!(story(&report), ["http_status"], "{run}");
+}
+
+#[test]
+fn sigint_and_sigterm_while_the_command_runs_are_forwarded_to_it() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let dir = TempDir::new("exec-signals");
+    for (signal, name, code) in [(libc::SIGINT, "INT", 5), (libc::SIGTERM, "TERM", 6)] {
+        let ready = dir.file(&format!("trapped-{name}"));
+        // The shell says it is ready once its trap is set, then waits on a background sleep
+        // (which the trap ends, so nothing outlives the test holding the pipes).
+        let script = format!(
+            "trap 'kill $! 2>/dev/null; echo got-{name}; exit {code}' {name}; \
+             sleep 30 >/dev/null 2>&1 & \
+             touch '{}'; wait",
+            ready.display()
+        );
+        let mut child = spawn_wait(&server.url("/health"), &["--", "sh", "-c", &script]);
+        let give_up = Instant::now() + Duration::from_secs(15);
+        while !ready.exists() {
+            if Instant::now() > give_up {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the command did not start within 15s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        send(&child, signal);
+        let run = finish(child);
+        run.assert_code(code);
+        assert!(run.stdout.contains(&format!("got-{name}")), "{run}");
+    }
 }

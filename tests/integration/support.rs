@@ -71,6 +71,25 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    run_to_end(command(args))
+}
+
+/// [`stillup`], with `input` written to its stdin.
+pub fn stillup_with_stdin<I, S>(args: I, input: &str) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = command(args);
+    cmd.write_stdin(input.to_string());
+    run_to_end(cmd)
+}
+
+fn command<I, S>(args: I) -> assert_cmd::Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     let mut cmd = assert_cmd::Command::cargo_bin("stillup").expect("the stillup binary is built");
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("STILLUP_") {
@@ -78,6 +97,10 @@ where
         }
     }
     cmd.env("NO_COLOR", "1").args(args).timeout(RUN_LIMIT);
+    cmd
+}
+
+fn run_to_end(mut cmd: assert_cmd::Command) -> Run {
     let started = Instant::now();
     let output = cmd.output().expect("stillup can be started");
     Run {
@@ -95,12 +118,81 @@ pub fn check_json(url: &str, extra: &[&str]) -> Run {
     stillup(args)
 }
 
-/// The class of every attempt in order; a healthy attempt is [`HEALTHY`].
+/// `stillup wait TARGETS… --output json` with `extra` flags (which may end with `-- COMMAND`).
+pub fn wait_json(targets: &[&str], extra: &[&str]) -> Run {
+    let mut args = vec!["wait"];
+    args.extend_from_slice(targets);
+    args.extend_from_slice(&["--output", "json"]);
+    args.extend_from_slice(extra);
+    stillup(args)
+}
+
+/// A port on 127.0.0.1 that nothing listens on: bound, then released.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("a bound address").port()
+}
+
+/// A fresh directory under the system temp dir, removed (with its contents) on drop.
+#[derive(Debug)]
+pub struct TempDir {
+    path: std::path::PathBuf,
+}
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let unique = format!(
+            "stillup-it-{}-{name}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        let path = std::env::temp_dir().join(unique);
+        std::fs::create_dir_all(&path).expect("a temp dir can be created");
+        TempDir { path }
+    }
+
+    /// A path inside the directory (the file need not exist).
+    pub fn file(&self, name: &str) -> std::path::PathBuf {
+        self.path.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Target `i` of a schema v2 report, in the order the targets were given.
 #[track_caller]
-pub fn classes(report: &Value) -> Vec<String> {
-    report["attempts"]
+pub fn target(report: &Value, i: usize) -> &Value {
+    let targets = report["targets"]
         .as_array()
-        .unwrap_or_else(|| panic!("report without attempts: {report:#}"))
+        .unwrap_or_else(|| panic!("report without targets: {report:#}"));
+    targets.get(i).unwrap_or_else(|| {
+        panic!(
+            "report has {} target(s), not {}: {report:#}",
+            targets.len(),
+            i + 1
+        )
+    })
+}
+
+/// The attempts of one target (an element of `targets`).
+#[track_caller]
+pub fn attempts_of(target: &Value) -> &Vec<Value> {
+    target["attempts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("target without attempts: {target:#}"))
+}
+
+/// The class of every attempt of one target (an element of `targets`), in order; a healthy
+/// attempt is [`HEALTHY`].
+#[track_caller]
+pub fn classes_of(target: &Value) -> Vec<String> {
+    attempts_of(target)
         .iter()
         .map(|attempt| match &attempt["class"] {
             Value::Null => HEALTHY.to_string(),
@@ -110,14 +202,22 @@ pub fn classes(report: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The classes with consecutive repeats merged: the story of the run.
+/// The class of every attempt of the first (usually only) target, in order; a healthy
+/// attempt is [`HEALTHY`].
+#[track_caller]
+pub fn classes(report: &Value) -> Vec<String> {
+    classes_of(target(report, 0))
+}
+
+/// The classes of the first target with consecutive repeats merged: the story of the run.
+#[track_caller]
 pub fn story(report: &Value) -> Vec<String> {
     let mut merged: Vec<String> = classes(report);
     merged.dedup();
     merged
 }
 
-/// The class of the last attempt.
+/// The class of the last attempt of the first target.
 #[track_caller]
 pub fn last_class(report: &Value) -> String {
     classes(report)
@@ -125,10 +225,10 @@ pub fn last_class(report: &Value) -> String {
         .unwrap_or_else(|| panic!("no attempt was made: {report:#}"))
 }
 
-/// The message of the last attempt.
+/// The message of the last attempt of the first target.
 #[track_caller]
 pub fn last_message(report: &Value) -> String {
-    let attempts = report["attempts"].as_array().expect("attempts");
+    let attempts = attempts_of(target(report, 0));
     let last = attempts.last().expect("at least one attempt");
     last["message"].as_str().unwrap_or_default().to_string()
 }

@@ -21,12 +21,12 @@ fn cases(url: &str, addr: &str) -> Vec<Case> {
     let no_scheme = format!("{addr}/health");
     let ftp = format!("ftp://{addr}/health");
     vec![
-        case(&["wait", &no_scheme], &["URL", &no_scheme, "http://"]),
-        case(&["wait", &ftp], &["URL", &ftp, "ftp"]),
-        case(&["check", &ftp], &["URL", &ftp, "ftp"]),
+        case(&["wait", &no_scheme], &["TARGET", &no_scheme, "http://"]),
+        case(&["wait", &ftp], &["TARGET", &ftp, "ftp"]),
+        case(&["check", &ftp], &["TARGET", &ftp, "ftp"]),
         case(
             &["wait", "http://127.0.0.1:0/health"],
-            &["URL", "http://127.0.0.1:0/health", "port 0"],
+            &["TARGET", "http://127.0.0.1:0/health", "port 0"],
         ),
         case(
             &["wait", url, "--timeout", "90"],
@@ -116,8 +116,8 @@ fn an_unknown_flag_exits_2_naming_it_before_any_request() {
 }
 
 #[test]
-fn a_missing_url_is_a_usage_error() {
+fn a_missing_target_is_a_usage_error() {
     let run = stillup(["wait"]);
     run.assert_code(2);
-    assert!(run.stderr.contains("URL"), "{run}");
+    assert!(run.stderr.contains("TARGET"), "{run}");
 }

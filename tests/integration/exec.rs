@@ -1,0 +1,169 @@
+//! `stillup wait TARGETS… -- COMMAND ARGS…`: the command runs once the targets are healthy,
+//! never after a failure; stillup exits with its exit code and passes its output through.
+
+use std::time::Duration;
+
+use super::support::*;
+
+/// `sh -c SCRIPT` after `--`.
+fn wait_then(url: &str, timeout: &str, script: &str) -> Run {
+    stillup([
+        "wait",
+        url,
+        "--timeout",
+        timeout,
+        "--interval",
+        "100ms",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+}
+
+#[test]
+fn the_command_runs_once_healthy_and_its_exit_code_is_stillups() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let dir = TempDir::new("exec-runs");
+    let file = dir.file("ran.txt");
+    let script = format!("echo ran >> '{}'; exit 7", file.display());
+    let run = wait_then(&server.url("/health"), "5s", &script);
+    run.assert_code(7);
+    let written = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{e}\n{run}"));
+    assert_eq!(written, "ran\n", "the command ran exactly once\n{run}");
+    assert!(run.stderr.contains("running: sh -c"), "{run}");
+}
+
+#[test]
+fn the_command_never_runs_when_the_wait_gives_up() {
+    let server = serve(Behavior::Refuse);
+    let dir = TempDir::new("exec-never");
+    let file = dir.file("ran.txt");
+    let script = format!("echo ran >> '{}'; exit 7", file.display());
+    let run = wait_then(&server.url("/health"), "1s", &script);
+    run.assert_code(1)
+        .assert_within(Duration::from_secs(1) + SLACK);
+    assert!(!file.exists(), "the command ran after a failed wait\n{run}");
+    assert!(!run.stderr.contains("running:"), "{run}");
+}
+
+#[test]
+fn the_command_never_runs_after_failing_fast() {
+    let server = serve(Behavior::Respond(Reply::status(401)));
+    let dir = TempDir::new("exec-fail-fast");
+    let file = dir.file("ran.txt");
+    let run = stillup([
+        "wait",
+        &server.url("/health"),
+        "--timeout",
+        "30s",
+        "--fail-fast",
+        "http_status:401",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo ran >> '{}'", file.display()),
+    ]);
+    run.assert_code(3).assert_within(Duration::from_secs(10));
+    assert!(!file.exists(), "the command ran after failing fast\n{run}");
+}
+
+#[test]
+fn the_command_runs_only_after_a_slow_service_is_healthy() {
+    let server = ScriptedServer::spawn(
+        Script::new()
+            .then_requests(3, Behavior::Respond(Reply::status(503)))
+            .forever(Behavior::Respond(Reply::text(200, "ok"))),
+    )
+    .unwrap();
+    let run = wait_then(&server.url("/health"), "20s", "exit 0");
+    run.assert_code(0);
+    assert_eq!(
+        server.requests(),
+        4,
+        "three 503s, one 200, then the command\n{run}"
+    );
+}
+
+#[test]
+fn the_commands_stdout_and_stderr_are_passed_through() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let run = wait_then(
+        &server.url("/health"),
+        "5s",
+        "echo hello-from-the-command; echo oops-from-the-command >&2",
+    );
+    run.assert_code(0);
+    assert_eq!(run.stdout, "hello-from-the-command\n", "{run}");
+    assert!(run.stderr.contains("oops-from-the-command"), "{run}");
+}
+
+#[test]
+fn the_command_gets_its_arguments_verbatim() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let run = stillup([
+        "wait",
+        &server.url("/health"),
+        "--timeout",
+        "5s",
+        "--",
+        "printf",
+        "[%s]",
+        "two words",
+        "--timeout",
+        "$HOME",
+    ]);
+    run.assert_code(0);
+    assert_eq!(run.stdout, "[two words][--timeout][$HOME]", "{run}");
+}
+
+#[test]
+fn a_command_that_cannot_be_found_exits_127() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let run = stillup([
+        "wait",
+        &server.url("/health"),
+        "--timeout",
+        "5s",
+        "--",
+        "/no/such/command-stillup-test",
+    ]);
+    run.assert_code(127);
+    assert!(run.stderr.contains("command-stillup-test"), "{run}");
+}
+
+#[test]
+fn a_command_killed_by_a_signal_exits_128_plus_the_signal() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let run = wait_then(&server.url("/health"), "5s", "kill -TERM $$");
+    run.assert_code(128 + 15);
+}
+
+#[test]
+fn the_command_runs_once_all_targets_are_healthy() {
+    let first = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let second = ScriptedServer::spawn(
+        Script::new()
+            .then_requests(2, Behavior::Respond(Reply::status(503)))
+            .forever(Behavior::Respond(Reply::text(200, "ok"))),
+    )
+    .unwrap();
+    let dir = TempDir::new("exec-all");
+    let file = dir.file("ran.txt");
+    let run = stillup([
+        "wait",
+        &first.url("/health"),
+        &second.url("/health"),
+        "--timeout",
+        "20s",
+        "--interval",
+        "100ms",
+        "--",
+        "sh",
+        "-c",
+        &format!("echo ran >> '{}'", file.display()),
+    ]);
+    run.assert_code(0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "ran\n", "{run}");
+    assert_eq!(second.requests(), 3, "{run}");
+}

@@ -13,6 +13,7 @@ mod integration {
     mod exec;
     mod failfast;
     mod limits;
+    mod network;
     mod reverse;
     mod schema;
     mod secrets;

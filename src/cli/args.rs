@@ -271,6 +271,16 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "FILE", requires = "cert", env = "STILLUP_KEY")]
     pub key: Option<String>,
 
+    /// Connect to ADDRESS for HOST:PORT instead of resolving it: HOST:PORT:ADDRESS. The Host
+    /// header and TLS name stay HOST. Repeatable
+    #[arg(long, value_name = "HOST:PORT:ADDRESS")]
+    pub resolve: Vec<String>,
+
+    /// Connect to HOST2:PORT2 in place of HOST:PORT (empty parts match any / keep the same),
+    /// e.g. api.example:443:pod-7.internal:8443, to probe one backend behind a name. Repeatable
+    #[arg(long, value_name = "HOST:PORT:HOST2:PORT2")]
+    pub connect_to: Vec<String>,
+
     /// Do not follow redirects: a 3xx is judged as it is
     #[arg(long, env = "STILLUP_NO_FOLLOW")]
     pub no_follow: bool,

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use stillup::backoff::{Backoff, BackoffKind};
 use stillup::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
+use stillup::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
 use stillup::net::tls::{client_config, TlsConfigError, TlsOptions};
 use stillup::redact::{is_sensitive_header, redact_url, Secret};
 use stillup::{FailFast, Probe, Require, Target, Until, WaitPolicy};
@@ -220,10 +221,16 @@ fn probes(targets: &TargetArgs, args: &ProbeArgs) -> Result<(Vec<Probe>, Duratio
     let conditions = conditions(args)?;
     let max_body = size("--max-body", &args.max_body)?;
     let request = request(args)?;
+    let addresses = addresses(args)?;
     let mut probes = Vec::new();
     for (raw, place) in target_strings(targets)? {
         let target = Target::parse(&raw).map_err(|e| UsageError::at(place, &raw, e))?;
         let mut probe = Probe::new(target);
+        match &mut probe {
+            Probe::Http(http) => http.addresses = addresses.clone(),
+            Probe::Tcp(tcp) => tcp.addresses = addresses.clone(),
+            _ => {}
+        }
         if let Some(http) = probe.as_http_mut() {
             http.conditions = conditions.clone();
             http.max_body = max_body;
@@ -239,6 +246,21 @@ fn probes(targets: &TargetArgs, args: &ProbeArgs) -> Result<(Vec<Probe>, Duratio
         probes.push(probe);
     }
     Ok((probes, attempt_timeout))
+}
+
+fn addresses(args: &ProbeArgs) -> Result<AddressOverrides, UsageError> {
+    let mut overrides = AddressOverrides::default();
+    for raw in &args.resolve {
+        overrides
+            .resolve
+            .push(ResolveRule::parse(raw).map_err(|e| UsageError::new("--resolve", raw, e))?);
+    }
+    for raw in &args.connect_to {
+        overrides
+            .connect_to
+            .push(ConnectToRule::parse(raw).map_err(|e| UsageError::new("--connect-to", raw, e))?);
+    }
+    Ok(overrides)
 }
 
 /// What every HTTP request of the run carries.

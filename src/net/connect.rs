@@ -2,10 +2,13 @@
 //!
 //! The resolver runs the system's getaddrinfo on a blocking thread; when the budget runs
 //! out we stop waiting for it (the thread finishes on its own), so DNS can never hold a run
-//! past its deadline. Every address is tried in order until one connects.
+//! past its deadline. `localhost` names always mean both loopback addresses (RFC 6761), so
+//! an app listening on 127.0.0.1 or only on ::1 is found whatever /etc/hosts says. Every
+//! address is tried in order until one connects, each with a fair share of the budget so a
+//! black-holed first address cannot starve the others.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
@@ -21,6 +24,13 @@ pub async fn resolve(
 ) -> Result<(Vec<SocketAddr>, Option<Duration>), Failure> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok((vec![SocketAddr::new(ip, port)], None));
+    }
+    if is_localhost(host) {
+        let loopbacks = [
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ];
+        return Ok((loopbacks.map(|ip| SocketAddr::new(ip, port)).to_vec(), None));
     }
     let started = Instant::now();
     let remaining = budget.remaining();
@@ -46,6 +56,11 @@ pub async fn resolve(
     }
 }
 
+fn is_localhost(host: &str) -> bool {
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    host == "localhost" || host.ends_with(".localhost")
+}
+
 /// The resolver's own words, minus the Rust prefix, as the failure detail.
 fn dns_detail(e: &io::Error) -> String {
     let text = e.to_string();
@@ -67,9 +82,12 @@ pub async fn connect(
 ) -> Result<(TcpStream, SocketAddr), Failure> {
     let mut refused = Vec::new();
     let mut other = None;
-    for addr in addrs {
+    let mut timed_out = None;
+    for (i, addr) in addrs.iter().enumerate() {
         let started = Instant::now();
-        let remaining = budget.remaining();
+        // A fair share: what remains, split among the addresses not tried yet.
+        let left = u32::try_from(addrs.len() - i).unwrap_or(u32::MAX);
+        let remaining = budget.remaining() / left;
         if remaining.is_zero() {
             return Err(Failure::ConnectTimeout {
                 addr: addr.to_string(),
@@ -92,12 +110,15 @@ pub async fn connect(
                 });
             }
             Err(_) => {
-                return Err(Failure::ConnectTimeout {
+                timed_out = Some(Failure::ConnectTimeout {
                     addr: addr.to_string(),
                     after: started.elapsed(),
-                })
+                });
             }
         }
+    }
+    if let Some(failure) = timed_out {
+        return Err(failure);
     }
     if let Some(failure) = other {
         return Err(failure);
@@ -127,6 +148,27 @@ mod tests {
         let (addrs, dns) = resolve("::1", 80, &d).await.unwrap();
         assert_eq!(addrs, vec!["[::1]:80".parse().unwrap()]);
         assert!(dns.is_none());
+    }
+
+    #[tokio::test]
+    async fn localhost_means_both_loopbacks() {
+        let d = Deadline::after(Duration::from_secs(1));
+        let (addrs, dns) = resolve("LocalHost.", 8080, &d).await.unwrap();
+        assert_eq!(addrs.len(), 2);
+        assert!(addrs
+            .iter()
+            .all(|a| a.ip().is_loopback() && a.port() == 8080));
+        assert!(dns.is_none());
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_only_listener_is_found_after_a_refusing_ipv4() {
+        let listener = tokio::net::TcpListener::bind("[::1]:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let d = Deadline::after(Duration::from_secs(5));
+        let (addrs, _) = resolve("localhost", port, &d).await.unwrap();
+        let (_stream, remote) = connect(&addrs, &d).await.unwrap();
+        assert!(remote.is_ipv6(), "answered by {remote}");
     }
 
     #[tokio::test]

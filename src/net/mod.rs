@@ -3,4 +3,5 @@
 
 pub mod cause;
 pub mod connect;
+pub mod overrides;
 pub mod tls;

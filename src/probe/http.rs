@@ -28,6 +28,7 @@ use crate::condition::{Conditions, JsonCondition, ResponseView};
 use crate::deadline::Deadline;
 use crate::failure::Failure;
 use crate::net::cause::find_cause;
+use crate::net::overrides::AddressOverrides;
 use crate::net::{connect, tls};
 use crate::probe::{ProbeResult, Prober};
 use crate::target::HttpTarget;
@@ -54,6 +55,8 @@ pub struct HttpProbe {
     pub body: Option<Bytes>,
     pub max_body: u64,
     pub max_redirects: usize,
+    /// `--resolve` / `--connect-to`: where to connect instead of where DNS points.
+    pub addresses: AddressOverrides,
     /// Follow same-origin redirects (`--no-follow` turns this off: a 3xx is judged as is).
     pub follow_redirects: bool,
     pub tls: Arc<rustls::ClientConfig>,
@@ -74,6 +77,7 @@ impl HttpProbe {
             max_body: DEFAULT_MAX_BODY,
             max_redirects: DEFAULT_MAX_REDIRECTS,
             follow_redirects: true,
+            addresses: AddressOverrides::default(),
             tls: tls::default_client_config(),
             fail_when: Vec::new(),
         }
@@ -196,7 +200,7 @@ impl HttpProbe {
     ) -> Result<Hop, Failure> {
         let host = host_of(url);
         let port = url.port_or_known_default().unwrap_or(80);
-        let (addrs, dns) = connect::resolve(&host, port, budget).await?;
+        let (addrs, dns) = self.addresses.resolve(&host, port, budget).await?;
         if let Some(dns) = dns {
             PhaseTimings::add(&mut timings.dns, dns);
         }

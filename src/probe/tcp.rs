@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use crate::deadline::Deadline;
 use crate::net::connect;
+use crate::net::overrides::AddressOverrides;
 use crate::probe::{ProbeResult, Prober};
 use crate::target::TcpTarget;
 use crate::timings::PhaseTimings;
@@ -14,11 +15,16 @@ use crate::timings::PhaseTimings;
 #[derive(Debug, Clone)]
 pub struct TcpProbe {
     pub target: TcpTarget,
+    /// `--resolve` / `--connect-to`: where to connect instead of where DNS points.
+    pub addresses: AddressOverrides,
 }
 
 impl TcpProbe {
     pub fn new(target: TcpTarget) -> Self {
-        TcpProbe { target }
+        TcpProbe {
+            target,
+            addresses: AddressOverrides::default(),
+        }
     }
 }
 
@@ -26,7 +32,9 @@ impl Prober for TcpProbe {
     async fn probe_once(&self, budget: &Deadline) -> ProbeResult {
         let started = Instant::now();
         let mut timings = PhaseTimings::default();
-        let resolved = connect::resolve(self.target.host(), self.target.port(), budget).await;
+        let resolved = (self.addresses)
+            .resolve(self.target.host(), self.target.port(), budget)
+            .await;
         let addrs = match resolved {
             Ok((addrs, dns)) => {
                 timings.dns = dns;

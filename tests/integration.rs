@@ -14,6 +14,7 @@ mod integration {
     mod failfast;
     mod limits;
     mod network;
+    mod request;
     mod reverse;
     mod schema;
     mod secrets;

@@ -218,7 +218,8 @@ pub fn classify(e: &io::Error) -> Failure {
     }
 }
 
-fn classify_rustls(e: &rustls::Error) -> Failure {
+/// Classify a rustls error, wherever it surfaced (handshake or, with TLS 1.3, first read).
+pub(crate) fn classify_rustls(e: &rustls::Error) -> Failure {
     match e {
         rustls::Error::InvalidCertificate(cert) => {
             let reason = match cert {
@@ -243,6 +244,13 @@ fn classify_rustls(e: &rustls::Error) -> Failure {
         | rustls::Error::InappropriateHandshakeMessage { .. }
         | rustls::Error::InappropriateMessage { .. } => Failure::TlsHandshake {
             detail: "the server did not answer with TLS (plain HTTP on an https:// URL?)".into(),
+        },
+        rustls::Error::AlertReceived(
+            rustls::AlertDescription::CertificateRequired
+            | rustls::AlertDescription::BadCertificate
+            | rustls::AlertDescription::UnknownCA,
+        ) => Failure::TlsHandshake {
+            detail: "the server requires a client certificate it accepts (--cert and --key)".into(),
         },
         rustls::Error::AlertReceived(alert) => Failure::TlsHandshake {
             detail: format!("the server sent alert {alert:?}"),

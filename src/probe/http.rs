@@ -374,6 +374,10 @@ fn classify_hyper(e: &hyper::Error, stage: Stage) -> Failure {
         Stage::Head => "before the response headers",
         Stage::Body => "during the body",
     };
+    // With TLS 1.3 a rejected client certificate only shows on the first read.
+    if let Some(tls) = find_cause::<rustls::Error>(e) {
+        return tls::classify_rustls(tls);
+    }
     if let Some(io) = find_cause::<io::Error>(e) {
         return match io.kind() {
             io::ErrorKind::ConnectionReset => Failure::Reset {

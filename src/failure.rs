@@ -49,6 +49,8 @@ pub enum Failure {
     },
     /// The body exceeded the configured limit.
     BodyTooLarge { limit: u64 },
+    /// The HTTP proxy would not (or could not) carry the request.
+    Proxy { proxy: String, detail: String },
     /// A `--fail-when` condition held: the service says it has failed for good.
     FailWhen { status: u16, condition: String },
     /// More redirects than allowed, or a redirect loop.
@@ -88,6 +90,7 @@ impl Failure {
             Failure::ConditionFailed { .. } => "condition_failed",
             Failure::BodyTooLarge { .. } => "body_too_large",
             Failure::FailWhen { .. } => "fail_when",
+            Failure::Proxy { .. } => "proxy",
             Failure::RedirectLimit { .. } => "redirect_limit",
         }
     }
@@ -110,6 +113,7 @@ impl Failure {
         "body_too_large",
         "redirect_limit",
         "fail_when",
+        "proxy",
     ];
 
     /// A few words for the timeline summary: attempts with the same label are merged.
@@ -145,6 +149,7 @@ impl Failure {
             }
             Failure::BodyTooLarge { .. } => "body too large".into(),
             Failure::FailWhen { condition, .. } => format!("failed: {condition}"),
+            Failure::Proxy { .. } => "proxy failure".into(),
             Failure::RedirectLimit { .. } => "redirect limit".into(),
         }
     }
@@ -275,6 +280,7 @@ impl fmt::Display for Failure {
                 f,
                 "response body is larger than the {limit}-byte limit (raise --max-body)"
             ),
+            Failure::Proxy { proxy, detail } => write!(f, "proxy {proxy}: {detail}"),
             Failure::FailWhen { status, condition } => write!(
                 f,
                 "HTTP {status} and {condition} holds — the service reports a failure waiting will not fix"

@@ -4,4 +4,5 @@
 pub mod cause;
 pub mod connect;
 pub mod overrides;
+pub mod proxy;
 pub mod tls;

@@ -63,6 +63,7 @@ pub mod testkit;
 pub mod timeline;
 pub mod timings;
 pub mod wait;
+pub mod watch;
 
 pub use backoff::{Backoff, BackoffKind};
 pub use condition::Conditions;

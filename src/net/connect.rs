@@ -103,6 +103,14 @@ pub async fn connect(
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 refused.push(addr.to_string());
             }
+            Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
+                // Seen when a listener closes with our connection still in its backlog.
+                other = Some(Failure::Reset {
+                    detail: format!(
+                        "reset by {addr} while connecting (is the listener shutting down?)"
+                    ),
+                });
+            }
             Ok(Err(e)) => {
                 other = Some(Failure::Connect {
                     addr: addr.to_string(),

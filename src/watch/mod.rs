@@ -1,0 +1,379 @@
+//! `watch`: sample targets at a fixed cadence for a while and measure every outage.
+//!
+//! "Is it still up?" during a rollout is a different question from "is it up yet?". Samples
+//! start on schedule whether or not earlier ones have finished (a bounded number in flight),
+//! each with its own timeout; latency is measured from the *intended* start, so a stalled
+//! server cannot hide by delaying the samples that would have seen it (coordinated omission).
+//! Samples are folded as they complete, in schedule order, into outage windows, a latency
+//! histogram and per-class counts; only a compact record per sample is kept, for the charts.
+
+mod latency;
+mod outage;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::watch as signal;
+
+pub use latency::{LatencyRecorder, LatencySummary};
+pub use outage::{OutageBuilder, OutagePhase, OutageWindow};
+
+use crate::deadline::Deadline;
+use crate::failure::Failure;
+use crate::probe::Prober;
+
+/// How to sample.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchPolicy {
+    /// Samples per second, per target.
+    pub rate: f64,
+    /// How long to watch; `None` until the stop future completes.
+    pub duration: Option<Duration>,
+    /// Bound on one sample, from its actual start.
+    pub sample_timeout: Duration,
+    /// Samples of one target in flight at once; past this, the next sample waits (and its
+    /// latency, measured from its intended start, shows the wait).
+    pub max_in_flight: usize,
+}
+
+impl Default for WatchPolicy {
+    fn default() -> Self {
+        WatchPolicy {
+            rate: 10.0,
+            duration: None,
+            sample_timeout: Duration::from_secs(2),
+            max_in_flight: 64,
+        }
+    }
+}
+
+/// One sample, compactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleRecord {
+    /// Position in the schedule (0-based).
+    pub index: u64,
+    /// Intended start, from the start of the watch.
+    pub intended: Duration,
+    /// From the intended start to the answer (or the failure).
+    pub latency: Duration,
+    /// Failure class, `None` when healthy.
+    pub class: Option<&'static str>,
+    pub status: Option<u16>,
+}
+
+impl SampleRecord {
+    pub fn is_healthy(&self) -> bool {
+        self.class.is_none()
+    }
+}
+
+/// Everything measured for one target.
+#[derive(Debug, Clone)]
+pub struct TargetWatch {
+    pub target: String,
+    pub kind: &'static str,
+    /// In schedule order.
+    pub samples: Vec<SampleRecord>,
+    pub windows: Vec<OutageWindow>,
+    pub latency: LatencySummary,
+    /// Failed samples per class.
+    pub classes: BTreeMap<&'static str, u64>,
+    /// A failure message per class, the first seen, for the report.
+    pub examples: BTreeMap<&'static str, String>,
+}
+
+impl TargetWatch {
+    pub fn total(&self) -> u64 {
+        self.samples.len() as u64
+    }
+
+    pub fn healthy(&self) -> u64 {
+        self.samples.iter().filter(|s| s.is_healthy()).count() as u64
+    }
+
+    /// Healthy samples over all samples, in percent (100 when there were none).
+    pub fn availability(&self) -> f64 {
+        match self.total() {
+            0 => 100.0,
+            total => self.healthy() as f64 * 100.0 / total as f64,
+        }
+    }
+
+    pub fn downtime(&self) -> Duration {
+        self.windows.iter().map(OutageWindow::length).sum()
+    }
+
+    pub fn longest_outage(&self) -> Duration {
+        self.windows
+            .iter()
+            .map(OutageWindow::length)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// The result of a watch.
+#[derive(Debug, Clone)]
+pub struct WatchOutcome {
+    pub elapsed: Duration,
+    /// Ended by the stop future rather than by the duration.
+    pub stopped: bool,
+    pub targets: Vec<TargetWatch>,
+}
+
+/// Watch `probes` under `policy` until the duration passes or `stop` completes.
+/// `observer` sees each sample (target index, record, failure) in schedule order.
+pub async fn watch<P, F, S>(
+    probes: &[P],
+    policy: &WatchPolicy,
+    observer: F,
+    stop: S,
+) -> WatchOutcome
+where
+    P: Prober,
+    F: FnMut(usize, &SampleRecord, Option<&Failure>),
+    S: Future<Output = ()>,
+{
+    let start = Instant::now();
+    let end = policy.duration.map(|d| start + d);
+    let (stop_tx, stop_rx) = signal::channel(false);
+    let observer = RefCell::new(observer);
+    let samplers = probes.iter().enumerate().map(|(index, probe)| {
+        let observer = &observer;
+        sample_target(
+            probe,
+            policy,
+            start,
+            end,
+            stop_rx.clone(),
+            move |record: &SampleRecord, failure: Option<&Failure>| {
+                (observer.borrow_mut())(index, record, failure)
+            },
+        )
+    });
+    let all = futures_util::future::join_all(samplers);
+    tokio::pin!(all);
+    tokio::pin!(stop);
+    let mut stopped = false;
+    let targets = loop {
+        tokio::select! {
+            biased;
+            () = &mut stop, if !stopped => {
+                stopped = true;
+                let _ = stop_tx.send(true);
+            }
+            targets = &mut all => break targets,
+        }
+    };
+    WatchOutcome {
+        elapsed: start.elapsed(),
+        stopped,
+        targets,
+    }
+}
+
+/// One target's sampler: schedule, run, and fold samples in schedule order.
+async fn sample_target<P, F>(
+    probe: &P,
+    policy: &WatchPolicy,
+    start: Instant,
+    end: Option<Instant>,
+    mut stop: signal::Receiver<bool>,
+    mut observe: F,
+) -> TargetWatch
+where
+    P: Prober,
+    F: FnMut(&SampleRecord, Option<&Failure>),
+{
+    let interval = Duration::from_secs_f64(1.0 / policy.rate.max(0.001));
+    let max_in_flight = policy.max_in_flight.max(1);
+    let mut in_flight = FuturesUnordered::new();
+    // Samples finish out of order; they are folded in schedule order.
+    let mut finished: HashMap<u64, (SampleRecord, Option<Failure>)> = HashMap::new();
+    let mut next_to_fold = 0u64;
+    let mut next_index = 0u64;
+    let mut stopped = false;
+    let mut fold = Fold::default();
+    loop {
+        let intended = start + interval.mul_f64(next_index as f64);
+        let schedule_open = !stopped && end.is_none_or(|end| intended < end);
+        if !schedule_open && in_flight.is_empty() {
+            break;
+        }
+        tokio::select! {
+            biased;
+            changed = stop.changed(), if !stopped => {
+                if changed.is_err() || *stop.borrow() {
+                    // Interrupted: samples in flight are abandoned, not waited for.
+                    stopped = true;
+                    in_flight.clear();
+                }
+            }
+            Some((index, record, failure)) = in_flight.next(), if !in_flight.is_empty() => {
+                finished.insert(index, (record, failure));
+                while let Some((record, failure)) = finished.remove(&next_to_fold) {
+                    observe(&record, failure.as_ref());
+                    fold.push(record, failure);
+                    next_to_fold += 1;
+                }
+            }
+            () = tokio::time::sleep_until(intended.into()), if schedule_open && in_flight.len() < max_in_flight => {
+                let index = next_index;
+                next_index += 1;
+                in_flight.push(one_sample(probe, index, intended, start, policy.sample_timeout));
+            }
+        }
+    }
+    fold.finish(probe.describe(), probe.kind(), start.elapsed())
+}
+
+async fn one_sample<P: Prober>(
+    probe: &P,
+    index: u64,
+    intended: Instant,
+    start: Instant,
+    timeout: Duration,
+) -> (u64, SampleRecord, Option<Failure>) {
+    let budget = Deadline::after(timeout);
+    let probed = probe.probe_once(&budget).await;
+    let failure = probed.result.err();
+    let record = SampleRecord {
+        index,
+        intended: intended - start,
+        latency: intended.elapsed(),
+        class: failure.as_ref().map(Failure::class),
+        status: probed.status,
+    };
+    (index, record, failure)
+}
+
+/// The running totals of one target.
+#[derive(Debug, Default)]
+struct Fold {
+    samples: Vec<SampleRecord>,
+    outages: OutageBuilder,
+    latency: LatencyRecorder,
+    classes: BTreeMap<&'static str, u64>,
+    examples: BTreeMap<&'static str, String>,
+}
+
+impl Fold {
+    fn push(&mut self, record: SampleRecord, failure: Option<Failure>) {
+        self.latency.record(record.latency);
+        let cause = failure.map(|f| {
+            *self.classes.entry(f.class()).or_default() += 1;
+            self.examples
+                .entry(f.class())
+                .or_insert_with(|| crate::redact::redact_url(&f.to_string()));
+            (f.class(), f.label())
+        });
+        self.outages.push(record.intended, cause);
+        self.samples.push(record);
+    }
+
+    fn finish(self, target: String, kind: &'static str, end: Duration) -> TargetWatch {
+        TargetWatch {
+            target,
+            kind,
+            samples: self.samples,
+            windows: self.outages.finish(end),
+            latency: self.latency.summary(),
+            classes: self.classes,
+            examples: self.examples,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::HttpProbe;
+    use crate::target::HttpTarget;
+    use crate::testkit::{Behavior, Reply, Script, ScriptedServer};
+
+    #[tokio::test]
+    async fn an_outage_of_known_length_is_measured_within_a_sample_period_or_so() {
+        // Healthy, then 600 ms refused and 400 ms of 502, then healthy again.
+        let server = ScriptedServer::start(
+            Script::new()
+                .then_for(
+                    Duration::from_millis(300),
+                    Behavior::Respond(Reply::status(200)),
+                )
+                .then_for(Duration::from_millis(600), Behavior::Refuse)
+                .then_for(
+                    Duration::from_millis(400),
+                    Behavior::Respond(Reply::status(502)),
+                )
+                .forever(Behavior::Respond(Reply::status(200))),
+        )
+        .await
+        .unwrap();
+        let probe = HttpProbe::new(HttpTarget::parse(&server.url("/")).unwrap());
+        let policy = WatchPolicy {
+            rate: 20.0,
+            duration: Some(Duration::from_millis(2_000)),
+            sample_timeout: Duration::from_secs(1),
+            max_in_flight: 8,
+        };
+        let mut seen = 0;
+        let outcome = watch(
+            &[probe],
+            &policy,
+            |_, _, _| seen += 1,
+            std::future::pending(),
+        )
+        .await;
+        let target = &outcome.targets[0];
+        assert_eq!(seen, target.samples.len());
+        assert!(target
+            .samples
+            .windows(2)
+            .all(|w| w[0].index + 1 == w[1].index));
+        assert_eq!(target.windows.len(), 1, "{:?}", target.windows);
+        let window = &target.windows[0];
+        let classes: Vec<_> = window.phases.iter().map(|p| p.class).collect();
+        // A listener that stops listening may reset a connection caught in its backlog.
+        let expected = classes
+            .iter()
+            .filter(|c| **c != "reset")
+            .copied()
+            .collect::<Vec<_>>();
+        assert_eq!(
+            expected,
+            ["refused", "http_status"],
+            "{:?}",
+            target.examples
+        );
+        // 1 s of scripted outage; the machine is noisy, so allow several sample periods.
+        let length = window.length().as_millis();
+        assert!((800..=1_300).contains(&length), "measured {length} ms");
+        assert!(target.availability() < 100.0 && target.availability() > 20.0);
+        assert_eq!(
+            target.classes.values().sum::<u64>(),
+            target.total() - target.healthy()
+        );
+    }
+
+    #[tokio::test]
+    async fn stopping_ends_the_watch_promptly() {
+        let server = ScriptedServer::start(Script::new().forever(Behavior::Hang))
+            .await
+            .unwrap();
+        let probe = HttpProbe::new(HttpTarget::parse(&server.url("/")).unwrap());
+        let policy = WatchPolicy {
+            rate: 10.0,
+            duration: None,
+            sample_timeout: Duration::from_secs(30),
+            max_in_flight: 4,
+        };
+        let started = Instant::now();
+        let stop = tokio::time::sleep(Duration::from_millis(300));
+        let outcome = watch(&[probe], &policy, |_, _, _| {}, stop).await;
+        assert!(outcome.stopped);
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}

@@ -32,6 +32,16 @@ fn main() -> ExitCode {
         Command::Wait(args) => config::wait_config(args).map(Some),
         Command::Check(args) => config::check_config(args).map(Some),
         Command::Demo(_) => Ok(None),
+        Command::Watch(args) => {
+            let config = match cli::watch::watch_config(args) {
+                Ok(config) => config,
+                Err(e) => {
+                    let _ = writeln!(std::io::stderr(), "stillup: {e}");
+                    return exit::code(exit::USAGE);
+                }
+            };
+            return run_on_runtime(cli::watch::run(config));
+        }
         Command::Completions { shell } => {
             let mut command = Cli::command();
             clap_complete::generate(*shell, &mut command, "stillup", &mut std::io::stdout());
@@ -151,4 +161,22 @@ async fn wait_for_signal(record: tokio::sync::watch::Sender<Option<Signal>>) {
         _ = terminate.recv() => Signal::Terminate,
     };
     let _ = record.send(Some(which));
+}
+
+/// Run one future to its end on a small runtime and exit with its code.
+fn run_on_runtime(job: impl std::future::Future<Output = u8>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "stillup: cannot start the runtime: {e}");
+            return exit::code(exit::USAGE);
+        }
+    };
+    let code = runtime.block_on(job);
+    // A resolver thread stuck in getaddrinfo must not hold the exit.
+    runtime.shutdown_background();
+    exit::code(code)
 }

@@ -26,4 +26,5 @@ mod integration {
     mod tcp;
     mod tls;
     mod usage;
+    mod watch;
 }

@@ -3,7 +3,7 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use super::exit::{exit_code_table, EXIT_CODES_HELP};
+use super::exit::{exit_code_table, watch_exit_code_table, EXIT_CODES_HELP, WATCH_EXIT_CODES};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +46,19 @@ pub enum Command {
     Check(CheckArgs),
     /// Watch stillup wait on a scripted local service: refused, 503, degraded, healthy. No network needed.
     Demo(DemoArgs),
+    /// Sample targets at a fixed rate for a while (or while a command runs) and report every
+    /// outage, the availability and latency percentiles; fail when a downtime budget is exceeded.
+    #[command(
+        after_help = WATCH_EXIT_CODES,
+        after_long_help = concat!(
+            "Examples:\n",
+            "  stillup watch https://api/health -- kubectl rollout status deploy/api\n",
+            "  stillup watch https://api/health --duration 10m --rate 20/s --max-downtime 0s\n",
+            "  stillup watch http://a/health http://b/health --duration 1m --report rollout.html\n\n",
+            watch_exit_code_table!()
+        )
+    )]
+    Watch(WatchArgs),
     /// Print a shell completion script, e.g. stillup completions bash > /etc/bash_completion.d/stillup
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -317,6 +330,67 @@ pub struct OutputArgs {
     /// Colour: auto (only on a terminal, off when NO_COLOR is set), always or never
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, env = "STILLUP_COLOR")]
     pub color: ColorArg,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Targets: http:// and https:// URLs, tcp://host:port
+    #[arg(value_name = "TARGET", required_unless_present = "targets_file")]
+    pub targets: Vec<String>,
+
+    /// Read more targets from a file, one per line ('#' starts a comment); '-' reads stdin
+    #[arg(long, value_name = "FILE")]
+    pub targets_file: Option<String>,
+
+    /// How long to watch (e.g. 30s, 10m); without it, until Ctrl-C or until COMMAND ends
+    #[arg(long, value_name = "DURATION", env = "STILLUP_DURATION")]
+    pub duration: Option<String>,
+
+    /// Samples per second per target: 10/s, 100/s, 30/m, or a plain number per second
+    #[arg(
+        long,
+        value_name = "RATE",
+        default_value = "10/s",
+        env = "STILLUP_RATE"
+    )]
+    pub rate: String,
+
+    /// Most samples of one target in flight at once; later samples wait (and their latency,
+    /// measured from their scheduled start, shows it)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "64",
+        env = "STILLUP_MAX_IN_FLIGHT"
+    )]
+    pub max_in_flight: String,
+
+    /// Fail (exit 4) when any target was down longer than this in total, e.g. 0s
+    #[arg(long, value_name = "DURATION", env = "STILLUP_MAX_DOWNTIME")]
+    pub max_downtime: Option<String>,
+
+    /// Fail (exit 4) when any target had more outages than this
+    #[arg(long, value_name = "N", env = "STILLUP_MAX_OUTAGES")]
+    pub max_outages: Option<String>,
+
+    /// Fail (exit 4) when any target's availability was below this percentage, e.g. 99.9
+    #[arg(long, value_name = "PERCENT", env = "STILLUP_MIN_AVAILABILITY")]
+    pub min_availability: Option<String>,
+
+    /// Also write a self-contained HTML report (timeline chart and latency) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<String>,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    /// Watch exactly as long as this command runs (e.g. kubectl rollout status …); its
+    /// non-zero exit code is passed through
+    #[arg(last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -39,7 +39,7 @@ impl UsageError {
         Self::new(flag, value, problem)
     }
 
-    fn new(flag: &'static str, value: &str, problem: impl ToString) -> Self {
+    pub fn new(flag: &'static str, value: &str, problem: impl ToString) -> Self {
         Self::at(flag.to_string(), value, problem)
     }
 
@@ -208,7 +208,10 @@ fn target_strings(args: &TargetArgs) -> Result<Vec<(String, String)>, UsageError
     Ok(targets)
 }
 
-fn probes(targets: &TargetArgs, args: &ProbeArgs) -> Result<(Vec<Probe>, Duration), UsageError> {
+pub fn probes(
+    targets: &TargetArgs,
+    args: &ProbeArgs,
+) -> Result<(Vec<Probe>, Duration), UsageError> {
     let attempt_timeout = duration("--attempt-timeout", &args.attempt_timeout)?;
     if attempt_timeout.is_zero() {
         return Err(UsageError::new(
@@ -528,7 +531,7 @@ pub fn size(flag: &'static str, raw: &str) -> Result<u64, UsageError> {
 }
 
 /// A whole number of at least 1.
-fn count(flag: &'static str, raw: &str) -> Result<u32, UsageError> {
+pub fn count(flag: &'static str, raw: &str) -> Result<u32, UsageError> {
     match raw.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
         _ => Err(UsageError::new(

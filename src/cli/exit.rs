@@ -21,6 +21,23 @@ macro_rules! exit_code_table {
 }
 pub(crate) use exit_code_table;
 
+/// The exit codes of `watch`.
+macro_rules! watch_exit_code_table {
+    () => {
+        "Exit codes:\n  \
+           0    every target stayed within the budgets (--max-downtime, --max-outages, --min-availability)\n  \
+           2    usage or configuration error: nothing was sent\n  \
+           4    a budget was exceeded\n  \
+           N    with -- COMMAND: the command's non-zero exit code\n"
+    };
+}
+pub(crate) use watch_exit_code_table;
+
+pub const WATCH_EXIT_CODES: &str = watch_exit_code_table!();
+
+/// `watch`: a downtime budget was exceeded.
+pub const BUDGET_EXCEEDED: u8 = 4;
+
 pub const EXIT_CODES_HELP: &str = exit_code_table!();
 
 /// The target was healthy.

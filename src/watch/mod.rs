@@ -9,6 +9,7 @@
 
 mod latency;
 mod outage;
+pub mod report;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};

@@ -1,0 +1,163 @@
+//! `watch --report FILE.html`: one self-contained page to attach to a pipeline run — a
+//! timeline per target (samples, and each outage window marked), the latency percentiles
+//! and the per-class counts. Inline SVG and CSS only; no scripts, nothing fetched.
+
+use std::fmt::Write as _;
+
+use stillup::watch::report::WatchReport;
+use stillup::watch::WatchOutcome;
+
+const WIDTH: f64 = 960.0;
+const ROW: f64 = 56.0;
+
+/// Escape text for HTML and SVG.
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn class_colour(class: Option<&str>) -> &'static str {
+    match class {
+        None => "#2e9d4f",
+        Some("refused" | "connect" | "connect_timeout") => "#c0392b",
+        Some("http_status") => "#e67e22",
+        Some("condition_failed" | "fail_when") => "#d4ac0d",
+        Some("response_timeout" | "body_timeout") => "#8e44ad",
+        Some(_) => "#7f8c8d",
+    }
+}
+
+pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
+    let span = outcome.elapsed.as_secs_f64().max(0.001);
+    let x = |seconds: f64| 10.0 + (seconds / span) * (WIDTH - 20.0);
+    let mut page = String::new();
+    let verdict = if report.within_budget {
+        "within budget".to_string()
+    } else {
+        format!("over budget: {}", report.violations.join("; "))
+    };
+    let _ = write!(
+        page,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>stillup watch report</title>\
+         <style>body{{font:14px system-ui,sans-serif;margin:24px;color:#222}}\
+         table{{border-collapse:collapse;margin:8px 0 20px}}td,th{{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left}}\
+         .ok{{color:#2e9d4f}}.bad{{color:#c0392b}}svg{{display:block;margin:6px 0}}</style></head><body>\
+         <h1>stillup watch</h1><p>watched for {:.1}s · <span class=\"{}\">{}</span></p>",
+        outcome.elapsed.as_secs_f64(),
+        if report.within_budget { "ok" } else { "bad" },
+        esc(&verdict)
+    );
+    for (target, summary) in outcome.targets.iter().zip(&report.targets) {
+        let _ = write!(
+            page,
+            "<h2>{}</h2><p>{:.3}% available · {} samples · {} outage(s) · down {:.3}s (longest {:.3}s)</p>",
+            esc(&summary.target),
+            summary.availability,
+            summary.samples,
+            summary.outages,
+            summary.downtime_ms / 1000.0,
+            summary.longest_outage_ms / 1000.0
+        );
+        let _ = write!(
+            page,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{WIDTH}\" height=\"{}\" \
+             role=\"img\" aria-label=\"timeline of samples and outages\">\
+             <rect x=\"0\" y=\"0\" width=\"{WIDTH}\" height=\"{ROW}\" fill=\"#f6f6f6\"/>",
+            ROW + 18.0
+        );
+        for window in &target.windows {
+            let from = x(window.from.as_secs_f64());
+            let to = x(window.to.as_secs_f64()).max(from + 1.0);
+            let _ = write!(
+                page,
+                "<rect class=\"outage\" x=\"{from:.1}\" y=\"2\" width=\"{:.1}\" height=\"{}\" \
+                 fill=\"#c0392b\" fill-opacity=\"0.18\" stroke=\"#c0392b\"><title>{}</title></rect>",
+                to - from,
+                ROW - 4.0,
+                esc(&format!(
+                    "outage {:.1}s–{:.1}s: {}",
+                    window.from.as_secs_f64(),
+                    window.to.as_secs_f64(),
+                    stillup::watch::report::window_summary(window)
+                ))
+            );
+        }
+        // Latency as the sample's height: a stall shows as a tall bar.
+        let slowest = target.latency.max.as_secs_f64().max(0.001);
+        for sample in &target.samples {
+            let height = 4.0 + (sample.latency.as_secs_f64() / slowest) * (ROW - 12.0);
+            let _ = write!(
+                page,
+                "<rect class=\"sample\" x=\"{:.1}\" y=\"{:.1}\" width=\"2\" height=\"{height:.1}\" fill=\"{}\"/>",
+                x(sample.intended.as_secs_f64()),
+                ROW - 4.0 - height,
+                class_colour(sample.class)
+            );
+        }
+        let _ = write!(
+            page,
+            "<text x=\"10\" y=\"{:.0}\" font-size=\"11\">0s</text>\
+             <text x=\"{:.0}\" y=\"{:.0}\" font-size=\"11\" text-anchor=\"end\">{span:.1}s</text></svg>",
+            ROW + 14.0,
+            WIDTH - 10.0,
+            ROW + 14.0
+        );
+        let l = &summary.latency;
+        let _ = write!(
+            page,
+            "<table><tr><th>p50</th><th>p90</th><th>p99</th><th>max</th></tr>\
+             <tr><td>{:.1} ms</td><td>{:.1} ms</td><td>{:.1} ms</td><td>{:.1} ms</td></tr></table>",
+            l.p50_ms, l.p90_ms, l.p99_ms, l.max_ms
+        );
+        if !summary.windows.is_empty() {
+            page.push_str("<table><tr><th>outage</th><th>length</th><th>what happened</th></tr>");
+            for w in &summary.windows {
+                let _ = write!(
+                    page,
+                    "<tr><td>{:.1}s–{:.1}s</td><td>{:.3}s</td><td>{}</td></tr>",
+                    w.from_ms / 1000.0,
+                    w.to_ms / 1000.0,
+                    w.length_ms / 1000.0,
+                    esc(&w.summary)
+                );
+            }
+            page.push_str("</table>");
+        }
+        if !summary.classes.is_empty() {
+            page.push_str("<table><tr><th>class</th><th>failed samples</th><th>example</th></tr>");
+            for (class, count) in &summary.classes {
+                let example = summary
+                    .examples
+                    .get(class)
+                    .map(String::as_str)
+                    .unwrap_or("");
+                let _ = write!(
+                    page,
+                    "<tr><td>{}</td><td>{count}</td><td>{}</td></tr>",
+                    esc(class),
+                    esc(example)
+                );
+            }
+            page.push_str("</table>");
+        }
+    }
+    page.push_str("</body></html>\n");
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_covers_markup() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+}

@@ -1,0 +1,362 @@
+//! `stillup watch`: validate its flags, sample until the duration, Ctrl-C or the end of
+//! `-- COMMAND`, print outages as they open and close, then the report and the verdict.
+
+use std::cell::{Cell, RefCell};
+use std::io::Write;
+use std::time::Duration;
+
+use anstyle::{AnsiColor, Style};
+use stillup::redact::redact_url;
+use stillup::watch::report::{window_summary, Budgets, WatchReport};
+use stillup::watch::{SampleRecord, TargetWatch, WatchOutcome, WatchPolicy};
+use stillup::{Failure, Probe, Prober};
+
+use super::args::{OutputFormat, TargetArgs, WatchArgs};
+use super::config::{self, presentation_for, Presentation, UsageError};
+use super::exit;
+
+/// A validated watch.
+#[derive(Debug)]
+pub struct WatchConfig {
+    pub probes: Vec<Probe>,
+    pub policy: WatchPolicy,
+    pub budgets: Budgets,
+    pub presentation: Presentation,
+    pub report: Option<String>,
+    pub exec: Vec<String>,
+}
+
+pub fn watch_config(args: &WatchArgs) -> Result<WatchConfig, UsageError> {
+    let targets = TargetArgs {
+        targets: args.targets.clone(),
+        targets_file: args.targets_file.clone(),
+        any: false,
+        require: None,
+    };
+    let (probes, sample_timeout) = config::probes(&targets, &args.probe)?;
+    let duration = args
+        .duration
+        .as_deref()
+        .map(|raw| config::duration("--duration", raw))
+        .transpose()?;
+    if duration.is_some_and(|d| d.is_zero()) {
+        return Err(UsageError::new(
+            "--duration",
+            args.duration.as_deref().unwrap_or_default(),
+            "must be more than 0",
+        ));
+    }
+    let budgets = Budgets {
+        max_downtime: args
+            .max_downtime
+            .as_deref()
+            .map(|raw| config::duration("--max-downtime", raw))
+            .transpose()?,
+        max_outages: args
+            .max_outages
+            .as_deref()
+            .map(|raw| {
+                raw.trim().parse::<u64>().map_err(|_| {
+                    UsageError::new("--max-outages", raw, "expected a whole number, e.g. 0 or 3")
+                })
+            })
+            .transpose()?,
+        min_availability: args
+            .min_availability
+            .as_deref()
+            .map(
+                |raw| match raw.trim().trim_end_matches('%').parse::<f64>() {
+                    Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+                    _ => Err(UsageError::new(
+                        "--min-availability",
+                        raw,
+                        "expected a percentage between 0 and 100, e.g. 99.9",
+                    )),
+                },
+            )
+            .transpose()?,
+    };
+    Ok(WatchConfig {
+        probes,
+        policy: WatchPolicy {
+            rate: rate(&args.rate)?,
+            duration,
+            sample_timeout,
+            max_in_flight: config::count("--max-in-flight", &args.max_in_flight)? as usize,
+        },
+        budgets,
+        presentation: presentation_for(&args.output),
+        report: args.report.clone(),
+        exec: args.command.clone(),
+    })
+}
+
+/// `10/s`, `100/s`, `30/m`, `5` (per second).
+fn rate(raw: &str) -> Result<f64, UsageError> {
+    let text = raw.trim();
+    let (number, per) = match text.split_once('/') {
+        Some((n, unit)) => (n.trim(), unit.trim()),
+        None => (text, "s"),
+    };
+    let seconds = match per {
+        "s" | "sec" | "second" => 1.0,
+        "m" | "min" | "minute" => 60.0,
+        _ => {
+            return Err(UsageError::new(
+                "--rate",
+                raw,
+                "expected a rate like 10/s, 100/s or 30/m",
+            ))
+        }
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() && n / seconds <= 10_000.0 => Ok(n / seconds),
+        _ => Err(UsageError::new(
+            "--rate",
+            raw,
+            "expected a rate above 0 and at most 10000/s, like 10/s",
+        )),
+    }
+}
+
+const GOOD: Style = AnsiColor::Green.on_default().bold();
+const BAD: Style = AnsiColor::Red.on_default().bold();
+
+/// Prints outages as they open and close, from the samples in schedule order.
+struct Live {
+    presentation: Presentation,
+    names: Vec<String>,
+    /// Per target: when the current outage started and the label that started it.
+    down_since: RefCell<Vec<Option<(Duration, String)>>>,
+}
+
+impl Live {
+    fn paint(&self, style: Style, text: &str) -> String {
+        if self.presentation.color {
+            format!("{style}{text}{style:#}")
+        } else {
+            text.to_string()
+        }
+    }
+
+    fn on_sample(&self, index: usize, sample: &SampleRecord, failure: Option<&Failure>) {
+        if self.presentation.quiet {
+            return;
+        }
+        let mut down = self.down_since.borrow_mut();
+        let Some(slot) = down.get_mut(index) else {
+            return;
+        };
+        let name = &self.names[index];
+        let at = sample.intended.as_secs_f64();
+        match (failure, slot.as_ref()) {
+            (Some(failure), None) => {
+                let message = redact_url(&failure.to_string());
+                eprintln!(
+                    "{} {name} down at {at:.1}s: {message}",
+                    self.paint(BAD, "✗")
+                );
+                *slot = Some((sample.intended, failure.label()));
+            }
+            (None, Some((since, _))) => {
+                let length = sample.intended.saturating_sub(*since).as_secs_f64();
+                eprintln!(
+                    "{} {name} back up at {at:.1}s after {length:.1}s down",
+                    self.paint(GOOD, "✓")
+                );
+                *slot = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Run a validated watch; return the exit code.
+pub async fn run(config: WatchConfig) -> u8 {
+    let WatchConfig {
+        probes,
+        policy,
+        budgets,
+        presentation,
+        report,
+        exec,
+    } = config;
+    let names: Vec<String> = probes.iter().map(|p| redact_url(&p.describe())).collect();
+    if !presentation.quiet && presentation.format == OutputFormat::Human {
+        let how_long = match (&policy.duration, exec.is_empty()) {
+            (Some(d), _) => format!("for {:.0}s", d.as_secs_f64()),
+            (None, false) => format!("while `{}` runs", redact_url(&exec.join(" "))),
+            (None, true) => "until Ctrl-C".to_string(),
+        };
+        eprintln!(
+            "watching {} at {}/s {how_long}",
+            names.join(", "),
+            policy.rate
+        );
+    }
+    let live = Live {
+        presentation,
+        down_since: RefCell::new(vec![None; names.len()]),
+        names,
+    };
+    let command_code = Cell::new(None::<u8>);
+    let stop = async {
+        if exec.is_empty() {
+            wait_for_signal().await;
+        } else {
+            // The command gets our SIGINT / SIGTERM forwarded; the watch ends when it does.
+            command_code.set(Some(super::exec::run_command(&exec).await));
+        }
+    };
+    let outcome = stillup::watch::watch(
+        &probes,
+        &policy,
+        |index, sample, failure| live.on_sample(index, sample, failure),
+        stop,
+    )
+    .await;
+    let command_code = command_code.get();
+    let document = WatchReport::new(&outcome, &budgets, command_code.map(i32::from));
+    if let Some(path) = &report {
+        let html = super::html::render(&outcome, &document);
+        if let Err(e) = std::fs::write(path, html) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "stillup: cannot write the report {path}: {e}"
+            );
+        }
+    }
+    if !presentation.quiet {
+        match presentation.format {
+            OutputFormat::Json => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = serde_json::to_writer_pretty(&mut stdout, &document);
+                let _ = writeln!(stdout);
+            }
+            OutputFormat::Human => print_summary(&outcome, &document, &live),
+        }
+    }
+    match command_code {
+        Some(code) if code != 0 => code,
+        _ if !document.within_budget => exit::BUDGET_EXCEEDED,
+        _ => exit::HEALTHY,
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+fn print_summary(outcome: &WatchOutcome, document: &WatchReport, live: &Live) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "watched for {:.1}s", outcome.elapsed.as_secs_f64());
+    for target in &outcome.targets {
+        let _ = writeln!(err, "{}", summary_of(target));
+        let _ = writeln!(err, "  {}", strip(target, 60));
+        for window in &target.windows {
+            let _ = writeln!(
+                err,
+                "  outage {:.1}s–{:.1}s ({:.1}s): {}",
+                window.from.as_secs_f64(),
+                window.to.as_secs_f64(),
+                window.length().as_secs_f64(),
+                window_summary(window)
+            );
+        }
+    }
+    if let Some(code) = document.command_exit_code {
+        let _ = writeln!(err, "command exited with {code}");
+    }
+    if document.within_budget {
+        let _ = writeln!(err, "{} within budget", live.paint(GOOD, "✓"));
+    } else {
+        for violation in &document.violations {
+            let _ = writeln!(err, "{} over budget: {violation}", live.paint(BAD, "✗"));
+        }
+    }
+}
+
+fn summary_of(target: &TargetWatch) -> String {
+    let classes: Vec<String> = target
+        .classes
+        .iter()
+        .map(|(class, n)| format!("{class} {n}"))
+        .collect();
+    let failures = if classes.is_empty() {
+        String::new()
+    } else {
+        format!(" · failed samples: {}", classes.join(", "))
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "{}: {:.3}% available ({} of {} samples) · {} outage{} · down {:.1}s, longest {:.1}s · latency p50 {:.1}ms p90 {:.1}ms p99 {:.1}ms max {:.1}ms{failures}",
+        redact_url(&target.target),
+        target.availability(),
+        target.healthy(),
+        target.total(),
+        target.windows.len(),
+        if target.windows.len() == 1 { "" } else { "s" },
+        target.downtime().as_secs_f64(),
+        target.longest_outage().as_secs_f64(),
+        ms(target.latency.p50),
+        ms(target.latency.p90),
+        ms(target.latency.p99),
+        ms(target.latency.max),
+    )
+}
+
+/// A compact timeline: `width` cells, `.` all healthy, `x` all failed, `!` mixed.
+fn strip(target: &TargetWatch, width: usize) -> String {
+    let Some(last) = target.samples.last() else {
+        return String::from("(no samples)");
+    };
+    let span = last.intended.as_secs_f64().max(1e-9);
+    let width = width.min(target.samples.len()).max(1);
+    let mut cells = vec![(0u32, 0u32); width];
+    for sample in &target.samples {
+        let i = ((sample.intended.as_secs_f64() / span) * (width.saturating_sub(1)) as f64).round()
+            as usize;
+        let cell = &mut cells[i.min(width - 1)];
+        if sample.is_healthy() {
+            cell.0 += 1;
+        } else {
+            cell.1 += 1;
+        }
+    }
+    let text: String = cells
+        .iter()
+        .map(|(ok, bad)| match (ok, bad) {
+            (0, 0) => ' ',
+            (_, 0) => '.',
+            (0, _) => 'x',
+            _ => '!',
+        })
+        .collect();
+    format!("[{text}]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_take_units() {
+        assert_eq!(rate("10/s").unwrap(), 10.0);
+        assert_eq!(rate("30/m").unwrap(), 0.5);
+        assert_eq!(rate("5").unwrap(), 5.0);
+        assert!(rate("0/s").is_err());
+        assert!(rate("fast").is_err());
+        assert!(rate("10/h").is_err());
+        assert!(rate("1000000/s").is_err());
+    }
+}

@@ -26,6 +26,21 @@ impl Progress {
         Progress { bar }
     }
 
+    /// A status line for `watch`: what is watched and how it goes so far.
+    pub fn status(what: &str) -> Self {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        let style = ProgressStyle::with_template("{spinner} watching {prefix} · {elapsed} · {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+        bar.set_style(style);
+        bar.set_prefix(what.to_string());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        Progress { bar }
+    }
+
+    pub fn message(&self, text: String) {
+        self.bar.set_message(text);
+    }
+
     pub fn attempt(&self, number: u32) {
         self.bar.set_message(number.to_string());
     }
@@ -33,6 +48,11 @@ impl Progress {
     /// Print a line above the spinner.
     pub fn println(&self, line: &str) {
         self.bar.println(line);
+    }
+
+    /// Remove the line (when the value must live on, e.g. inside a struct).
+    pub fn clear(&self) {
+        self.bar.finish_and_clear();
     }
 
     pub fn finish(self) {

@@ -14,6 +14,7 @@ use stillup::{Failure, Probe, Prober};
 use super::args::{OutputFormat, TargetArgs, WatchArgs};
 use super::config::{self, presentation_for, Presentation, UsageError};
 use super::exit;
+use super::progress::Progress;
 
 /// A validated watch.
 #[derive(Debug)]
@@ -128,6 +129,10 @@ struct Live {
     names: Vec<String>,
     /// Per target: when the current outage started and the label that started it.
     down_since: RefCell<Vec<Option<(Duration, String)>>>,
+    /// Samples and failed samples so far, for the status line.
+    counts: Cell<(u64, u64)>,
+    /// The live status line, on a terminal only.
+    progress: Option<Progress>,
 }
 
 impl Live {
@@ -139,10 +144,22 @@ impl Live {
         }
     }
 
+    fn line(&self, text: String) {
+        match &self.progress {
+            Some(progress) => progress.println(&text),
+            None => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        }
+    }
+
     fn on_sample(&self, index: usize, sample: &SampleRecord, failure: Option<&Failure>) {
         if self.presentation.quiet {
             return;
         }
+        let (total, failed) = self.counts.get();
+        let (total, failed) = (total + 1, failed + u64::from(failure.is_some()));
+        self.counts.set((total, failed));
         let mut down = self.down_since.borrow_mut();
         let Some(slot) = down.get_mut(index) else {
             return;
@@ -160,13 +177,20 @@ impl Live {
             }
             (None, Some((since, _))) => {
                 let length = sample.intended.saturating_sub(*since).as_secs_f64();
-                eprintln!(
+                self.line(format!(
                     "{} {name} back up at {at:.1}s after {length:.1}s down",
                     self.paint(GOOD, "✓")
-                );
+                ));
                 *slot = None;
             }
             _ => {}
+        }
+        if let Some(progress) = &self.progress {
+            let down_now = down.iter().filter(|d| d.is_some()).count();
+            let available = (total - failed) as f64 * 100.0 / total as f64;
+            progress.message(format!(
+                "{total} samples · {available:.2}% available · {down_now} down now"
+            ));
         }
     }
 }
@@ -194,9 +218,13 @@ pub async fn run(config: WatchConfig) -> u8 {
             policy.rate
         );
     }
+    let progress = (presentation.spinner && presentation.format == OutputFormat::Human)
+        .then(|| Progress::status(&format!("{} target(s)", names.len())));
     let live = Live {
         presentation,
         down_since: RefCell::new(vec![None; names.len()]),
+        counts: Cell::new((0, 0)),
+        progress,
         names,
     };
     let command_code = Cell::new(None::<u8>);
@@ -216,6 +244,9 @@ pub async fn run(config: WatchConfig) -> u8 {
     )
     .await;
     let command_code = command_code.get();
+    if let Some(progress) = &live.progress {
+        progress.clear();
+    }
     let document = WatchReport::new(&outcome, &budgets, command_code.map(i32::from));
     if let Some(path) = &report {
         let html = super::html::render(&outcome, &document);

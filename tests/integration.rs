@@ -12,6 +12,7 @@ mod integration {
     mod deadlines;
     mod exec;
     mod failfast;
+    mod grpc;
     mod limits;
     mod reverse;
     mod schema;
@@ -23,5 +24,6 @@ mod integration {
     mod targets;
     mod tcp;
     mod tls;
+    mod unix;
     mod usage;
 }

@@ -21,6 +21,9 @@ pub enum Failure {
     DnsTimeout { host: String, after: Duration },
     /// Every address refused the connection: nothing is listening.
     Refused { addr: String },
+    /// Nothing listens on the Unix socket: the file is missing, or left behind by a server that
+    /// stopped (class `refused`, as for TCP).
+    SocketRefused { path: String, missing: bool },
     /// The TCP connection was not established within the budget.
     ConnectTimeout { addr: String, after: Duration },
     /// Connecting failed for another reason (unreachable network or host, …).
@@ -55,6 +58,16 @@ pub enum Failure {
     FailWhen { status: u16, condition: String },
     /// More redirects than allowed, or a redirect loop.
     RedirectLimit { hops: usize, looped: bool },
+    /// The gRPC health check answered, but not SERVING: NOT_SERVING, UNKNOWN (not decided
+    /// yet) or a status this client does not know.
+    GrpcNotServing { service: String, status: String },
+    /// The health service does not know the service asked about (SERVICE_UNKNOWN, or the
+    /// call failed with NOT_FOUND, as real servers answer for an unknown service).
+    GrpcServiceUnknown { service: String },
+    /// The server speaks gRPC but has no `grpc.health.v1.Health` service (UNIMPLEMENTED).
+    GrpcUnimplemented { message: String },
+    /// The call ended with another non-zero `grpc-status`.
+    GrpcStatus { code: u32, message: String },
 }
 
 /// What exactly was wrong with the server's certificate.
@@ -77,7 +90,7 @@ impl Failure {
         match self {
             Failure::Dns { .. } => "dns",
             Failure::DnsTimeout { .. } => "dns_timeout",
-            Failure::Refused { .. } => "refused",
+            Failure::Refused { .. } | Failure::SocketRefused { .. } => "refused",
             Failure::ConnectTimeout { .. } => "connect_timeout",
             Failure::Connect { .. } => "connect",
             Failure::TlsHandshake { .. } => "tls_handshake",
@@ -92,6 +105,10 @@ impl Failure {
             Failure::FailWhen { .. } => "fail_when",
             Failure::Proxy { .. } => "proxy",
             Failure::RedirectLimit { .. } => "redirect_limit",
+            Failure::GrpcNotServing { .. } => "grpc_not_serving",
+            Failure::GrpcServiceUnknown { .. } => "grpc_service_unknown",
+            Failure::GrpcUnimplemented { .. } => "grpc_unimplemented",
+            Failure::GrpcStatus { .. } => "grpc_status",
         }
     }
 
@@ -114,6 +131,10 @@ impl Failure {
         "redirect_limit",
         "fail_when",
         "proxy",
+        "grpc_not_serving",
+        "grpc_service_unknown",
+        "grpc_unimplemented",
+        "grpc_status",
     ];
 
     /// A few words for the timeline summary: attempts with the same label are merged.
@@ -121,7 +142,7 @@ impl Failure {
         match self {
             Failure::Dns { .. } => "DNS failure".into(),
             Failure::DnsTimeout { .. } => "DNS timeout".into(),
-            Failure::Refused { .. } => "connection refused".into(),
+            Failure::Refused { .. } | Failure::SocketRefused { .. } => "connection refused".into(),
             Failure::ConnectTimeout { .. } => "connect timeout".into(),
             Failure::Connect { .. } => "connect error".into(),
             Failure::TlsHandshake { .. } => "TLS handshake failed".into(),
@@ -151,6 +172,10 @@ impl Failure {
             Failure::FailWhen { condition, .. } => format!("failed: {condition}"),
             Failure::Proxy { .. } => "proxy failure".into(),
             Failure::RedirectLimit { .. } => "redirect limit".into(),
+            Failure::GrpcNotServing { status, .. } => format!("gRPC {status}"),
+            Failure::GrpcServiceUnknown { .. } => "gRPC service unknown".into(),
+            Failure::GrpcUnimplemented { .. } => "no gRPC health service".into(),
+            Failure::GrpcStatus { code, .. } => format!("gRPC {}", grpc_code_name(*code)),
         }
     }
 
@@ -204,6 +229,39 @@ impl CertProblem {
     }
 }
 
+/// The name of a gRPC status code, as the gRPC specification spells it.
+pub fn grpc_code_name(code: u32) -> &'static str {
+    match code {
+        0 => "OK",
+        1 => "CANCELLED",
+        2 => "UNKNOWN",
+        3 => "INVALID_ARGUMENT",
+        4 => "DEADLINE_EXCEEDED",
+        5 => "NOT_FOUND",
+        6 => "ALREADY_EXISTS",
+        7 => "PERMISSION_DENIED",
+        8 => "RESOURCE_EXHAUSTED",
+        9 => "FAILED_PRECONDITION",
+        10 => "ABORTED",
+        11 => "OUT_OF_RANGE",
+        12 => "UNIMPLEMENTED",
+        13 => "INTERNAL",
+        14 => "UNAVAILABLE",
+        15 => "DATA_LOSS",
+        16 => "UNAUTHENTICATED",
+        _ => "an unknown code",
+    }
+}
+
+/// `service "my.pkg.Greeter"`, or `the server` for the overall health (service `""`).
+fn grpc_subject(service: &str) -> String {
+    if service.is_empty() {
+        "the server".to_string()
+    } else {
+        format!("service {service:?}")
+    }
+}
+
 /// Durations in messages: `3s`, `250ms`, `1.5s` — short and exact enough.
 pub(crate) fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();
@@ -230,6 +288,17 @@ impl fmt::Display for Failure {
             Failure::Refused { addr } => {
                 write!(f, "connection refused by {addr} — nothing is listening")
             }
+            Failure::SocketRefused { path, missing: true } => write!(
+                f,
+                "no unix socket at {path} — nothing is listening yet, or the path is wrong"
+            ),
+            Failure::SocketRefused {
+                path,
+                missing: false,
+            } => write!(
+                f,
+                "connection refused by unix socket {path} — nothing is listening (a socket file left behind by a stopped server?)"
+            ),
             Failure::ConnectTimeout { addr, after } => write!(
                 f,
                 "no TCP connection to {addr} within {} — host down or traffic dropped",
@@ -292,6 +361,55 @@ impl fmt::Display for Failure {
                     write!(f, "more than {hops} redirects")
                 }
             }
+            Failure::GrpcNotServing { service, status } => {
+                let subject = grpc_subject(service);
+                match status.as_str() {
+                    "NOT_SERVING" => write!(f, "gRPC health check: {subject} is NOT_SERVING"),
+                    "UNKNOWN" => write!(
+                        f,
+                        "gRPC health check: {subject} is UNKNOWN — its health is not decided yet"
+                    ),
+                    other => write!(
+                        f,
+                        "gRPC health check: {subject} reports {other}, which is not SERVING"
+                    ),
+                }
+            }
+            Failure::GrpcServiceUnknown { service } if service.is_empty() => write!(
+                f,
+                "gRPC health check: the server does not report its overall health (service \"\") — name a service: grpc://HOST:PORT/SERVICE"
+            ),
+            Failure::GrpcServiceUnknown { service } => write!(
+                f,
+                "gRPC health check: the server does not know service {service:?} — check the name after the port, or whether the server registers it with its health service"
+            ),
+            Failure::GrpcUnimplemented { message } => {
+                write!(
+                    f,
+                    "the server speaks gRPC but has no grpc.health.v1.Health service (UNIMPLEMENTED"
+                )?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                write!(
+                    f,
+                    ") — register the standard health service, or probe the port with tcp://"
+                )
+            }
+            Failure::GrpcStatus { code, message } => {
+                write!(
+                    f,
+                    "gRPC health check failed with {} ({code})",
+                    grpc_code_name(*code)
+                )?;
+                if !message.is_empty() {
+                    write!(f, ": {message}")?;
+                }
+                if matches!(code, 7 | 16) {
+                    write!(f, " — pass credentials with --bearer or -H")?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -318,6 +436,24 @@ mod tests {
             Failure::ResponseTimeout {
                 after: Duration::from_secs(3),
             },
+            Failure::SocketRefused {
+                path: "/tmp/a.sock".into(),
+                missing: true,
+            },
+            Failure::GrpcNotServing {
+                service: String::new(),
+                status: "NOT_SERVING".into(),
+            },
+            Failure::GrpcServiceUnknown {
+                service: "x".into(),
+            },
+            Failure::GrpcUnimplemented {
+                message: String::new(),
+            },
+            Failure::GrpcStatus {
+                code: 14,
+                message: "down".into(),
+            },
         ];
         for s in samples {
             assert!(Failure::CLASSES.contains(&s.class()));
@@ -338,6 +474,29 @@ mod tests {
             expected: "2xx".into(),
         };
         assert_eq!(f.to_string(), "HTTP 503 Service Unavailable (expected 2xx)");
+        let f = Failure::GrpcNotServing {
+            service: "my.pkg.Greeter".into(),
+            status: "NOT_SERVING".into(),
+        };
+        assert_eq!(
+            f.to_string(),
+            r#"gRPC health check: service "my.pkg.Greeter" is NOT_SERVING"#
+        );
+        let f = Failure::GrpcStatus {
+            code: 16,
+            message: "no token".into(),
+        };
+        assert_eq!(
+            f.to_string(),
+            "gRPC health check failed with UNAUTHENTICATED (16): no token — pass credentials with --bearer or -H"
+        );
+        assert_eq!(f.label(), "gRPC UNAUTHENTICATED");
+        let f = Failure::SocketRefused {
+            path: "/run/app.sock".into(),
+            missing: true,
+        };
+        assert_eq!(f.class(), "refused");
+        assert!(f.to_string().contains("/run/app.sock"), "{f}");
         assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
         assert_eq!(human_duration(Duration::from_millis(250)), "250ms");
     }

@@ -1,10 +1,11 @@
 //! # stillup — is my service up yet, and if not, why not?
 //!
 //! The engine behind the `stillup` command line, for deploy programs written in Rust. It
-//! polls a target until it is healthy or an overall deadline passes, gives every failed
-//! attempt a class (`refused`, `dns`, `tls_verify`, `response_timeout`, `http_status`,
-//! `condition_failed`, …) decided where the failure happened, and records per-phase
-//! timings and a timeline of the run. The library never prints.
+//! polls a target (HTTP(S), HTTP over a Unix socket, TCP, or the standard gRPC health check)
+//! until it is healthy or an overall deadline passes, gives every failed attempt a class
+//! (`refused`, `dns`, `tls_verify`, `response_timeout`, `http_status`, `condition_failed`,
+//! `grpc_not_serving`, …) decided where the failure happened, and records per-phase timings
+//! and a timeline of the run. The library never prints.
 //!
 //! ```
 //! use std::time::Duration;
@@ -72,8 +73,8 @@ pub use event::Event;
 pub use failfast::FailFast;
 pub use failure::{CertProblem, Failure};
 pub use group::{wait_group, GroupOutcome, Require, TargetOutcome};
-pub use probe::{HttpProbe, Probe, ProbeResult, Prober, TcpProbe};
-pub use target::{HttpTarget, Target, TargetError, TcpTarget};
+pub use probe::{GrpcProbe, HttpProbe, Probe, ProbeResult, Prober, TcpProbe};
+pub use target::{GrpcTarget, HttpTarget, Target, TargetError, TcpTarget};
 pub use timeline::Timeline;
 pub use timings::PhaseTimings;
 pub use wait::{wait, wait_with, Attempt, Outcome, OutcomeKind, Until, WaitPolicy};

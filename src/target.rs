@@ -1,11 +1,14 @@
 //! What to probe, parsed from the user's string, with "what and where" errors.
 //!
-//! A target is an `http://` or `https://` URL (IPv4, bracketed IPv6 literals, names) or a
-//! `tcp://host:port` address. Parsing happens before any request, so a typo never costs a
-//! deploy a full timeout. Credentials in a URL are split off here into a `Secret` so nothing
-//! downstream can print them by accident.
+//! A target is an `http://` or `https://` URL (IPv4, bracketed IPv6 literals, names), an
+//! `http+unix://` URL naming a Unix domain socket (Docker-style, the socket path
+//! percent-encoded where the host goes), a `tcp://host:port` address, or a `grpc://` /
+//! `grpcs://` gRPC server with an optional health service name. Parsing happens before any
+//! request, so a typo never costs a deploy a full timeout. Credentials in a URL are split off
+//! here into a `Secret` so nothing downstream can print them by accident.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 use url::Url;
@@ -20,13 +23,16 @@ pub enum Target {
     Http(HttpTarget),
     /// `tcp://host:port`: healthy when a TCP connection is accepted.
     Tcp(TcpTarget),
+    /// `grpc://host:port[/service]` or `grpcs://…`: the standard gRPC health check.
+    Grpc(GrpcTarget),
 }
 
-/// An HTTP(S) URL, credentials held apart.
+/// An HTTP(S) URL, credentials held apart; for `http+unix://`, the decoded socket path too.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpTarget {
     url: Url,
     basic_auth: Option<Secret>,
+    socket: Option<PathBuf>,
 }
 
 /// A host and port to connect to.
@@ -36,12 +42,33 @@ pub struct TcpTarget {
     port: u16,
 }
 
+/// A gRPC server and the service whose health to ask for (`""`: the server as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcTarget {
+    host: String,
+    port: u16,
+    tls: bool,
+    service: String,
+}
+
 /// The scheme of an HTTP target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
     Http,
     Https,
+    /// HTTP/1.1 over a Unix domain socket.
+    HttpUnix,
 }
+
+/// Longest socket path the kernel takes (`sun_path` holds 108 bytes on Linux, 104 on the BSDs,
+/// including the final NUL); longer ones are refused before any attempt.
+#[cfg(target_os = "linux")]
+const MAX_SOCKET_PATH: usize = 107;
+#[cfg(not(target_os = "linux"))]
+const MAX_SOCKET_PATH: usize = 103;
+
+/// What a `http+unix://` URL looks like, for error messages.
+const UNIX_EXAMPLE: &str = "http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping";
 
 /// Why a target string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -50,7 +77,7 @@ pub enum TargetError {
     NotAUrl { input: String, reason: String },
     #[error("{input:?} has no scheme; write http://{input} or https://{input}")]
     MissingScheme { input: String },
-    #[error("scheme {scheme:?} in {input:?} is not supported; use http://, https:// or tcp://")]
+    #[error("scheme {scheme:?} in {input:?} is not supported; use http://, https://, http+unix://, tcp://, grpc:// or grpcs://")]
     UnsupportedScheme { input: String, scheme: String },
     #[error("{input:?} has no host; write it like http://127.0.0.1:8080/health")]
     MissingHost { input: String },
@@ -60,10 +87,27 @@ pub enum TargetError {
     MissingPort { input: String },
     #[error("{input:?} has a path, query or credentials, which tcp:// targets cannot use; write it like tcp://db.internal:5432")]
     TcpExtras { input: String },
+    #[error("{input:?} has no port, and gRPC has no default one; write it like {scheme}://api.internal:50051 (or {scheme}://api.internal:50051/my.package.Service for one service's health)")]
+    GrpcMissingPort { input: String, scheme: String },
+    #[error("{input:?} has a query, fragment or credentials, which {scheme}:// targets cannot use; write it like {scheme}://api.internal:50051/my.package.Service")]
+    GrpcExtras { input: String, scheme: String },
+    #[error("{input:?} names the service {service:?}, but a gRPC service name has no '/'; write the one name after the port, like {scheme}://api.internal:50051/my.package.Service")]
+    GrpcServiceName {
+        input: String,
+        scheme: String,
+        service: String,
+    },
+    #[error("{input:?} has no socket path; percent-encode the path of the socket where the host goes, like {example}")]
+    UnixMissingSocket { input: String, example: String },
+    #[error("{input:?} has a port, but a unix socket has none; write it like {UNIX_EXAMPLE}")]
+    UnixPort { input: String },
+    #[error("{input:?} names a socket path of {len} bytes, longer than the {MAX_SOCKET_PATH} a unix socket address can hold; use a shorter path (e.g. a symlink to its directory)")]
+    UnixPathTooLong { input: String, len: usize },
 }
 
 impl Target {
-    /// Parse `http://…`, `https://…` or `tcp://host:port`.
+    /// Parse `http://…`, `https://…`, `http+unix://…`, `tcp://host:port` or
+    /// `grpc[s]://host:port[/service]`.
     pub fn parse(input: &str) -> Result<Target, TargetError> {
         let trimmed = input.trim();
         let scheme = trimmed
@@ -71,6 +115,7 @@ impl Target {
             .map(|(scheme, _)| scheme.to_ascii_lowercase());
         match scheme.as_deref() {
             Some("tcp") => TcpTarget::parse(trimmed).map(Target::Tcp),
+            Some("grpc" | "grpcs") => GrpcTarget::parse(trimmed).map(Target::Grpc),
             _ => HttpTarget::parse(trimmed).map(Target::Http),
         }
     }
@@ -83,11 +128,13 @@ impl Target {
         }
     }
 
-    /// The kind of target, as a stable word (`http`, `tcp`).
+    /// The kind of target, as a stable word (`http`, `tcp`, `grpc`). `http+unix://` targets
+    /// are `http`: the same conditions and fields apply.
     pub fn kind(&self) -> &'static str {
         match self {
             Target::Http(_) => "http",
             Target::Tcp(_) => "tcp",
+            Target::Grpc(_) => "grpc",
         }
     }
 }
@@ -98,6 +145,7 @@ impl fmt::Display for Target {
         match self {
             Target::Http(http) => http.fmt(f),
             Target::Tcp(tcp) => tcp.fmt(f),
+            Target::Grpc(grpc) => grpc.fmt(f),
         }
     }
 }
@@ -167,8 +215,140 @@ impl fmt::Display for TcpTarget {
     }
 }
 
+impl GrpcTarget {
+    /// Parse `grpc://host:port[/service]` or `grpcs://host:port[/service]` (IPv6 literals in
+    /// brackets). No service, or `/`, asks for the health of the server as a whole.
+    pub fn parse(input: &str) -> Result<GrpcTarget, TargetError> {
+        let trimmed = input.trim();
+        let url = Url::parse(trimmed).map_err(|e| TargetError::NotAUrl {
+            input: redact_input(trimmed),
+            reason: e.to_string(),
+        })?;
+        let scheme = url.scheme().to_string();
+        let tls = match scheme.as_str() {
+            "grpc" => false,
+            "grpcs" => true,
+            other => {
+                return Err(TargetError::UnsupportedScheme {
+                    input: redact_input(trimmed),
+                    scheme: other.to_string(),
+                })
+            }
+        };
+        let host = url.host_str().unwrap_or_default();
+        if host.is_empty() {
+            return Err(TargetError::MissingHost {
+                input: redact_input(trimmed),
+            });
+        }
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(TargetError::GrpcExtras {
+                input: redact_input(trimmed),
+                scheme,
+            });
+        }
+        let port = match url.port() {
+            Some(0) => {
+                return Err(TargetError::PortZero {
+                    input: redact_input(trimmed),
+                })
+            }
+            Some(port) => port,
+            None => {
+                return Err(TargetError::GrpcMissingPort {
+                    input: redact_input(trimmed),
+                    scheme,
+                })
+            }
+        };
+        let service = percent_decode(url.path().strip_prefix('/').unwrap_or(url.path()));
+        if service.contains('/') {
+            return Err(TargetError::GrpcServiceName {
+                input: redact_input(trimmed),
+                scheme,
+                service,
+            });
+        }
+        Ok(GrpcTarget {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            tls,
+            service,
+        })
+    }
+
+    /// Host as written, without IPv6 brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `grpcs://`: TLS, with the same trust options as `https://`.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The service whose health is asked for; empty for the server as a whole.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// `host:port`, IPv6 literals in brackets: the `:authority` of the call.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for GrpcTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "grpcs" } else { "grpc" };
+        write!(f, "{scheme}://{}", self.authority())?;
+        if !self.service.is_empty() {
+            let encoded =
+                percent_encoding::utf8_percent_encode(&self.service, SERVICE_ESCAPES).to_string();
+            write!(f, "/{encoded}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Characters of a service name that cannot stand as they are in a URL path.
+const SERVICE_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// The characters percent-encoded in a socket path written into a `http+unix://` host.
+const SOCKET_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
 impl HttpTarget {
-    /// Parse an `http://` or `https://` URL.
+    /// Parse an `http://`, `https://` or `http+unix://` URL.
     pub fn parse(input: &str) -> Result<HttpTarget, TargetError> {
         let trimmed = input.trim();
         // "localhost:8080/health" parses as scheme "localhost"; catch the common slip first.
@@ -183,6 +363,7 @@ impl HttpTarget {
         })?;
         match url.scheme() {
             "http" | "https" => {}
+            "http+unix" => return HttpTarget::parse_unix(trimmed, url),
             other => {
                 return Err(TargetError::UnsupportedScheme {
                     input: redact_input(trimmed),
@@ -200,26 +381,58 @@ impl HttpTarget {
                 input: redact_input(trimmed),
             });
         }
-        let basic_auth = if !url.username().is_empty() || url.password().is_some() {
-            let user = percent_decode(url.username());
-            let pass = url.password().map(percent_decode).unwrap_or_default();
-            let _ = url.set_username("");
-            let _ = url.set_password(None);
-            Some(Secret::new(format!("{user}:{pass}")))
-        } else {
-            None
-        };
+        let basic_auth = split_credentials(&mut url);
         // The fragment never goes on the wire.
         url.set_fragment(None);
-        Ok(HttpTarget { url, basic_auth })
+        Ok(HttpTarget {
+            url,
+            basic_auth,
+            socket: None,
+        })
+    }
+
+    /// `http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping`: the host is the percent-encoded path of
+    /// the socket; the rest is an HTTP URL as usual.
+    fn parse_unix(trimmed: &str, mut url: Url) -> Result<HttpTarget, TargetError> {
+        let encoded = url.host_str().unwrap_or_default();
+        if encoded.is_empty() {
+            return Err(TargetError::UnixMissingSocket {
+                input: redact_input(trimmed),
+                example: unix_example(url.path()),
+            });
+        }
+        if url.port().is_some() {
+            return Err(TargetError::UnixPort {
+                input: redact_input(trimmed),
+            });
+        }
+        let path = percent_decode(encoded);
+        if path.len() > MAX_SOCKET_PATH {
+            return Err(TargetError::UnixPathTooLong {
+                input: redact_input(trimmed),
+                len: path.len(),
+            });
+        }
+        let basic_auth = split_credentials(&mut url);
+        url.set_fragment(None);
+        Ok(HttpTarget {
+            url,
+            basic_auth,
+            socket: Some(PathBuf::from(path)),
+        })
     }
 
     pub fn scheme(&self) -> Scheme {
-        if self.url.scheme() == "https" {
-            Scheme::Https
-        } else {
-            Scheme::Http
+        match self.url.scheme() {
+            "https" => Scheme::Https,
+            "http+unix" => Scheme::HttpUnix,
+            _ => Scheme::Http,
         }
+    }
+
+    /// The Unix domain socket of an `http+unix://` target.
+    pub fn socket_path(&self) -> Option<&Path> {
+        self.socket.as_deref()
     }
 
     /// The URL without credentials.
@@ -257,6 +470,33 @@ impl std::str::FromStr for Target {
     }
 }
 
+/// Take `user:password@` out of the URL, into a secret.
+fn split_credentials(url: &mut Url) -> Option<Secret> {
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let user = percent_decode(url.username());
+    let pass = url.password().map(percent_decode).unwrap_or_default();
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    Some(Secret::new(format!("{user}:{pass}")))
+}
+
+/// The URL the user probably meant by `http+unix:///var/run/app.sock/health`: the path up to a
+/// `.sock` file, percent-encoded into the host. The generic example when no such file shows.
+fn unix_example(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let Some(end) = segments
+        .iter()
+        .position(|s| s.ends_with(".sock") || s.ends_with(".socket"))
+    else {
+        return UNIX_EXAMPLE.to_string();
+    };
+    let socket = format!("/{}", segments[..=end].join("/"));
+    let encoded = percent_encoding::utf8_percent_encode(&socket, SOCKET_ESCAPES);
+    format!("http+unix://{encoded}/{}", segments[end + 1..].join("/"))
+}
+
 fn redact_input(input: &str) -> String {
     redact_url(input)
 }
@@ -291,6 +531,86 @@ mod tests {
         assert!(matches!(e, TargetError::TcpExtras { .. }), "{e}");
         let e = Target::parse("tcp://db:0").unwrap_err();
         assert!(matches!(e, TargetError::PortZero { .. }), "{e}");
+    }
+
+    #[test]
+    fn grpc_targets_need_a_port_and_may_name_one_service() {
+        let Target::Grpc(t) = Target::parse("grpc://api.internal:50051").unwrap() else {
+            panic!("a grpc target");
+        };
+        assert_eq!(
+            (t.host(), t.port(), t.is_tls(), t.service()),
+            ("api.internal", 50051, false, "")
+        );
+        assert_eq!(t.to_string(), "grpc://api.internal:50051");
+        let t = Target::parse("grpcs://[::1]:443/my.pkg.Greeter").unwrap();
+        assert_eq!(t.kind(), "grpc");
+        assert_eq!(t.to_string(), "grpcs://[::1]:443/my.pkg.Greeter");
+        let Target::Grpc(g) = &t else { panic!("grpc") };
+        assert_eq!(
+            (g.host(), g.is_tls(), g.service()),
+            ("::1", true, "my.pkg.Greeter")
+        );
+        assert_eq!(g.authority(), "[::1]:443");
+        let Target::Grpc(g) = Target::parse("grpc://h:1/").unwrap() else {
+            panic!("grpc")
+        };
+        assert_eq!(g.service(), "");
+
+        let e = Target::parse("grpc://api.internal").unwrap_err();
+        assert!(matches!(e, TargetError::GrpcMissingPort { .. }), "{e}");
+        assert!(e.to_string().contains("grpc://api.internal:50051"), "{e}");
+        let e = Target::parse("grpcs://h").unwrap_err();
+        assert!(e.to_string().contains("grpcs://"), "{e}");
+        let e = Target::parse("grpc://h:1/a/b").unwrap_err();
+        assert!(matches!(e, TargetError::GrpcServiceName { .. }), "{e}");
+        let e = Target::parse("grpc://h:1/?x=1").unwrap_err();
+        assert!(matches!(e, TargetError::GrpcExtras { .. }), "{e}");
+        let e = Target::parse("grpc://u:hunter2@h:1").unwrap_err();
+        assert!(matches!(e, TargetError::GrpcExtras { .. }), "{e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        let e = Target::parse("grpc://h:0").unwrap_err();
+        assert!(matches!(e, TargetError::PortZero { .. }), "{e}");
+    }
+
+    #[test]
+    fn unix_targets_decode_the_socket_path_from_the_host() {
+        let t = http("http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping?x=1#f");
+        assert_eq!(t.scheme(), Scheme::HttpUnix);
+        assert_eq!(t.socket_path(), Some(Path::new("/var/run/docker.sock")));
+        assert_eq!(t.url().path(), "/_ping");
+        assert_eq!(
+            t.to_string(),
+            "http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping?x=1"
+        );
+        assert_eq!(Target::parse(&t.to_string()).unwrap().kind(), "http");
+        let t = http("http+unix://%2ftmp%2fa%20b.sock");
+        assert_eq!(t.socket_path(), Some(Path::new("/tmp/a b.sock")));
+        let t = http("http+unix://u:pw@%2Ftmp%2Fa.sock/");
+        assert_eq!(t.basic_auth().unwrap().expose(), "u:pw");
+        assert!(!t.to_string().contains("pw"));
+        assert!(http("http://h/").socket_path().is_none());
+    }
+
+    #[test]
+    fn unix_targets_without_a_socket_say_how_to_write_one() {
+        let e = Target::parse("http+unix://").unwrap_err();
+        assert!(matches!(e, TargetError::UnixMissingSocket { .. }), "{e}");
+        assert!(e.to_string().contains(UNIX_EXAMPLE), "{e}");
+        let e = Target::parse("http+unix:///var/run/docker.sock/_ping").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping"),
+            "{e}"
+        );
+        let e = Target::parse("http+unix://%2Ftmp%2Fa.sock:80/").unwrap_err();
+        assert!(matches!(e, TargetError::UnixPort { .. }), "{e}");
+        let long = format!("http+unix://%2F{}/", "a".repeat(200));
+        let e = Target::parse(&long).unwrap_err();
+        assert!(
+            matches!(e, TargetError::UnixPathTooLong { len: 201, .. }),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod integration {
     mod deadlines;
     mod exec;
     mod failfast;
+    mod grpc;
     mod limits;
     mod network;
     mod request;
@@ -25,6 +26,7 @@ mod integration {
     mod targets;
     mod tcp;
     mod tls;
+    mod unix;
     mod usage;
     mod watch;
 }

@@ -36,6 +36,8 @@ pub enum Command {
             "  stillup wait http://localhost:8080/health --expect-json '$.status == \"healthy\"'\n",
             "  stillup wait http://localhost:8080/ --expect-status 200-299,301 --output json\n",
             "  stillup wait http://api:8080/health tcp://db:5432 -- ./migrate.sh\n",
+            "  stillup wait grpc://api:50051 grpcs://payments:443/payments.v1.Ledger --cacert ca.pem\n",
+            "  stillup wait http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping\n",
             "  stillup wait http://old-pod:8080/health --until down\n\n",
             exit_code_table!()
         )
@@ -168,8 +170,10 @@ pub struct DemoArgs {
 /// Which targets, and how many must be ready.
 #[derive(Debug, Args)]
 pub struct TargetArgs {
-    /// Targets: http:// and https:// URLs, tcp://host:port. Several may be given; all must be
-    /// ready unless --any or --require says otherwise
+    /// Targets: http:// and https:// URLs; http+unix://SOCKET/path with the socket path
+    /// percent-encoded (http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping); tcp://host:port;
+    /// grpc://host:port[/SERVICE] and grpcs://… (the standard gRPC health check). Several may
+    /// be given; all must be ready unless --any or --require says otherwise
     #[arg(value_name = "TARGET", required_unless_present = "targets_file")]
     pub targets: Vec<String>,
 

@@ -202,7 +202,7 @@ fn target_strings(args: &TargetArgs) -> Result<Vec<(String, String)>, UsageError
         return Err(UsageError::new(
             "TARGET",
             "",
-            "no targets given; pass URLs or tcp://host:port, or --targets-file",
+            "no targets given; pass URLs (http://, https://, http+unix://), tcp://host:port, grpc://host:port, or --targets-file",
         ));
     }
     Ok(targets)
@@ -245,6 +245,11 @@ pub fn probes(
                 http.max_redirects = 0;
                 http.follow_redirects = false;
             }
+        }
+        // gRPC takes the TLS options (with ALPN h2) and the headers, as call metadata.
+        if let Some(grpc) = probe.as_grpc_mut() {
+            grpc.set_tls(&request.tls);
+            grpc.headers = request.headers.clone();
         }
         probes.push(probe);
     }

@@ -1,4 +1,5 @@
-//! Resolve a host and open a TCP connection, each within the attempt's remaining budget.
+//! Resolve a host and open a TCP connection, or connect to a Unix domain socket, each within
+//! the attempt's remaining budget.
 //!
 //! The resolver runs the system's getaddrinfo on a blocking thread; when the budget runs
 //! out we stop waiting for it (the thread finishes on its own), so DNS can never hold a run
@@ -136,6 +137,73 @@ pub async fn connect(
     })
 }
 
+/// Connect to the Unix domain socket at `path`, within the budget.
+#[cfg(unix)]
+pub async fn connect_unix(
+    path: &std::path::Path,
+    budget: &Deadline,
+) -> Result<tokio::net::UnixStream, Failure> {
+    let started = Instant::now();
+    let remaining = budget.remaining();
+    let timed_out = || Failure::ConnectTimeout {
+        addr: format!("unix socket {}", path.display()),
+        after: started.elapsed(),
+    };
+    if remaining.is_zero() {
+        return Err(timed_out());
+    }
+    match tokio::time::timeout(remaining, tokio::net::UnixStream::connect(path)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(classify_unix(&e, path)),
+        Err(_) => Err(timed_out()),
+    }
+}
+
+/// Unix sockets do not exist here; the attempt fails rather than the build.
+#[cfg(not(unix))]
+pub async fn connect_unix(
+    path: &std::path::Path,
+    _budget: &Deadline,
+) -> Result<tokio::net::TcpStream, Failure> {
+    Err(Failure::Connect {
+        addr: format!("unix socket {}", path.display()),
+        detail: "unix sockets are not supported on this platform".into(),
+    })
+}
+
+/// A failed Unix connect, by its error kind. A missing file and a file nobody listens on are
+/// both `refused` (the server may simply not be up yet); a path that is not a socket at all,
+/// or that stillup may not open, will not heal by waiting and is `connect`.
+#[cfg(unix)]
+fn classify_unix(e: &io::Error, path: &std::path::Path) -> Failure {
+    use std::os::unix::fs::FileTypeExt;
+    let shown = path.display().to_string();
+    let connect = |detail: &str| Failure::Connect {
+        addr: format!("unix socket {shown}"),
+        detail: detail.to_string(),
+    };
+    match e.kind() {
+        io::ErrorKind::NotFound => Failure::SocketRefused {
+            path: shown,
+            missing: true,
+        },
+        io::ErrorKind::ConnectionRefused => match std::fs::metadata(path) {
+            Ok(meta) if !meta.file_type().is_socket() => {
+                connect("the path exists but is not a socket (a regular file or a directory?)")
+            }
+            _ => Failure::SocketRefused {
+                path: shown,
+                missing: false,
+            },
+        },
+        io::ErrorKind::PermissionDenied => connect(
+            "permission denied — stillup's user may not open the socket; check its owner and mode (e.g. membership of the docker group)",
+        ),
+        io::ErrorKind::NotADirectory => connect("a part of the path is not a directory"),
+        _ => connect(&e.to_string()),
+    }
+}
+
 fn connect_detail(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::HostUnreachable => "host unreachable".into(),
@@ -186,6 +254,42 @@ mod tests {
             Err(Failure::Dns { host, .. }) => assert_eq!(host, "no-such-host.invalid"),
             Err(Failure::DnsTimeout { .. }) => {} // a resolver without network may just time out
             other => panic!("expected a DNS failure, got {other:?}"),
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_missing_socket_is_refused_and_permission_denied_is_connect() {
+        let path =
+            std::env::temp_dir().join(format!("stillup-no-such-{}.sock", std::process::id()));
+        let d = Deadline::after(Duration::from_secs(5));
+        match connect_unix(&path, &d).await {
+            Err(Failure::SocketRefused { path: p, missing }) => {
+                assert!(missing);
+                assert_eq!(p, path.display().to_string());
+            }
+            other => panic!("expected refused, got {other:?}"),
+        }
+        // Tests may run as root, whom no file mode stops: classify the error itself.
+        let denied = classify_unix(&io::Error::from(io::ErrorKind::PermissionDenied), &path);
+        assert_eq!(denied.class(), "connect");
+        assert!(denied.to_string().contains("permission denied"), "{denied}");
+        assert!(denied.to_string().contains(&path.display().to_string()));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_regular_file_is_not_a_socket() {
+        let path = std::env::temp_dir().join(format!("stillup-plain-{}.sock", std::process::id()));
+        std::fs::write(&path, b"not a socket").unwrap();
+        let d = Deadline::after(Duration::from_secs(5));
+        let result = connect_unix(&path, &d).await;
+        let _ = std::fs::remove_file(&path);
+        match result {
+            Err(failure @ Failure::Connect { .. }) => {
+                assert!(failure.to_string().contains("not a socket"), "{failure}")
+            }
+            other => panic!("expected a connect failure, got {other:?}"),
         }
     }
 

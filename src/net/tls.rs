@@ -101,6 +101,14 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfi
     Ok(Arc::new(config))
 }
 
+/// The same trust and client certificate as `config`, offering only HTTP/2 in ALPN (gRPC
+/// servers refuse a handshake that does not offer `h2`).
+pub fn with_h2_alpn(config: &ClientConfig) -> Arc<ClientConfig> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Arc::new(config)
+}
+
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let shown = path.display().to_string();
     let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)

@@ -1,5 +1,7 @@
 //! One HTTP(S) attempt, phase by phase: resolve, connect, TLS, request, headers, body,
-//! conditions — following same-origin redirects.
+//! conditions — following same-origin redirects. `http+unix://` targets connect to their Unix
+//! socket instead (no DNS, no TLS) and share everything from the request on: the exchange is
+//! generic over the stream.
 //!
 //! Built on hyper's low-level connection API so every phase is our own step with its own
 //! budget and its own failure class (reqwest would hide the phases and bury TLS causes).
@@ -30,7 +32,7 @@ use crate::failure::Failure;
 use crate::net::cause::find_cause;
 use crate::net::overrides::AddressOverrides;
 use crate::net::{connect, tls};
-use crate::probe::{ProbeResult, Prober};
+use crate::probe::{AbortOnDrop, ProbeResult, Prober};
 use crate::target::HttpTarget;
 use crate::timings::PhaseTimings;
 
@@ -198,6 +200,13 @@ impl HttpProbe {
         remote: &mut Option<SocketAddr>,
         status: &mut Option<u16>,
     ) -> Result<Hop, Failure> {
+        // Redirects are only followed within the origin, so every hop uses the same socket.
+        if let Some(socket) = self.target.socket_path() {
+            let connect_started = Instant::now();
+            let stream = connect::connect_unix(socket, budget).await?;
+            PhaseTimings::add(&mut timings.connect, connect_started.elapsed());
+            return self.exchange(url, stream, budget, timings, status).await;
+        }
         let host = host_of(url);
         let port = url.port_or_known_default().unwrap_or(80);
         let (addrs, dns) = self.addresses.resolve(&host, port, budget).await?;
@@ -440,7 +449,11 @@ fn host_of(url: &Url) -> String {
 }
 
 /// `Host:` as the origin would be written: brackets for IPv6, port only when not default.
+/// Over a Unix socket there is no host name: `localhost`, as curl and Docker clients send.
 fn host_header(url: &Url) -> String {
+    if url.scheme() == "http+unix" {
+        return "localhost".to_string();
+    }
     let host = url.host_str().unwrap_or_default();
     match url.port() {
         Some(port) => format!("{host}:{port}"),
@@ -477,15 +490,6 @@ fn same_origin(a: &Url, b: &Url) -> bool {
         && a.port_or_known_default() == b.port_or_known_default()
 }
 
-/// Abort the connection task when the attempt ends, however it ends.
-struct AbortOnDrop(tokio::task::JoinHandle<Result<(), hyper::Error>>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -509,6 +513,22 @@ mod tests {
             host_header(&Url::parse("https://api.example/").unwrap()),
             "api.example"
         );
+        assert_eq!(
+            host_header(&Url::parse("http+unix://%2Ftmp%2Fa.sock/x").unwrap()),
+            "localhost"
+        );
+    }
+
+    #[test]
+    fn unix_redirects_stay_on_the_socket() {
+        let here = Url::parse("http+unix://%2Ftmp%2Fa.sock/a").unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(LOCATION, HeaderValue::from_static("/b"));
+        let next = redirect_target(&here, &headers).unwrap();
+        assert_eq!(next.as_str(), "http+unix://%2Ftmp%2Fa.sock/b");
+        assert!(same_origin(&here, &next));
+        let elsewhere = Url::parse("http://localhost/b").unwrap();
+        assert!(!same_origin(&here, &elsewhere));
     }
 
     #[test]

@@ -11,9 +11,11 @@ use crate::failure::Failure;
 use crate::target::Target;
 use crate::timings::PhaseTimings;
 
+pub mod grpc;
 pub mod http;
 pub mod tcp;
 
+pub use grpc::GrpcProbe;
 pub use http::HttpProbe;
 pub use tcp::TcpProbe;
 
@@ -53,7 +55,7 @@ pub trait Prober {
     /// The target, safe to print (no credentials).
     fn describe(&self) -> String;
 
-    /// The kind of target as a stable word (`http`, `tcp`).
+    /// The kind of target as a stable word (`http`, `tcp`, `grpc`).
     fn kind(&self) -> &'static str;
 }
 
@@ -65,14 +67,17 @@ pub trait Prober {
 pub enum Probe {
     Http(HttpProbe),
     Tcp(TcpProbe),
+    Grpc(GrpcProbe),
 }
 
 impl Probe {
-    /// The default probe for `target`: GET with `2xx` expected, or a TCP connect.
+    /// The default probe for `target`: GET with `2xx` expected, a TCP connect, or the gRPC
+    /// health check.
     pub fn new(target: Target) -> Self {
         match target {
             Target::Http(http) => Probe::Http(HttpProbe::new(http)),
             Target::Tcp(tcp) => Probe::Tcp(TcpProbe::new(tcp)),
+            Target::Grpc(grpc) => Probe::Grpc(GrpcProbe::new(grpc)),
         }
     }
 
@@ -80,6 +85,14 @@ impl Probe {
     pub fn as_http_mut(&mut self) -> Option<&mut HttpProbe> {
         match self {
             Probe::Http(http) => Some(http),
+            _ => None,
+        }
+    }
+
+    /// The gRPC probe, for setting TLS and metadata.
+    pub fn as_grpc_mut(&mut self) -> Option<&mut GrpcProbe> {
+        match self {
+            Probe::Grpc(grpc) => Some(grpc),
             _ => None,
         }
     }
@@ -97,11 +110,18 @@ impl From<TcpProbe> for Probe {
     }
 }
 
+impl From<GrpcProbe> for Probe {
+    fn from(probe: GrpcProbe) -> Self {
+        Probe::Grpc(probe)
+    }
+}
+
 impl Prober for Probe {
     async fn probe_once(&self, budget: &Deadline) -> ProbeResult {
         match self {
             Probe::Http(http) => http.probe_once(budget).await,
             Probe::Tcp(tcp) => tcp.probe_once(budget).await,
+            Probe::Grpc(grpc) => grpc.probe_once(budget).await,
         }
     }
 
@@ -109,6 +129,7 @@ impl Prober for Probe {
         match self {
             Probe::Http(http) => http.describe(),
             Probe::Tcp(tcp) => tcp.describe(),
+            Probe::Grpc(grpc) => grpc.describe(),
         }
     }
 
@@ -116,6 +137,16 @@ impl Prober for Probe {
         match self {
             Probe::Http(http) => http.kind(),
             Probe::Tcp(tcp) => tcp.kind(),
+            Probe::Grpc(grpc) => grpc.kind(),
         }
+    }
+}
+
+/// Aborts a connection task when the attempt ends, however it ends: the socket closes with it.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<Result<(), hyper::Error>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -247,7 +247,20 @@ pub fn serve_json(body: &str) -> ScriptedServer {
 #[derive(Debug)]
 pub struct Cert {
     pub der: rustls::pki_types::CertificateDer<'static>,
+    /// The certificate as PEM, for `--cacert` files and servers that take PEM.
+    pub pem: String,
+    /// The private key as PKCS#8 PEM.
+    pub key_pem: String,
     key: Vec<u8>,
+}
+
+impl Cert {
+    /// Write the certificate as a PEM file in `dir`, for `--cacert`.
+    pub fn write_pem(&self, dir: &TempDir, name: &str) -> std::path::PathBuf {
+        let path = dir.file(name);
+        std::fs::write(&path, &self.pem).expect("the PEM file can be written");
+        path
+    }
 }
 
 /// A self-signed certificate for `names` (IP literals become IP SANs), valid from a day ago
@@ -270,6 +283,8 @@ pub fn self_signed(
     let cert = params.self_signed(&key).unwrap();
     Cert {
         der: cert.der().clone(),
+        pem: cert.pem(),
+        key_pem: key.serialize_pem(),
         key: key.serialize_der(),
     }
 }

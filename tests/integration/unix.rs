@@ -1,0 +1,288 @@
+//! `http+unix://` targets: HTTP/1.1 over a Unix domain socket in a temp dir, with the same
+//! conditions, redirects and classes as over TCP; a missing socket, or one nobody listens on,
+//! is `refused` naming the path.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::runtime::Runtime;
+
+use super::support::*;
+
+/// An HTTP/1.1 server on a Unix socket answering each connection with the next canned
+/// response (the last one forever), logging every request head.
+struct UnixServer {
+    heads: Arc<Mutex<Vec<String>>>,
+    runtime: Option<Runtime>,
+}
+
+impl UnixServer {
+    fn start(path: &Path, responses: Vec<Vec<u8>>) -> UnixServer {
+        assert!(!responses.is_empty());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let listener = {
+            let _inside = runtime.enter();
+            tokio::net::UnixListener::bind(path).unwrap()
+        };
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&heads);
+        runtime.spawn(async move {
+            let mut served = 0;
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let response = responses[served.min(responses.len() - 1)].clone();
+                served += 1;
+                let log = Arc::clone(&log);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut chunk = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&head).into_owned());
+                    let _ = stream.write_all(&response).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        UnixServer {
+            heads,
+            runtime: Some(runtime),
+        }
+    }
+
+    /// The request heads read so far.
+    fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
+    }
+}
+
+impl Drop for UnixServer {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+fn response(status: &str, headers: &[&str], body: &str) -> Vec<u8> {
+    let mut text = format!("HTTP/1.1 {status}\r\n");
+    for header in headers {
+        text.push_str(header);
+        text.push_str("\r\n");
+    }
+    text.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    text.into_bytes()
+}
+
+/// `http+unix://<percent-encoded socket>/path`.
+fn unix_url(socket: &Path, path: &str) -> String {
+    let encoded = utf8_percent_encode(socket.to_str().unwrap(), NON_ALPHANUMERIC);
+    format!("http+unix://{encoded}{path}")
+}
+
+fn socket_in(dir: &TempDir) -> PathBuf {
+    dir.file("app.sock")
+}
+
+#[test]
+fn http_over_a_unix_socket_is_healthy() {
+    let dir = TempDir::new("unix-ok");
+    let socket = socket_in(&dir);
+    let server = UnixServer::start(&socket, vec![response("200 OK", &[], "OK")]);
+    let url = unix_url(&socket, "/_ping");
+    let run = check_json(&url, &[]);
+    run.assert_code(0)
+        .assert_within(Duration::from_secs(3) + SLACK);
+    let report = run.json();
+    assert_matches_schema(&report);
+    let only = target(&report, 0);
+    assert_eq!(only["target"], url.as_str());
+    assert_eq!(only["kind"], "http");
+    assert_eq!(classes(&report), [HEALTHY], "{run}");
+    let attempt = &attempts_of(only)[0];
+    assert_eq!(attempt["status"], 200);
+    assert!(attempt["remote"].is_null(), "{run}");
+    let timings = &attempt["timings"];
+    assert!(timings["connect_ms"].is_number(), "{run}");
+    assert!(timings["first_byte_ms"].is_number(), "{run}");
+    assert!(timings["dns_ms"].is_null(), "{run}");
+    assert!(timings["tls_ms"].is_null(), "{run}");
+
+    let heads = server.heads();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    let head = heads[0].to_ascii_lowercase();
+    assert!(head.starts_with("get /_ping http/1.1\r\n"), "{head}");
+    assert!(head.contains("\r\nhost: localhost\r\n"), "{head}");
+}
+
+#[test]
+fn a_unix_socket_answering_503_then_200_becomes_healthy() {
+    let dir = TempDir::new("unix-503");
+    let socket = socket_in(&dir);
+    let _server = UnixServer::start(
+        &socket,
+        vec![
+            response("503 Service Unavailable", &[], ""),
+            response("200 OK", &[], "OK"),
+        ],
+    );
+    let run = wait_json(
+        &[&unix_url(&socket, "/health")],
+        &["--timeout", "20s", "--interval", "100ms"],
+    );
+    run.assert_code(0)
+        .assert_within(Duration::from_secs(20) + SLACK);
+    let report = run.json();
+    assert_matches_schema(&report);
+    assert_eq!(story(&report), ["http_status", HEALTHY], "{run}");
+}
+
+#[test]
+fn json_conditions_and_redirects_work_over_a_unix_socket() {
+    let dir = TempDir::new("unix-json");
+    let socket = socket_in(&dir);
+    let server = UnixServer::start(
+        &socket,
+        vec![
+            response(
+                "200 OK",
+                &["Content-Type: application/json"],
+                r#"{"status":"degraded"}"#,
+            ),
+            response("302 Found", &["Location: /ready"], ""),
+            response(
+                "200 OK",
+                &["Content-Type: application/json"],
+                r#"{"status":"healthy"}"#,
+            ),
+        ],
+    );
+    let run = wait_json(
+        &[&unix_url(&socket, "/health")],
+        &[
+            "--expect-json",
+            r#"$.status == "healthy""#,
+            "--timeout",
+            "20s",
+            "--interval",
+            "100ms",
+        ],
+    );
+    run.assert_code(0);
+    let report = run.json();
+    assert_matches_schema(&report);
+    assert_eq!(classes(&report), ["condition_failed", HEALTHY], "{run}");
+    let last = attempts_of(target(&report, 0)).last().unwrap().clone();
+    assert_eq!(last["redirects"], 1, "{run}");
+    let paths: Vec<String> = server
+        .heads()
+        .iter()
+        .map(|h| h.split_whitespace().nth(1).unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(paths, ["/health", "/health", "/ready"]);
+}
+
+#[test]
+fn a_missing_unix_socket_fails_as_refused_naming_the_path() {
+    let dir = TempDir::new("unix-missing");
+    let socket = socket_in(&dir);
+    let url = unix_url(&socket, "/_ping");
+    let run = check_json(&url, &[]);
+    run.assert_code(1)
+        .assert_within(Duration::from_secs(3) + SLACK);
+    let report = run.json();
+    assert_matches_schema(&report);
+    assert_eq!(classes(&report), ["refused"], "{run}");
+    let message = last_message(&report);
+    assert!(message.contains(socket.to_str().unwrap()), "{message}");
+
+    let run = wait_json(&[&url], &["--timeout", "1s", "--interval", "200ms"]);
+    run.assert_code(1)
+        .assert_within(Duration::from_secs(1) + SLACK);
+    let report = run.json();
+    assert_eq!(report["outcome"], "gave_up", "{run}");
+    assert_eq!(story(&report), ["refused"], "{run}");
+}
+
+#[test]
+fn a_socket_file_nobody_listens_on_fails_as_refused() {
+    let dir = TempDir::new("unix-stale");
+    let socket = socket_in(&dir);
+    // Bound and closed: the file stays behind, as after a server that stopped.
+    drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
+    assert!(socket.exists());
+    let run = check_json(&unix_url(&socket, "/_ping"), &[]);
+    run.assert_code(1);
+    let report = run.json();
+    assert_eq!(classes(&report), ["refused"], "{run}");
+    let message = last_message(&report);
+    assert!(message.contains(socket.to_str().unwrap()), "{message}");
+    assert!(message.contains("nothing is listening"), "{message}");
+}
+
+#[test]
+fn a_socket_that_appears_later_becomes_healthy() {
+    let dir = TempDir::new("unix-later");
+    let socket = socket_in(&dir);
+    let later = socket.clone();
+    let starter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(700));
+        UnixServer::start(&later, vec![response("200 OK", &[], "OK")])
+    });
+    let run = wait_json(
+        &[&unix_url(&socket, "/_ping")],
+        &["--timeout", "20s", "--interval", "5s"],
+    );
+    let _server = starter.join().unwrap();
+    run.assert_code(0)
+        .assert_within(Duration::from_secs(20) + SLACK);
+    let report = run.json();
+    assert_eq!(story(&report), ["refused", HEALTHY], "{run}");
+    // Re-probed fast while refused (--refused-interval), not only every 5 s.
+    assert!(report["elapsed_ms"].as_f64().unwrap() < 4_000.0, "{run}");
+}
+
+#[test]
+fn unix_targets_without_a_socket_path_are_usage_errors() {
+    for (bad, hint) in [
+        (
+            "http+unix://",
+            "http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping",
+        ),
+        (
+            "http+unix:///run/app.sock/health",
+            "http+unix://%2Frun%2Fapp.sock/health",
+        ),
+        ("http+unix://%2Frun%2Fapp.sock:80/", "port"),
+    ] {
+        let run = stillup(["check", bad]);
+        run.assert_code(2);
+        assert!(run.stdout.is_empty(), "{bad}\n{run}");
+        let lines: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "one line on stderr for {bad}\n{run}");
+        assert!(
+            lines[0].contains(hint),
+            "{bad}: {hint:?} missing from {}",
+            lines[0]
+        );
+    }
+}

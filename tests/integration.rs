@@ -26,6 +26,7 @@ mod integration {
     mod targets;
     mod tcp;
     mod tls;
+    #[cfg(unix)]
     mod unix;
     mod usage;
     mod watch;

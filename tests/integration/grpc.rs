@@ -179,8 +179,9 @@ fn a_not_serving_server_fails_as_grpc_not_serving() {
 fn a_service_that_turns_serving_ends_the_wait_healthy() {
     let server = GrpcServer::health();
     server.set("stillup.test.Api", ServingStatus::NotServing);
+    // Long enough that the first attempt comes before, even on a busy machine.
     server.set_after(
-        Duration::from_millis(800),
+        Duration::from_millis(1500),
         "stillup.test.Api",
         ServingStatus::Serving,
     );
@@ -246,7 +247,7 @@ fn a_refused_grpc_port_fails_as_refused() {
 }
 
 #[test]
-fn grpcs_is_healthy_with_cacert_and_fails_as_tls_verify_without() {
+fn grpcs_is_healthy_with_cacert_or_insecure_and_fails_as_tls_verify_without() {
     let cert = self_signed(&["127.0.0.1"], None);
     let server = GrpcServer::start(true, Some(&cert));
     let dir = TempDir::new("grpcs");
@@ -268,6 +269,9 @@ fn grpcs_is_healthy_with_cacert_and_fails_as_tls_verify_without() {
     let report = run.json();
     assert_eq!(classes(&report), ["tls_verify"], "{run}");
     assert!(last_message(&report).contains("--cacert"), "{run}");
+    let run = check_json(&url, &["--insecure"]);
+    run.assert_code(0);
+    assert_eq!(classes(&run.json()), [HEALTHY], "{run}");
 }
 
 #[test]

@@ -138,3 +138,34 @@ fn the_schema_rejects_a_report_with_a_missing_field_or_unknown_class() {
     report["targets"][0]["attempts"][0]["class"] = "bad_vibes".into();
     assert!(!validator.is_valid(&report));
 }
+
+#[test]
+fn every_failure_class_is_in_the_schema_and_the_readme() {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schema/report.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let listed: Vec<&str> = schema["$defs"]["class"]["enum"]
+        .as_array()
+        .expect("the schema lists the classes")
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(
+        listed,
+        stillup::Failure::CLASSES,
+        "schema and Failure::CLASSES differ"
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for class in stillup::Failure::CLASSES {
+        assert!(
+            readme.contains(&format!("| `{class}` |")),
+            "the README's failure-class table misses {class}"
+        );
+    }
+}

@@ -6,5 +6,6 @@ pub mod config;
 pub mod demo;
 pub mod exec;
 pub mod exit;
+pub mod file;
 pub mod progress;
 pub mod render;

@@ -7,12 +7,17 @@ with its whole process group past it) and every loop has a fixed number of round
 """
 
 import argparse
+import collections
+import json
 import os
+import resource
 import select
+import shlex
 import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -22,6 +27,9 @@ MB = 1_000_000  # peak RSS is reported in MB of 10^6 bytes; ru_maxrss is in KiB 
 CHECK_TIME_RATIO_TARGET = 1.5  # stillup check within 1.5x curl's wall time
 CHECK_RSS_TARGET = 10 * MB  # stillup check peak RSS under 10 MB
 OVERSHOOT_TARGET = 0.100  # stillup exits within 100 ms of its --timeout
+REFUSED_LATENCY_TARGET = 0.200  # a port that starts listening healthy is noticed within 200 ms
+MANY_LAG_TARGET = 1.0  # with many targets, each one noticed within 1 s of turning healthy
+MANY_RSS_TARGET = 200 * MB  # ... and stillup's peak RSS stays under 200 MB
 
 DEADLINE = 3.0  # --timeout 3s / --max-time 3
 DEFAULT_INTERVAL = 1.0  # stillup wait's default --interval, used only to explain section 3
@@ -345,6 +353,391 @@ def detection_latency(args):
           f"{DEFAULT_INTERVAL * 1000:.0f} ms plus one request")
 
 
+# ---------------------------------------------------------------------------------------------
+# (4) A port that starts listening already healthy
+
+REFUSED_THEN_503_FOR = 1.0  # in (4b): the port refuses this long before the 503 phase
+
+
+def late_listener_runs(args, durations, mode, healthy_after):
+    """Interleaved runs of stillup wait (defaults) and the curl loop against bench_server in
+    `mode(D)`, for each D. Returns {tool: [(D, latency, stats, run)]}, where latency is the exit
+    time minus the moment the server turned healthy (READY + healthy_after(D))."""
+    loop = 'until "$1" -sf -o /dev/null "$2"; do sleep 1; done'
+    results = {"stillup": [], "curl": []}
+    for i, d in enumerate(durations):
+        names = ["stillup", "curl"] if i % 2 == 0 else ["curl", "stillup"]
+        for name in names:
+            with BenchServer(args.server, *mode(d)) as server:
+                argv = {
+                    "stillup": [args.stillup, "wait", server.url],
+                    "curl": ["bash", "-c", loop, "curl-loop", args.curl, server.url],
+                }[name]
+                run = run_timed(argv, healthy_after(d) + 15)
+                latency = run.end - (server.ready_at + healthy_after(d))
+                stats = server.stats()
+            results[name].append((d, latency, stats, run))
+    return results
+
+
+def late_listener(args):
+    """(4) Detection latency when the service starts listening: the port refuses for D seconds,
+    then answers 200 at once (4a); or refuses 1 s, answers 503 for D seconds, then 200 (4b)."""
+    n = args.latency_runs
+    # As in (3): D spread evenly over one default interval, so the curl loop's luck averages out.
+    durations = [2.0 + (k + 0.5) / n * DEFAULT_INTERVAL for k in range(n)]
+    a = late_listener_runs(args, durations, lambda d: ["refused-then-200", f"{d}"],
+                           lambda d: d)
+    b = late_listener_runs(
+        args, durations,
+        lambda d: ["refused-then-503-then-200", f"{REFUSED_THEN_503_FOR}", f"{d}"],
+        lambda d: REFUSED_THEN_503_FOR + d)
+
+    def col(results, name, key, agg):
+        return agg([key(e) for e in results[name]])
+
+    latency = lambda e: e[1]  # noqa: E731
+    unhealthy = lambda e: e[2]["unhealthy_requests"]  # noqa: E731
+    total = lambda e: e[2]["requests"]  # noqa: E731
+    # At most one request per interval while it answers 503: attempts at t0, t0 + 1 s, ... all
+    # before the switch, so no more than floor(D / interval) + 1 of them.
+    allowed = {d: int(d // DEFAULT_INTERVAL) + 1 for d in durations}
+    rows = []
+    for part, results in (("4a", a), ("4b", b)):
+        first = True
+        for label, key, fmt, agg in [
+            ("detection latency, median", latency, ms, median),
+            ("detection latency, max", latency, ms, max),
+            ("requests before healthy, max" if part == "4a"
+             else "requests during the 503 phase, max", unhealthy, count, max),
+            ("requests in total, median", total, count, median),
+        ]:
+            s, c = col(results, "stillup", key, agg), col(results, "curl", key, agg)
+            target, ok = "", ""
+            if part == "4a" and label == "detection latency, max":
+                target = f"< {REFUSED_LATENCY_TARGET * 1000:.0f} ms"
+                ok = verdict(s < REFUSED_LATENCY_TARGET)
+            if part == "4b" and key is unhealthy:
+                target = "<= 1 per 1 s interval"
+                ok = verdict(all(e[2]["unhealthy_requests"] <= allowed[e[0]]
+                                 for e in results["stillup"]))
+            rows.append([part if first else "", label, fmt(s), fmt(c), ratio(s, c), target, ok])
+            first = False
+        rows.append(["", "exit statuses", exits([e[3] for e in results["stillup"]]),
+                     exits([e[3] for e in results["curl"]]), "", "0 (healthy)",
+                     verdict(all(e[3].status == 0 for e in results["stillup"]))])
+    print(f"(4) a service that starts listening: (4a) the port refuses for D s after READY, then "
+          f"answers 200 at once; (4b) refuses {REFUSED_THEN_503_FOR:g} s, 503 for D s, then 200; "
+          f"D = {', '.join(f'{d:g}' for d in durations)} s; exit time minus the switch to 200")
+    print(table(rows, ["", "", "stillup wait URL (defaults)", "until curl -sf; sleep 1", "ratio",
+                       "target", ""]))
+    print("  per run:")
+    for part, results in (("4a", a), ("4b", b)):
+        for d, s, c in zip(durations, results["stillup"], results["curl"]):
+            print(f"    {part} D = {d:g} s: stillup {ms(s[1])} after {s[2]['unhealthy_requests']} "
+                  f"x 503 (at most {allowed[d]}), curl loop {ms(c[1])} after "
+                  f"{c[2]['unhealthy_requests']} x 503")
+    print("  (4a): stillup re-probes a refusing port every 100 ms (--refused-interval), so it "
+          "should notice within about 100 ms plus one request; the curl loop sleeps 1 s")
+    print("  (4b): once the port answers (503), stillup should fall back to its 1 s interval; "
+          "'at most' is floor(D / 1 s) + 1")
+
+
+# ---------------------------------------------------------------------------------------------
+# (5) Many targets at once
+
+
+def nearest_rank(xs, q):
+    """Nearest-rank q-quantile (q in (0, 1]) of a non-empty list."""
+    s = sorted(xs)
+    return s[max(0, -(-int(round(q * 1000)) * len(s) // 1000) - 1)]
+
+
+class ManyServer:
+    """examples/bench_many: TARGETS paths over PORTS ports, each 503 until a random moment in a
+    window, then 200; see the example's docs for its stdin/stdout protocol."""
+
+    def __init__(self, binary, targets, ports, window, seed):
+        self.targets = targets
+        self.proc = subprocess.Popen(
+            [binary, str(targets), str(ports), f"{window}", str(seed)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            start_new_session=True)
+        line = self._readline(10.0)
+        self.ready_at = time.perf_counter()
+        if not line.startswith("READY "):
+            self.close()
+            raise RuntimeError(f"bench_many: expected READY, got {line!r}")
+        self.ports = [int(p) for p in line.split()[1].split(",")]
+
+    def url(self, i):
+        return f"http://127.0.0.1:{self.ports[i % len(self.ports)]}/t/{i}"
+
+    def write_targets(self, path):
+        with open(path, "w") as f:
+            f.write(f"# {self.targets} targets of bench_many\n")
+            for i in range(self.targets):
+                f.write(self.url(i) + "\n")
+
+    def _readline(self, limit):
+        ready, _, _ = select.select([self.proc.stdout], [], [], limit)
+        if not ready:
+            self.close()
+            raise RuntimeError("bench_many did not answer in time")
+        return self.proc.stdout.readline().strip()
+
+    def cpu_seconds(self):
+        """The server's user + system CPU time so far, from /proc."""
+        fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stats(self):
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        line = self._readline(5.0)
+        if not line.startswith("STATS "):
+            raise RuntimeError(f"bench_many: expected STATS, got {line!r}")
+        return {k: int(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
+
+    def dump(self):
+        """Per target: (switch_s, first_healthy_s or None, requests, unhealthy_requests), with
+        times in seconds since the server's first request."""
+        self.proc.stdin.write("dump\n")
+        self.proc.stdin.flush()
+        records = []
+        for _ in range(self.targets + 1):  # bounded: one line per target, then END
+            line = self._readline(10.0)
+            if line == "END":
+                break
+            _, _, switch, first, requests, unhealthy = line.split()
+            records.append((int(switch) / 1e6, None if int(first) < 0 else int(first) / 1e6,
+                            int(requests), int(unhealthy)))
+        if len(records) != self.targets:
+            raise RuntimeError(f"bench_many: dump has {len(records)} of {self.targets} targets")
+        return records
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class ManyRun:
+    """One stillup run against one bench_many: what bench_spawn measured, the server's record
+    and stillup's JSON report, and the numbers derived from them."""
+
+    def __init__(self, spawned, cpu, spawn_at, server, stats, records, report, interval):
+        self.spawned = spawned
+        self.cpu = cpu
+        self.stats = stats
+        self.records = records
+        self.report = report
+        self.interval = interval
+        go = server.ready_at + stats["go_us"] / 1e6 if stats["go_us"] >= 0 else None
+        self.startup = go - spawn_at if go is not None else None
+        self.last_switch = max(r[0] for r in records)
+        end = spawn_at + spawned.seconds
+        self.tail = end - (go + self.last_switch) if go is not None else None
+        self.server_cpu = server.cpu_seconds()
+        # Detection lag from the server's clock: the switch to the first request answered 200.
+        self.lags = [r[1] - r[0] for r in records if r[1] is not None]
+        self.never = sum(1 for r in records if r[1] is None)
+        self.attempts = []
+        self.classes = collections.Counter()
+        self.examples = {}
+        self.upper = list(self.lags)
+        self.first_round = None
+        if report is not None:
+            targets = report["targets"]
+            # Upper bound of the moment stillup had the answer: the lag plus the whole healthy
+            # attempt (which began before the server read its request).
+            self.upper = []
+            for r, t in zip(records, targets):
+                final = t["attempts"][-1] if t["attempts"] else None
+                if r[1] is not None and final is not None and final["healthy"]:
+                    self.upper.append(r[1] - r[0] + final["duration_ms"] / 1000)
+            for t in targets:
+                for a in t["attempts"]:
+                    self.attempts.append(a["duration_ms"] / 1000)
+                    if a["class"] and a["status"] != 503:
+                        self.classes[a["class"]] += 1
+                        self.examples.setdefault(a["class"], a["message"])
+            starts = [t["attempts"][0]["started_ms"] / 1000 for t in targets if t["attempts"]]
+            self.first_round = max(starts) if starts else None
+        # Requests a target got while it answered 503, beyond one per interval from the start.
+        self.too_fast = 0
+        if interval:
+            self.too_fast = sum(1 for r in records if r[3] > int(r[0] // interval) + 1)
+
+    @property
+    def outcome(self):
+        return self.report["outcome"] if self.report else "no JSON"
+
+
+def many_run(args, server, tmp, command, extra, nofile=None):
+    """Run stillup COMMAND --targets-file F EXTRA --output json under bench_spawn, with stdout
+    to a file (through `sh -c 'exec …'`, so bench_spawn still measures stillup's own rusage)."""
+    targets_file = os.path.join(tmp, "targets.txt")
+    out = os.path.join(tmp, "report.json")
+    server.write_targets(targets_file)
+    argv = [args.stillup, command, "--targets-file", targets_file, *extra, "--output", "json"]
+    limit_nofile = f"ulimit -S -n {nofile} && " if nofile else ""
+    script = f'{limit_nofile}exec "$@" > {shlex.quote(out)}'
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    spawn_at = time.perf_counter()
+    spawned = run_spawned(args.spawn, ["sh", "-c", script, "sh", *argv], 90)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # bench_spawn reaped stillup, so stillup's CPU time is in bench_spawn's children, which
+    # this process has reaped in turn (bench_spawn's own share is a millisecond or two).
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    stats = server.stats()
+    records = server.dump()
+    try:
+        with open(out) as f:
+            report = json.load(f)
+    except (OSError, ValueError):
+        report = None
+    interval = None
+    if command == "wait":
+        interval = DEFAULT_INTERVAL
+        if "--interval" in extra:
+            interval = parse_interval(extra[extra.index("--interval") + 1])
+    return ManyRun(spawned, cpu, spawn_at, server, stats, records, report, interval)
+
+
+def parse_interval(text):
+    """'200ms' or '1s' → seconds (only the forms this harness passes)."""
+    if text.endswith("ms"):
+        return float(text[:-2]) / 1000
+    if text.endswith("s"):
+        return float(text[:-1])
+    raise ValueError(f"cannot read interval {text!r}")
+
+
+def raise_nofile(needed):
+    """Raise this process's soft RLIMIT_NOFILE (inherited by stillup and bench_many) to
+    `needed` if the hard limit allows. Returns a sentence saying what was found and done."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    shown = lambda v: "unlimited" if v == resource.RLIM_INFINITY else str(v)  # noqa: E731
+    found = f"ulimit -n: soft {shown(soft)}, hard {shown(hard)}"
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        new = needed if hard == resource.RLIM_INFINITY else min(hard, needed)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        note = f"{found}; soft limit raised to {new} for this section"
+        if new < needed:
+            note += f" (the hard limit is below the {needed} needed: expect EMFILE)"
+        return note
+    return f"{found}; enough for {needed} descriptors, left as it is"
+
+
+def many_targets(args):
+    """(5) stillup wait on N targets at once, each turning healthy at a random moment in a
+    3 s window; the baseline is one stillup check of the same N targets, all healthy."""
+    counts = args.many_targets or [1000, 10000]
+    window, ports, seed = args.many_window, args.many_ports, args.many_seed
+    interval = args.many_interval
+    # One socket per target at a time in stillup, one per connection in bench_many, plus slack.
+    note_nofile = raise_nofile(max(counts) + 1024)
+    floor = max(run_spawned(args.spawn, ["sh", "-c", "exec true"], 10).maxrss for _ in range(3))
+    print(f"(5) many targets at once: N targets over {ports} ports of one local bench_many, each "
+          f"503 until a random moment in a {window:g} s window (seed {seed}) after the server's "
+          f"first request, then 200; stillup wait --targets-file F --output json --timeout 30s")
+    print(f"  {note_nofile}")
+    for n in counts:
+        variants = [
+            (f"wait --interval {interval}", "wait", ["--timeout", "30s", "--interval", interval],
+             None),
+            ("wait (default 1s)", "wait", ["--timeout", "30s"], None),
+        ]
+        if args.many_low_nofile and n == max(counts) and args.many_low_nofile < n:
+            variants.append((f"wait --interval {interval}, ulimit -n {args.many_low_nofile}",
+                             "wait", ["--timeout", "30s", "--interval", interval],
+                             args.many_low_nofile))
+        with tempfile.TemporaryDirectory(prefix="stillup-bench-") as tmp:
+            with ManyServer(args.many_server, n, ports, 0, seed) as server:
+                check = many_run(args, server, tmp, "check", [])
+            runs = []
+            for label, command, extra, nofile in variants:
+                with ManyServer(args.many_server, n, ports, window, seed) as server:
+                    runs.append((label, many_run(args, server, tmp, command, extra, nofile)))
+        print_many(n, runs, check, floor)
+    print(f"  peak RSS floor of the measurement (sh -c 'exec true' run the same way): {mb(floor)}")
+    print(f"  detection lag: from the moment a path turned healthy to the server reading the "
+          f"first request it answered 200 (one clock, the server's); 'incl. the attempt' adds "
+          f"that whole attempt's duration from stillup's JSON, an upper bound of when stillup "
+          f"knew")
+
+
+def print_many(n, runs, check, floor):
+    def lag3(xs):
+        if not xs:
+            return "n/a"
+        return (f"{median(xs) * 1000:.0f} / {nearest_rank(xs, 0.99) * 1000:.0f} / "
+                f"{max(xs) * 1000:.0f} ms")
+
+    def opt_ms(x):
+        return "n/a" if x is None else ms(x)
+
+    def classes(r):
+        return " ".join(f"{k}*{v}" for k, v in r.classes.most_common()) or "none"
+
+    main = runs[0][1]
+    rows = []
+
+    def row(label, fn, check_value="", target="", ok=""):
+        rows.append([label, *[fn(r) for _, r in runs], check_value, target, ok])
+
+    row("exit status, outcome", lambda r: f"{r.spawned.status} {r.outcome}",
+        f"{check.spawned.status} {check.outcome}", "0 healthy",
+        verdict(main.spawned.status == 0 and main.outcome == "healthy"))
+    row("wall time (spawn to exit)", lambda r: ms(r.spawned.seconds), ms(check.spawned.seconds))
+    row("  start-up (spawn to first request)", lambda r: opt_ms(r.startup), opt_ms(check.startup))
+    row("  first request to last switch", lambda r: ms(r.last_switch), "")
+    row("  last switch to exit", lambda r: opt_ms(r.tail), "")
+    row("wall time / (check + last switch)",
+        lambda r: ratio(r.spawned.seconds, check.spawned.seconds + r.last_switch), "1.00x")
+    row("peak RSS", lambda r: mb(r.spawned.maxrss), mb(check.spawned.maxrss),
+        f"< {mb(MANY_RSS_TARGET)}", verdict(main.spawned.maxrss < MANY_RSS_TARGET))
+    row("peak RSS / check's", lambda r: ratio(r.spawned.maxrss, check.spawned.maxrss), "1.00x")
+    row("CPU time stillup (user+sys)", lambda r: ms(r.cpu), ms(check.cpu))
+    row("CPU time bench_many", lambda r: ms(r.server_cpu), ms(check.server_cpu))
+    row("detection lag, median / p99 / max", lambda r: lag3(r.lags), "")
+    row("  incl. the attempt, median / p99 / max", lambda r: lag3(r.upper), "",
+        f"max < {MANY_LAG_TARGET * 1000:.0f} ms",
+        verdict(main.never == 0 and bool(main.upper) and max(main.upper) < MANY_LAG_TARGET))
+    row("targets noticed > 1 s after the switch",
+        lambda r: count(sum(1 for x in r.upper if x >= MANY_LAG_TARGET) + r.never), "", "0",
+        verdict(main.never == 0 and all(x < MANY_LAG_TARGET for x in main.upper)))
+    row("targets never answered 200", lambda r: count(r.never), count(check.never))
+    row("requests per target, mean", lambda r: f"{r.stats['requests'] / n:.1f}",
+        f"{check.stats['requests'] / n:.1f}")
+    row("targets sent > 1 request per interval", lambda r: count(r.too_fast), "", "0",
+        verdict(main.too_fast == 0))
+    row("attempt duration, median / p99 / max", lambda r: lag3(r.attempts), lag3(check.attempts))
+    row("first round of attempts started within", lambda r: opt_ms(r.first_round),
+        opt_ms(check.first_round))
+    row("failed attempts other than 503", classes, classes(check), "none",
+        verdict(not main.classes))
+    print(f"  N = {n}")
+    print(table(rows, ["", *[label for label, _ in runs],
+                       "check --targets-file F (all healthy)", "target", ""]))
+    for label, r in [*runs, ("check", check)]:
+        for cls, message in r.examples.items():
+            print(f"    {label}: {cls}: e.g. {message}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stillup", required=True, help="path to the release stillup binary")
@@ -356,12 +749,40 @@ def main():
                         help="runs per tool and server in (2) (default 3)")
     parser.add_argument("--latency-runs", type=int, default=4,
                         help="runs per tool in (3) (default 4)")
-    parser.add_argument("--only", choices=["1", "2", "3"], action="append",
+    parser.add_argument("--many-server", help="path to the release bench_many example (for 5)")
+    parser.add_argument("--many-targets", type=int, action="append",
+                        help="target counts in (5), repeatable (default 1000 and 10000)")
+    parser.add_argument("--many-ports", type=int, default=10,
+                        help="ports of bench_many the targets are spread over in (5) (default 10)")
+    parser.add_argument("--many-window", type=float, default=3.0,
+                        help="seconds within which every target turns healthy in (5) (default 3)")
+    parser.add_argument("--many-seed", type=int, default=1,
+                        help="seed of the switch moments in (5) (default 1)")
+    parser.add_argument("--many-interval", default="200ms",
+                        help="stillup --interval in the main run of (5) (default 200ms)")
+    parser.add_argument("--many-low-nofile", type=int, default=1024,
+                        help="also run the largest count of (5) with this soft ulimit -n, as "
+                             "most machines have by default (default 1024; 0 to skip)")
+    parser.add_argument("--only", choices=["1", "2", "3", "4", "5"], action="append",
                         help="run only these sections (repeatable)")
     args = parser.parse_args()
     for name in ("runs", "deadline_runs", "latency_runs"):
         if not 1 <= getattr(args, name) <= 1000:
             parser.error(f"--{name.replace('_', '-')} must be between 1 and 1000")
+    for n in args.many_targets or []:
+        if not 1 <= n <= 50_000:
+            parser.error("--many-targets must be between 1 and 50000")
+    if not 1 <= args.many_ports <= min(args.many_targets or [1000]):
+        parser.error("--many-ports must be between 1 and the smallest --many-targets")
+    if not 0 < args.many_window <= 60:
+        parser.error("--many-window must be more than 0 and at most 60 seconds")
+    try:
+        if not 0 < parse_interval(args.many_interval) <= 10:
+            raise ValueError
+    except ValueError:
+        parser.error("--many-interval must look like 200ms or 1s (at most 10s)")
+    if (not args.only or "5" in args.only) and not args.many_server:
+        parser.error("section 5 needs --many-server (bench/run.sh passes it)")
 
     curl_version = subprocess.run([args.curl, "--version"], capture_output=True, text=True,
                                   timeout=10).stdout.split("\n")[0].split(" ")[:2]
@@ -369,8 +790,10 @@ def main():
                                      timeout=10).stdout.strip()
     print(f"stillup bench: {stillup_version} vs {' '.join(curl_version)}; "
           f"{os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M:%S')}")
-    print("ratio = stillup / curl, both measured in this run\n")
-    sections = [("1", single_check), ("2", deadline_precision), ("3", detection_latency)]
+    print("ratio = stillup / curl, both measured in this run (in (5): stillup wait against "
+          "stillup check of the same targets)\n")
+    sections = [("1", single_check), ("2", deadline_precision), ("3", detection_latency),
+                ("4", late_listener), ("5", many_targets)]
     started = time.perf_counter()
     for key, section in sections:
         if args.only and key not in args.only:

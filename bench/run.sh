@@ -2,7 +2,7 @@
 # Build stillup and the bench server in release mode, then measure stillup against curl on
 # 127.0.0.1 in one run and print a table of ratios. See bench/README.md.
 #
-#   bench/run.sh                      everything (about a minute and a half after the build)
+#   bench/run.sh                      everything (about three minutes after the build)
 #   bench/run.sh --runs 100           more runs in section 1
 #   bench/run.sh --only 2             one section (repeat --only for more)
 #   CURL=/opt/curl/bin/curl bench/run.sh
@@ -20,13 +20,15 @@ for tool in cargo python3 "${CURL:-curl}"; do
     fi
 done
 
-echo "building (release): stillup, examples/bench_server, examples/bench_spawn" >&2
-cargo build --release --quiet --bin stillup --example bench_server --example bench_spawn
+echo "building (release): stillup, examples/bench_server, examples/bench_spawn, examples/bench_many" >&2
+cargo build --release --quiet --bin stillup --example bench_server --example bench_spawn \
+    --example bench_many
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 exec python3 "$root/bench/bench.py" \
     --stillup "$target_dir/release/stillup" \
     --server "$target_dir/release/examples/bench_server" \
     --spawn "$target_dir/release/examples/bench_spawn" \
+    --many-server "$target_dir/release/examples/bench_many" \
     --curl "$(command -v "${CURL:-curl}")" \
     "$@"

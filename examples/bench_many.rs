@@ -351,7 +351,10 @@ mod tests {
 
     #[test]
     fn target_index_reads_the_path() {
-        assert_eq!(target_index(b"GET /t/17 HTTP/1.1\r\nHost: x\r\n\r\n"), Some(17));
+        assert_eq!(
+            target_index(b"GET /t/17 HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Some(17)
+        );
         assert_eq!(target_index(b"GET /t/3?a=1 HTTP/1.1\r\n\r\n"), Some(3));
         assert_eq!(target_index(b"GET /health HTTP/1.1\r\n\r\n"), None);
         assert_eq!(target_index(b"GET /t/x HTTP/1.1\r\n\r\n"), None);

@@ -8,13 +8,17 @@
 //! bench_server trickle [EVERY_MS] [LEN]  head at once, then the body one byte every EVERY_MS
 //!                                        (default 1000 ms, 3600 bytes: an hour at the default)
 //! bench_server 503-then-200 SECS         503 for SECS seconds (fractions allowed), then 200
+//! bench_server refused-then-200 SECS     the port refuses connections for SECS seconds, then 200
+//! bench_server refused-then-503-then-200 SECS SECS
+//!                                        refuses for the first SECS, 503 for the second, then 200
 //! ```
 //!
 //! Protocol: once listening it prints `READY <port>` on stdout; the script's clock (and so the
 //! 503 phase) started just before that line. Each `stats` line read on stdin is answered with one
 //! line `STATS requests=N connections=N unhealthy_requests=N`, where `unhealthy_requests` counts
-//! the request heads read before the server turned healthy (in `503-then-200`: sampled when the
-//! 503 phase ends; in other modes equal to `requests` for `hang`/`trickle`, 0 for `healthy`).
+//! the request heads read before the server turned healthy (in `503-then-200` and the `refused-…`
+//! modes: sampled when the server turns healthy — no request arrives while the port refuses, so
+//! this counts the 503 answers; in other modes equal to `requests` for `hang`/`trickle`, 0 for `healthy`).
 //! It runs until stdin closes or it is killed.
 
 use std::io::{self, BufRead, Write};
@@ -25,15 +29,27 @@ use std::time::{Duration, Instant};
 use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
 
 const USAGE: &str =
-    "usage: bench_server healthy | hang | trickle [EVERY_MS] [LEN] | 503-then-200 SECS";
+    "usage: bench_server healthy | hang | trickle [EVERY_MS] [LEN] | 503-then-200 SECS \
+     | refused-then-200 SECS | refused-then-503-then-200 SECS SECS";
 
 /// What the server does, as given on the command line.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Mode {
     Healthy,
     Hang,
-    Trickle { every: Duration, len: usize },
-    UnavailableThenHealthy { unhealthy_for: Duration },
+    Trickle {
+        every: Duration,
+        len: usize,
+    },
+    UnavailableThenHealthy {
+        unhealthy_for: Duration,
+    },
+    /// The port refuses for `refused_for`, then answers 503 for `unavailable_for` (may be zero),
+    /// then 200.
+    RefusedThenHealthy {
+        refused_for: Duration,
+        unavailable_for: Duration,
+    },
 }
 
 impl Mode {
@@ -52,12 +68,17 @@ impl Mode {
                     len: parse_number(arg(2).unwrap_or("3600"), "LEN")?,
                 }
             }
-            (Some("503-then-200"), 2) => {
-                let secs: f64 = parse_number(arg(1).unwrap_or_default(), "SECS")?;
-                let unhealthy_for = Duration::try_from_secs_f64(secs)
-                    .map_err(|_| format!("SECS must be a non-negative number, got {secs}"))?;
-                Mode::UnavailableThenHealthy { unhealthy_for }
-            }
+            (Some("503-then-200"), 2) => Mode::UnavailableThenHealthy {
+                unhealthy_for: parse_secs(arg(1).unwrap_or_default())?,
+            },
+            (Some("refused-then-200"), 2) => Mode::RefusedThenHealthy {
+                refused_for: parse_secs(arg(1).unwrap_or_default())?,
+                unavailable_for: Duration::ZERO,
+            },
+            (Some("refused-then-503-then-200"), 3) => Mode::RefusedThenHealthy {
+                refused_for: parse_secs(arg(1).unwrap_or_default())?,
+                unavailable_for: parse_secs(arg(2).unwrap_or_default())?,
+            },
             _ => return Err(format!("unexpected arguments {args:?}")),
         };
         Ok(mode)
@@ -77,8 +98,36 @@ impl Mode {
                     Behavior::Respond(Reply::text(503, "starting\n")),
                 )
                 .forever(Behavior::Respond(Reply::text(200, "ok\n"))),
+            Mode::RefusedThenHealthy {
+                refused_for,
+                unavailable_for,
+            } => Script::new()
+                .then_for(refused_for, Behavior::Refuse)
+                .then_for(
+                    unavailable_for,
+                    Behavior::Respond(Reply::text(503, "starting\n")),
+                )
+                .forever(Behavior::Respond(Reply::text(200, "ok\n"))),
         }
     }
+
+    /// When the server turns healthy, from the start of its script, in the modes that do.
+    fn healthy_after(self) -> Option<Duration> {
+        match self {
+            Mode::UnavailableThenHealthy { unhealthy_for } => Some(unhealthy_for),
+            Mode::RefusedThenHealthy {
+                refused_for,
+                unavailable_for,
+            } => Some(refused_for + unavailable_for),
+            Mode::Healthy | Mode::Hang | Mode::Trickle { .. } => None,
+        }
+    }
+}
+
+fn parse_secs(value: &str) -> Result<Duration, String> {
+    let secs: f64 = parse_number(value, "SECS")?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("SECS must be a non-negative number, got {secs}"))
 }
 
 fn parse_number<T: std::str::FromStr>(value: &str, name: &str) -> Result<T, String> {
@@ -126,10 +175,7 @@ fn serve(mode: Mode) -> io::Result<()> {
             // Dropping the sender tells the main thread that stdin closed.
         })?;
 
-    let mut healthy_at = match mode {
-        Mode::UnavailableThenHealthy { unhealthy_for } => Some(listening + unhealthy_for),
-        _ => None,
-    };
+    let mut healthy_at = mode.healthy_after().map(|after| listening + after);
     let mut unhealthy_requests = match mode {
         Mode::Healthy => Some(0),
         _ => None,
@@ -185,6 +231,17 @@ mod tests {
                 unhealthy_for: Duration::from_millis(3250)
             })
         );
+        assert_eq!(
+            parse(&["refused-then-503-then-200", "1", "2.5"]),
+            Ok(Mode::RefusedThenHealthy {
+                refused_for: Duration::from_secs(1),
+                unavailable_for: Duration::from_millis(2500)
+            })
+        );
+        assert_eq!(
+            parse(&["refused-then-200", "2"]).map(Mode::healthy_after),
+            Ok(Some(Duration::from_secs(2)))
+        );
     }
 
     #[test]
@@ -194,5 +251,8 @@ mod tests {
         assert!(parse(&["503-then-200", "-1"]).is_err());
         assert!(parse(&["trickle", "0"]).is_err());
         assert!(parse(&["hang", "extra"]).is_err());
+        assert!(parse(&["refused-then-200"]).is_err());
+        assert!(parse(&["refused-then-503-then-200", "1"]).is_err());
+        assert!(parse(&["refused-then-200", "-1"]).is_err());
     }
 }

@@ -7,17 +7,23 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
-use cli::args::{Cli, Command};
+use cli::args::{Cli, Command, Sources};
 use cli::config::{self, RunConfig};
 use cli::exit::{self, Signal};
 use cli::render::Renderer;
 use stillup::Prober;
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    // Parsed in two steps so the config file can tell flags and variables from defaults.
+    let command = Cli::command();
+    let parsed = command
+        .clone()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let (cli, sources) = match parsed {
+        Ok((cli, matches)) => (cli, Sources::of(&command, &matches)),
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
@@ -29,8 +35,8 @@ fn main() -> ExitCode {
         }
     };
     let prepared = match &cli.command {
-        Command::Wait(args) => config::wait_config(args).map(Some),
-        Command::Check(args) => config::check_config(args).map(Some),
+        Command::Wait(args) => config::wait_config(args, &sources).map(Some),
+        Command::Check(args) => config::check_config(args, &sources).map(Some),
         Command::Demo(_) => Ok(None),
         Command::Watch(args) => {
             let config = match cli::watch::watch_config(args) {

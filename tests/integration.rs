@@ -9,6 +9,7 @@ mod integration {
 
     mod broken_http;
     mod conditions;
+    mod config;
     mod deadlines;
     mod exec;
     mod failfast;

@@ -1,7 +1,16 @@
-//! The command line, as clap sees it: names, help texts, defaults. Values stay strings
-//! here; `config.rs` validates them into typed settings with messages of our own.
+//! The command line, as clap sees it: names, help texts, defaults, `STILLUP_*` variables,
+//! and which options were given explicitly ([`Sources`]). Values stay strings here;
+//! `config.rs` validates them into typed settings with messages of our own, and `file.rs`
+//! layers a config file under what clap found.
+//!
+//! Every option of `wait` and `check` can be set through `STILLUP_<LONG_FLAG_NAME>`
+//! (`--max-body` → `STILLUP_MAX_BODY`); the targets through `STILLUP_TARGETS`.
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::collections::HashMap;
+
+use clap::builder::BoolishValueParser;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use super::exit::{exit_code_table, watch_exit_code_table, EXIT_CODES_HELP, WATCH_EXIT_CODES};
 
@@ -71,7 +80,7 @@ pub enum Command {
     Man,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct WaitArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
@@ -92,7 +101,7 @@ pub struct WaitArgs {
 
     /// A JSON condition that, when it holds, means the service failed for good; the run stops
     /// at once, e.g. '$.status == "failed"'. Repeatable
-    #[arg(long, value_name = "EXPR")]
+    #[arg(long, value_name = "EXPR", env = "STILLUP_FAIL_WHEN")]
     pub fail_when: Vec<String>,
 
     /// Overall deadline: give up when it passes (e.g. 30s, 2m, 1h)
@@ -149,7 +158,20 @@ pub struct WaitArgs {
     pub command: Vec<String>,
 }
 
-#[derive(Debug, Args)]
+impl WaitArgs {
+    /// `wait`'s defaults as clap has them, whatever the environment holds: what `check`
+    /// layers the config file's wait-only options on, to judge them.
+    pub fn defaults() -> WaitArgs {
+        let command = WaitArgs::augment_args(clap::Command::new("wait"))
+            .mut_args(|arg| arg.env(None::<&str>));
+        command
+            .try_get_matches_from(["wait", "http://defaults/"])
+            .and_then(|matches| WaitArgs::from_arg_matches(&matches))
+            .expect("wait parses with only a target")
+    }
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
@@ -168,30 +190,41 @@ pub struct DemoArgs {
 }
 
 /// Which targets, and how many must be ready.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
     /// Targets: http:// and https:// URLs; http+unix://SOCKET/path with the socket path
     /// percent-encoded (http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping); tcp://host:port;
-    /// grpc://host:port[/SERVICE] and grpcs://… (the standard gRPC health check). Several may
-    /// be given; all must be ready unless --any or --require says otherwise
-    #[arg(value_name = "TARGET", required_unless_present = "targets_file")]
+    /// grpc://host:port[/SERVICE] and grpcs://… (the standard gRPC health check); or @NAME for
+    /// [targets.NAME] of --config. Several may be given; all must be ready unless --any or
+    /// --require says otherwise. STILLUP_TARGETS takes several, separated by spaces or newlines
+    #[arg(
+        value_name = "TARGET",
+        required_unless_present_any = ["targets_file", "config"],
+        env = "STILLUP_TARGETS",
+        hide_env_values = true
+    )]
     pub targets: Vec<String>,
+
+    /// A TOML file of [defaults] and named [targets.NAME]; flags and STILLUP_* variables
+    /// override it. Without targets on the command line, all of its targets are used
+    #[arg(long, value_name = "FILE", env = "STILLUP_CONFIG")]
+    pub config: Option<String>,
 
     /// Read more targets from a file, one per line ('#' starts a comment); '-' reads stdin
     #[arg(long, value_name = "FILE", env = "STILLUP_TARGETS_FILE")]
     pub targets_file: Option<String>,
 
     /// Ready when any one target is
-    #[arg(long, conflicts_with = "require")]
+    #[arg(long, conflicts_with = "require", env = "STILLUP_ANY", value_parser = BoolishValueParser::new())]
     pub any: bool,
 
     /// Ready when at least K targets are
-    #[arg(long, value_name = "K")]
+    #[arg(long, value_name = "K", env = "STILLUP_REQUIRE")]
     pub require: Option<String>,
 }
 
 /// What makes one attempt healthy, and its limits.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ProbeArgs {
     /// Bound on one attempt; never runs past the overall deadline
     #[arg(
@@ -214,15 +247,15 @@ pub struct ProbeArgs {
     /// A JSON condition on the body: 'PATH OP VALUE' with an RFC 9535 JSONPath and one of
     /// == != < <= > >=, or 'PATH exists' / 'PATH !exists'. Repeatable; all must hold.
     /// E.g. '$.status == "healthy"', '$.checks.db exists', '$.replicas >= 3'
-    #[arg(long, value_name = "EXPR")]
+    #[arg(long, value_name = "EXPR", env = "STILLUP_EXPECT_JSON")]
     pub expect_json: Vec<String>,
 
     /// A regular expression the body must match. Repeatable
-    #[arg(long, value_name = "REGEX")]
+    #[arg(long, value_name = "REGEX", env = "STILLUP_EXPECT_BODY")]
     pub expect_body: Vec<String>,
 
     /// A response header that must be present ('Name') or match ('Name: REGEX'). Repeatable
-    #[arg(long, value_name = "HEADER")]
+    #[arg(long, value_name = "HEADER", env = "STILLUP_EXPECT_HEADER")]
     pub expect_header: Vec<String>,
 
     /// Slowest acceptable response (headers and body)
@@ -240,15 +273,27 @@ pub struct ProbeArgs {
     pub method: String,
 
     /// A request header, 'Name: value'. Repeatable; replaces stillup's own of the same name
-    #[arg(long = "header", short = 'H', value_name = "HEADER")]
+    #[arg(
+        long = "header",
+        short = 'H',
+        value_name = "HEADER",
+        env = "STILLUP_HEADER",
+        hide_env_values = true
+    )]
     pub headers: Vec<String>,
 
     /// A request body, sent afresh on every attempt
-    #[arg(long, value_name = "DATA", conflicts_with = "data_file")]
+    #[arg(
+        long,
+        value_name = "DATA",
+        conflicts_with = "data_file",
+        env = "STILLUP_DATA",
+        hide_env_values = true
+    )]
     pub data: Option<String>,
 
     /// Read the request body from a file ('-' for stdin), once, before the first attempt
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "STILLUP_DATA_FILE")]
     pub data_file: Option<String>,
 
     /// Basic auth as USER:SECRET, where SECRET is env:VAR, file:PATH or (visible in process
@@ -273,7 +318,7 @@ pub struct ProbeArgs {
     pub bearer: Option<String>,
 
     /// Accept any TLS certificate (the handshake still happens)
-    #[arg(long, short = 'k', env = "STILLUP_INSECURE")]
+    #[arg(long, short = 'k', env = "STILLUP_INSECURE", value_parser = BoolishValueParser::new())]
     pub insecure: bool,
 
     /// Also trust the authorities in this PEM file. Repeatable
@@ -290,16 +335,16 @@ pub struct ProbeArgs {
 
     /// Connect to ADDRESS for HOST:PORT instead of resolving it: HOST:PORT:ADDRESS. The Host
     /// header and TLS name stay HOST. Repeatable
-    #[arg(long, value_name = "HOST:PORT:ADDRESS")]
+    #[arg(long, value_name = "HOST:PORT:ADDRESS", env = "STILLUP_RESOLVE")]
     pub resolve: Vec<String>,
 
     /// Connect to HOST2:PORT2 in place of HOST:PORT (empty parts match any / keep the same),
     /// e.g. api.example:443:pod-7.internal:8443, to probe one backend behind a name. Repeatable
-    #[arg(long, value_name = "HOST:PORT:HOST2:PORT2")]
+    #[arg(long, value_name = "HOST:PORT:HOST2:PORT2", env = "STILLUP_CONNECT_TO")]
     pub connect_to: Vec<String>,
 
     /// Do not follow redirects: a 3xx is judged as it is
-    #[arg(long, env = "STILLUP_NO_FOLLOW")]
+    #[arg(long, env = "STILLUP_NO_FOLLOW", value_parser = BoolishValueParser::new())]
     pub no_follow: bool,
 
     /// While the port refuses connections, re-probe this often (0s: just use --interval)
@@ -321,14 +366,14 @@ pub struct ProbeArgs {
     pub max_body: String,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
     /// human: a line per attempt and a timeline on stderr; json: one JSON document on stdout
     #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human, env = "STILLUP_OUTPUT")]
     pub output: OutputFormat,
 
     /// Print nothing; the exit code says it all
-    #[arg(long, short = 'q')]
+    #[arg(long, short = 'q', env = "STILLUP_QUIET", value_parser = BoolishValueParser::new())]
     pub quiet: bool,
 
     /// Colour: auto (only on a terminal, off when NO_COLOR is set), always or never
@@ -422,6 +467,83 @@ pub enum ColorArg {
     Never,
 }
 
+/// Which options were given explicitly — on the command line or through their `STILLUP_*`
+/// variable — rather than left at clap's default. Keys are long flag names (`timeout`,
+/// `header`) or, for positional arguments, clap's id (`targets`).
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    given: HashMap<String, Given>,
+}
+
+/// How an option was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Given {
+    CommandLine,
+    /// Through this environment variable.
+    Env(String),
+}
+
+impl Sources {
+    /// What `matches` (of the whole command line) says about the options of its subcommand.
+    pub fn of(command: &clap::Command, matches: &ArgMatches) -> Sources {
+        let mut given = HashMap::new();
+        let Some((name, matches)) = matches.subcommand() else {
+            return Sources { given };
+        };
+        let Some(command) = command.find_subcommand(name) else {
+            return Sources { given };
+        };
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            let key = arg.get_long().unwrap_or(id).to_string();
+            let how = match matches.value_source(id) {
+                Some(ValueSource::CommandLine) => Given::CommandLine,
+                Some(ValueSource::EnvVariable) => Given::Env(
+                    arg.get_env()
+                        .map(|v| v.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                ),
+                _ => continue,
+            };
+            given.insert(key, how);
+        }
+        Sources { given }
+    }
+
+    /// Set by a flag or its variable, so a config file does not override it.
+    pub fn explicit(&self, key: &str) -> bool {
+        self.given.contains_key(key)
+    }
+
+    /// Every option set through a variable, with the variable's name.
+    pub fn variables(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.given.iter().filter_map(|(key, how)| match how {
+            Given::Env(var) => Some((key.as_str(), var.as_str())),
+            Given::CommandLine => None,
+        })
+    }
+
+    /// The variable that set `key`, if one did.
+    pub fn env(&self, key: &str) -> Option<&str> {
+        match self.given.get(key) {
+            Some(Given::Env(var)) => Some(var),
+            _ => None,
+        }
+    }
+}
+
+/// One of a value enum's names, e.g. `fixed` for [`BackoffArg`], as the command line takes it.
+pub fn choice<T: ValueEnum>(raw: &str) -> Result<T, String> {
+    T::from_str(raw.trim(), false).map_err(|_| {
+        let names: Vec<String> = T::value_variants()
+            .iter()
+            .filter_map(|v| v.to_possible_value())
+            .map(|v| v.get_name().to_string())
+            .collect();
+        format!("expected one of {}", names.join(", "))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,5 +552,61 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// The README's rule: `--max-body` is also `STILLUP_MAX_BODY`, for every option of
+    /// `wait` and `check`; the targets are `STILLUP_TARGETS`; `-- COMMAND` has none.
+    #[test]
+    fn every_option_of_wait_and_check_has_its_stillup_variable() {
+        let cli = Cli::command();
+        for name in ["wait", "check"] {
+            let command = cli.find_subcommand(name).unwrap();
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version" | "command") {
+                    continue;
+                }
+                let expected = match arg.get_long() {
+                    Some(long) => format!("STILLUP_{}", long.replace('-', "_").to_uppercase()),
+                    None => format!("STILLUP_{}", id.to_uppercase()),
+                };
+                assert_eq!(
+                    arg.get_env().map(|v| v.to_string_lossy().into_owned()),
+                    Some(expected),
+                    "{name} {id}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sources_tell_flags_and_variables_from_defaults() {
+        let command = Cli::command();
+        let matches = command
+            .clone()
+            .try_get_matches_from(["stillup", "wait", "http://h/", "--timeout", "5s"])
+            .unwrap();
+        let sources = Sources::of(&command, &matches);
+        assert!(sources.explicit("timeout"));
+        assert!(sources.explicit("targets"));
+        assert!(!sources.explicit("interval"), "a default is not explicit");
+        assert_eq!(sources.env("timeout"), None);
+    }
+
+    #[test]
+    fn wait_defaults_ignore_the_environment() {
+        let defaults = WaitArgs::defaults();
+        assert_eq!(defaults.timeout, "2m");
+        assert_eq!(defaults.probe.expect_status, "2xx");
+        assert!(defaults.fail_when.is_empty());
+    }
+
+    #[test]
+    fn choices_list_the_names() {
+        assert_eq!(choice::<BackoffArg>("fixed"), Ok(BackoffArg::Fixed));
+        assert_eq!(
+            choice::<BackoffArg>("linear").unwrap_err(),
+            "expected one of fixed, exponential"
+        );
     }
 }

@@ -1,55 +1,198 @@
 //! From strings to a validated run: durations, sizes, URL, conditions and the presentation
 //! decision (colour, spinner, format), all settled before any socket opens.
 //!
-//! Every rejection names the flag, the bad value and the fix.
+//! Values come from flags, `STILLUP_*` variables and the config file, in that order of
+//! precedence (`file.rs` layers the file under the other two). Every rejection names where
+//! the value came from — the flag, the variable, or the file, line and key — the bad value
+//! and the fix.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::Method;
-use std::path::PathBuf;
-use std::sync::Arc;
 use stillup::backoff::{Backoff, BackoffKind};
 use stillup::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
 use stillup::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
 use stillup::net::tls::{client_config, TlsConfigError, TlsOptions};
 use stillup::redact::{is_sensitive_header, redact_url, Secret};
 use stillup::{FailFast, Probe, Require, Target, Until, WaitPolicy};
-use thiserror::Error;
 
 use super::args::{
-    BackoffArg, CheckArgs, ColorArg, OutputArgs, OutputFormat, ProbeArgs, TargetArgs, UntilArg,
-    WaitArgs,
+    BackoffArg, CheckArgs, ColorArg, OutputArgs, OutputFormat, ProbeArgs, Sources, TargetArgs,
+    UntilArg, WaitArgs,
 };
+use super::file::{ConfigFile, FileTarget};
 
-/// Bad input, found before anything was sent: which flag (or file and line), the value, the fix.
-#[derive(Debug, Error)]
-#[error("invalid {flag} {value:?}: {problem}")]
-pub struct UsageError {
-    pub flag: String,
-    pub value: String,
-    pub problem: String,
+/// Where a value came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// A flag (`--timeout`), a variable (`STILLUP_TIMEOUT`), the targets (`TARGET`) or a
+    /// line of a targets file (`targets.txt:3`).
+    Arg(String),
+    /// A key of the config file: `at` is `stillup.toml:7`, `key` is `targets.api.timeout`.
+    File { at: String, key: String },
 }
+
+impl From<&str> for Origin {
+    fn from(name: &str) -> Self {
+        Origin::Arg(name.to_string())
+    }
+}
+
+impl From<&Origin> for Origin {
+    fn from(origin: &Origin) -> Self {
+        origin.clone()
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Origin::Arg(name) => f.write_str(name),
+            Origin::File { at, key } => write!(f, "{key} ({at})"),
+        }
+    }
+}
+
+/// Bad input, found before anything was sent.
+#[derive(Debug)]
+pub enum UsageError {
+    /// A value that does not parse or does not make sense: where it came from, what kind of
+    /// value it should be, the value (credentials hidden) and the fix.
+    Invalid {
+        origin: Origin,
+        kind: &'static str,
+        value: String,
+        problem: String,
+    },
+    /// The config file itself: its syntax, an unknown key, a value of the wrong type, a key
+    /// in the wrong table. `at` is `stillup.toml:7`; `key` the dotted key, when there is one.
+    File {
+        at: String,
+        key: Option<String>,
+        message: String,
+    },
+}
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsageError::Invalid {
+                origin,
+                kind,
+                value,
+                problem,
+            } => {
+                match origin {
+                    Origin::Arg(name) => write!(f, "invalid {name}")?,
+                    Origin::File { at, key } => write!(f, "{at}: {key}: invalid {kind}")?,
+                }
+                if !value.is_empty() {
+                    write!(f, " {value:?}")?;
+                }
+                write!(f, ": {problem}")
+            }
+            UsageError::File {
+                at,
+                key: Some(key),
+                message,
+            } => write!(f, "{at}: {key}: {message}"),
+            UsageError::File {
+                at,
+                key: None,
+                message,
+            } => write!(f, "{at}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 impl UsageError {
     pub fn from_parts(flag: &'static str, value: &str, problem: impl ToString) -> Self {
         Self::new(flag, value, problem)
     }
 
-    pub fn new(flag: &'static str, value: &str, problem: impl ToString) -> Self {
-        Self::at(flag.to_string(), value, problem)
+    pub fn new(at: impl Into<Origin>, value: &str, problem: impl ToString) -> Self {
+        Self::invalid(at, "value", value, problem)
     }
 
-    /// An error at a place that is not a flag, e.g. `targets.txt:3`.
-    fn at(place: String, value: &str, problem: impl ToString) -> Self {
-        UsageError {
-            flag: place,
+    /// `value` from `at` is not a valid `kind` (`duration`, `size`, …), because `problem`.
+    pub fn invalid(
+        at: impl Into<Origin>,
+        kind: &'static str,
+        value: &str,
+        problem: impl ToString,
+    ) -> Self {
+        UsageError::Invalid {
+            origin: at.into(),
+            kind,
             value: redact_url(value),
             problem: problem.to_string(),
         }
+    }
+}
+
+/// Where each option's value came from: its `STILLUP_*` variable or a key of the config file,
+/// as recorded; otherwise its flag (a clap default is valid, so it is never blamed).
+#[derive(Debug, Clone, Default)]
+pub struct Origins {
+    values: HashMap<String, Origin>,
+    /// For repeatable options from the config file: each value's own line.
+    items: HashMap<String, Vec<Origin>>,
+}
+
+impl Origins {
+    /// The variables that set options, as [`Sources`] saw them.
+    pub fn new(sources: &Sources) -> Origins {
+        let values = sources
+            .variables()
+            .map(|(key, var)| (key.to_string(), Origin::from(var)))
+            .collect();
+        Origins {
+            values,
+            items: HashMap::new(),
+        }
+    }
+
+    /// Where the option with this long flag name came from.
+    pub fn of(&self, key: &str) -> Origin {
+        match self.values.get(key) {
+            Some(origin) => origin.clone(),
+            None if key == "targets" => Origin::from("TARGET"),
+            None => Origin::Arg(format!("--{key}")),
+        }
+    }
+
+    /// Where value `index` of a repeatable option came from.
+    pub fn item(&self, key: &str, index: usize) -> Origin {
+        match self.items.get(key).and_then(|items| items.get(index)) {
+            Some(origin) => origin.clone(),
+            None => self.of(key),
+        }
+    }
+
+    /// The option now comes from `origin`; a repeatable one's values from `items`, if known.
+    pub fn set(&mut self, key: &str, origin: Origin, items: Vec<Origin>) {
+        self.values.insert(key.to_string(), origin);
+        if items.is_empty() {
+            self.items.remove(key);
+        } else {
+            self.items.insert(key.to_string(), items);
+        }
+    }
+
+    /// The option was reset to nothing.
+    pub fn clear(&mut self, key: &str) {
+        self.values.remove(key);
+        self.items.remove(key);
     }
 }
 
@@ -74,51 +217,96 @@ pub struct RunConfig {
     pub exec: Vec<String>,
 }
 
-pub fn wait_config(args: &WaitArgs) -> Result<RunConfig, UsageError> {
-    let timeout = duration("--timeout", &args.timeout)?;
-    let interval = duration("--interval", &args.interval)?;
-    let max_interval = duration("--max-interval", &args.max_interval)?;
-    if timeout.is_zero() {
-        return Err(UsageError::new(
-            "--timeout",
-            &args.timeout,
-            "must be more than 0",
-        ));
+pub fn wait_config(args: &WaitArgs, sources: &Sources) -> Result<RunConfig, UsageError> {
+    let mut args = args.clone();
+    split_variable(&mut args.fail_fast, "fail-fast", sources);
+    split_variable(&mut args.fail_when, "fail-when", sources);
+    split_variables(&mut args.targets, &mut args.probe, sources);
+    let mut origins = Origins::new(sources);
+    let file = config_file(&args.targets, &origins)?;
+    if let Some(file) = &file {
+        file.apply_wait(&mut args, sources, &mut origins)?;
+        file.apply_run(
+            &mut args.targets,
+            &mut args.probe,
+            &mut args.output,
+            sources,
+            &mut origins,
+        )?;
     }
-    let jitter = match &args.jitter {
-        None => 0.0,
-        Some(raw) => ratio("--jitter", raw)?,
-    };
-    let successes = count("--successes", &args.successes)?;
-    let mut fail_fast = FailFast::default();
-    for raw in &args.fail_fast {
-        fail_fast.extend(FailFast::parse(raw).map_err(|e| UsageError::new("--fail-fast", raw, e))?);
-    }
-    let mut fail_when = Vec::new();
-    for raw in &args.fail_when {
-        fail_when
-            .push(JsonCondition::parse(raw).map_err(|e| UsageError::new("--fail-when", raw, e))?);
-    }
-    let until = match args.until {
-        UntilArg::Healthy => Until::Healthy,
-        UntilArg::Down => Until::Down,
-    };
-    if until == Until::Down && !args.command.is_empty() {
+    let poll = poll(&args, &origins)?;
+    if poll.until == Until::Down && !args.command.is_empty() {
         return Err(UsageError::new(
             "-- COMMAND",
             &args.command.join(" "),
             "cannot be combined with --until down yet; run the command after stillup in your script",
         ));
     }
-    let (mut probes, attempt_timeout) = probes(&args.targets, &args.probe)?;
-    for probe in &mut probes {
-        if let Some(http) = probe.as_http_mut() {
-            http.fail_when = fail_when.clone();
-        }
-    }
+    let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
+    let refused_interval = duration(origins.of("refused-interval"), &args.probe.refused_interval)?;
+    let probes = probes(
+        &args.targets,
+        &args.probe,
+        &args.fail_when,
+        true,
+        file.as_ref(),
+        sources,
+        &origins,
+    )?;
     let policy = WaitPolicy {
-        timeout,
+        timeout: poll.timeout,
         attempt_timeout,
+        backoff: poll.backoff,
+        max_attempts: None,
+        until: poll.until,
+        successes: poll.successes,
+        fail_fast: poll.fail_fast,
+        refused_interval: (!refused_interval.is_zero()).then_some(refused_interval),
+    };
+    Ok(RunConfig {
+        command: "wait",
+        require: require(&args.targets, probes.len(), &origins)?,
+        probes,
+        policy,
+        presentation: presentation_for(&args.output),
+        exec: args.command.clone(),
+    })
+}
+
+/// What only `wait` has: the deadline, the schedule, the goal, when to give up early.
+struct Poll {
+    timeout: Duration,
+    backoff: Backoff,
+    until: Until,
+    successes: u32,
+    fail_fast: FailFast,
+}
+
+fn poll(args: &WaitArgs, origins: &Origins) -> Result<Poll, UsageError> {
+    let timeout = duration(origins.of("timeout"), &args.timeout)?;
+    let interval = duration(origins.of("interval"), &args.interval)?;
+    let max_interval = duration(origins.of("max-interval"), &args.max_interval)?;
+    if timeout.is_zero() {
+        return Err(UsageError::invalid(
+            origins.of("timeout"),
+            "duration",
+            &args.timeout,
+            "must be more than 0",
+        ));
+    }
+    let jitter = match &args.jitter {
+        None => 0.0,
+        Some(raw) => ratio(origins.of("jitter"), raw)?,
+    };
+    let successes = count(origins.of("successes"), &args.successes)?;
+    let mut fail_fast = FailFast::default();
+    for (i, raw) in args.fail_fast.iter().enumerate() {
+        fail_fast.extend(FailFast::parse(raw).map_err(|e| {
+            UsageError::invalid(origins.item("fail-fast", i), "failure classes", raw, e)
+        })?);
+    }
+    Ok(Poll {
+        timeout,
         backoff: Backoff {
             kind: match args.backoff {
                 BackoffArg::Fixed => BackoffKind::Fixed,
@@ -128,30 +316,49 @@ pub fn wait_config(args: &WaitArgs) -> Result<RunConfig, UsageError> {
             max_interval,
             jitter,
         },
-        max_attempts: None,
-        until,
+        until: match args.until {
+            UntilArg::Healthy => Until::Healthy,
+            UntilArg::Down => Until::Down,
+        },
         successes,
         fail_fast,
-        refused_interval: match duration("--refused-interval", &args.probe.refused_interval)? {
-            d if d.is_zero() => None,
-            d => Some(d),
-        },
-    };
-    Ok(RunConfig {
-        command: "wait",
-        require: require(&args.targets, probes.len())?,
-        probes,
-        policy,
-        presentation: presentation_for(&args.output),
-        exec: args.command.clone(),
     })
 }
 
-pub fn check_config(args: &CheckArgs) -> Result<RunConfig, UsageError> {
-    let (probes, attempt_timeout) = probes(&args.targets, &args.probe)?;
+/// `check` takes the options it shares with `wait`. The config file's wait-only options
+/// (`timeout`, `interval`, `fail-when`, …) do not apply to a single attempt, but they are
+/// judged all the same: a bad value is never passed over in silence.
+pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, UsageError> {
+    let mut args = args.clone();
+    split_variables(&mut args.targets, &mut args.probe, sources);
+    let mut origins = Origins::new(sources);
+    let file = config_file(&args.targets, &origins)?;
+    if let Some(file) = &file {
+        let mut wait = WaitArgs::defaults();
+        let mut wait_origins = Origins::default();
+        file.apply_wait(&mut wait, &Sources::default(), &mut wait_origins)?;
+        poll(&wait, &wait_origins)?;
+        file.apply_run(
+            &mut args.targets,
+            &mut args.probe,
+            &mut args.output,
+            sources,
+            &mut origins,
+        )?;
+    }
+    let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
+    let probes = probes(
+        &args.targets,
+        &args.probe,
+        &[],
+        false,
+        file.as_ref(),
+        sources,
+        &origins,
+    )?;
     Ok(RunConfig {
         command: "check",
-        require: require(&args.targets, probes.len())?,
+        require: require(&args.targets, probes.len(), &origins)?,
         probes,
         policy: WaitPolicy::once(attempt_timeout),
         presentation: presentation_for(&args.output),
@@ -159,17 +366,91 @@ pub fn check_config(args: &CheckArgs) -> Result<RunConfig, UsageError> {
     })
 }
 
-fn require(args: &TargetArgs, n: usize) -> Result<Require, UsageError> {
+/// A repeatable option set through its variable holds one value per line (blank lines are
+/// skipped), since commas and spaces occur inside values; `STILLUP_TARGETS` holds targets
+/// separated by spaces or newlines.
+fn split_variable(values: &mut Vec<String>, key: &str, sources: &Sources) {
+    if sources.env(key).is_none() {
+        return;
+    }
+    let joined = values.join("\n");
+    *values = if key == "targets" {
+        joined.split_whitespace().map(str::to_string).collect()
+    } else {
+        joined
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+}
+
+fn split_variables(targets: &mut TargetArgs, probe: &mut ProbeArgs, sources: &Sources) {
+    split_variable(&mut targets.targets, "targets", sources);
+    split_variable(&mut probe.expect_json, "expect-json", sources);
+    split_variable(&mut probe.expect_body, "expect-body", sources);
+    split_variable(&mut probe.expect_header, "expect-header", sources);
+    split_variable(&mut probe.headers, "header", sources);
+    split_variable(&mut probe.cacert, "cacert", sources);
+    split_variable(&mut probe.resolve, "resolve", sources);
+    split_variable(&mut probe.connect_to, "connect-to", sources);
+}
+
+/// The file named by `--config` (or `STILLUP_CONFIG`), read and checked.
+fn config_file(args: &TargetArgs, origins: &Origins) -> Result<Option<ConfigFile>, UsageError> {
+    match &args.config {
+        None => Ok(None),
+        Some(path) => ConfigFile::load(path, origins.of("config")).map(Some),
+    }
+}
+
+/// The probes and the per-sample timeout of `watch`, from its flags.
+pub fn watch_probes(
+    targets: &TargetArgs,
+    probe: &ProbeArgs,
+) -> Result<(Vec<Probe>, Duration), UsageError> {
+    let (sources, origins) = (Sources::default(), Origins::default());
+    let timeout = attempt_timeout(probe, &origins)?;
+    let probes = probes(targets, probe, &[], false, None, &sources, &origins)?;
+    Ok((probes, timeout))
+}
+
+fn attempt_timeout(args: &ProbeArgs, origins: &Origins) -> Result<Duration, UsageError> {
+    let at = origins.of("attempt-timeout");
+    let attempt_timeout = duration(&at, &args.attempt_timeout)?;
+    if attempt_timeout.is_zero() {
+        return Err(UsageError::invalid(
+            at,
+            "duration",
+            &args.attempt_timeout,
+            "must be more than 0",
+        ));
+    }
+    Ok(attempt_timeout)
+}
+
+fn require(args: &TargetArgs, n: usize, origins: &Origins) -> Result<Require, UsageError> {
+    if args.any && args.require.is_some() {
+        return Err(UsageError::invalid(
+            origins.of("require"),
+            "number",
+            args.require.as_deref().unwrap_or_default(),
+            format!("cannot be combined with any (from {})", origins.of("any")),
+        ));
+    }
     if args.any {
         return Ok(Require::Any);
     }
     let Some(raw) = &args.require else {
         return Ok(Require::All);
     };
-    let k = count("--require", raw)? as usize;
+    let at = origins.of("require");
+    let k = count(&at, raw)? as usize;
     if k > n {
-        return Err(UsageError::new(
-            "--require",
+        return Err(UsageError::invalid(
+            at,
+            "number",
             raw,
             format!("only {n} target(s) were given"),
         ));
@@ -177,12 +458,16 @@ fn require(args: &TargetArgs, n: usize) -> Result<Require, UsageError> {
     Ok(Require::AtLeast(k))
 }
 
-/// The targets from the command line, then from `--targets-file`.
-fn target_strings(args: &TargetArgs) -> Result<Vec<(String, String)>, UsageError> {
-    let mut targets: Vec<(String, String)> = args
+/// The targets from the command line (or `STILLUP_TARGETS`), then from `--targets-file`.
+fn target_strings(
+    args: &TargetArgs,
+    origins: &Origins,
+) -> Result<Vec<(String, Origin)>, UsageError> {
+    let given = origins.of("targets");
+    let mut targets: Vec<(String, Origin)> = args
         .targets
         .iter()
-        .map(|t| (t.clone(), "TARGET".to_string()))
+        .map(|t| (t.clone(), given.clone()))
         .collect();
     if let Some(path) = &args.targets_file {
         let text = if path == "-" {
@@ -190,88 +475,263 @@ fn target_strings(args: &TargetArgs) -> Result<Vec<(String, String)>, UsageError
         } else {
             std::fs::read_to_string(path)
         }
-        .map_err(|e| UsageError::new("--targets-file", path, format!("cannot read it: {e}")))?;
+        .map_err(|e| {
+            UsageError::invalid(
+                origins.of("targets-file"),
+                "file",
+                path,
+                format!("cannot read it: {e}"),
+            )
+        })?;
         for (number, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or_default().trim();
             if !line.is_empty() {
-                targets.push((line.to_string(), format!("{path}:{}", number + 1)));
+                targets.push((
+                    line.to_string(),
+                    Origin::Arg(format!("{path}:{}", number + 1)),
+                ));
             }
         }
-    }
-    if targets.is_empty() {
-        return Err(UsageError::new(
-            "TARGET",
-            "",
-            "no targets given; pass URLs (http://, https://, http+unix://), tcp://host:port, grpc://host:port, or --targets-file",
-        ));
     }
     Ok(targets)
 }
 
-pub fn probes(
+/// One target to probe: its URL, where it was given, and its table in the config file.
+struct Planned<'f> {
+    raw: String,
+    origin: Origin,
+    table: Option<&'f FileTarget>,
+}
+
+/// The targets given, with `@NAME` looked up in the config file; with none given, every
+/// target of the config file, in its order.
+fn plan<'f>(
+    args: &TargetArgs,
+    file: Option<&'f ConfigFile>,
+    origins: &Origins,
+) -> Result<Vec<Planned<'f>>, UsageError> {
+    let given = target_strings(args, origins)?;
+    if given.is_empty() {
+        return match file {
+            Some(file) if !file.targets().is_empty() => Ok(file
+                .targets()
+                .iter()
+                .map(|t| Planned {
+                    raw: t.url.clone(),
+                    origin: t.url_origin.clone(),
+                    table: Some(t),
+                })
+                .collect()),
+            Some(file) => Err(UsageError::new(
+                "TARGET",
+                "",
+                format!(
+                    "no targets given, and {} has no [targets.NAME] tables; pass URLs or \
+                     tcp://host:port, or add targets to the file",
+                    file.path()
+                ),
+            )),
+            None => Err(UsageError::new(
+                "TARGET",
+                "",
+                "no targets given; pass URLs (http://, https://, http+unix://), tcp://host:port, \
+                 grpc://host:port, or --targets-file",
+            )),
+        };
+    }
+    given
+        .into_iter()
+        .map(|(raw, origin)| {
+            let Some(name) = raw.strip_prefix('@') else {
+                return Ok(Planned {
+                    raw,
+                    origin,
+                    table: None,
+                });
+            };
+            let Some(file) = file else {
+                return Err(UsageError::invalid(
+                    origin,
+                    "target",
+                    &raw,
+                    "names a target of a config file, but no --config FILE was given",
+                ));
+            };
+            let Some(table) = file.target(name) else {
+                let names: Vec<String> = file
+                    .targets()
+                    .iter()
+                    .map(|t| format!("@{}", t.name))
+                    .collect();
+                return Err(UsageError::invalid(
+                    origin,
+                    "target",
+                    &raw,
+                    format!(
+                        "{} has no [targets.{name}]; it has {}",
+                        file.path(),
+                        if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ),
+                ));
+            };
+            Ok(Planned {
+                raw: table.url.clone(),
+                origin: table.url_origin.clone(),
+                table: Some(table),
+            })
+        })
+        .collect()
+}
+
+/// One target's probe options, before validation: flags and variables, then the config
+/// file's `[defaults]`, then (for a file target) its own table.
+#[derive(Clone)]
+struct ProbeInput {
+    args: ProbeArgs,
+    /// `--fail-when`, judged for both commands but used by `wait` alone.
+    fail_when: Vec<String>,
+    origins: Origins,
+}
+
+/// What one target's probe is built from, validated.
+#[derive(Clone)]
+struct ProbeSettings {
+    conditions: Conditions,
+    max_body: u64,
+    request: RequestSettings,
+    follow_redirects: bool,
+    fail_when: Vec<JsonCondition>,
+    addresses: AddressOverrides,
+}
+
+fn probes(
     targets: &TargetArgs,
     args: &ProbeArgs,
-) -> Result<(Vec<Probe>, Duration), UsageError> {
-    let attempt_timeout = duration("--attempt-timeout", &args.attempt_timeout)?;
-    if attempt_timeout.is_zero() {
-        return Err(UsageError::new(
-            "--attempt-timeout",
-            &args.attempt_timeout,
-            "must be more than 0",
-        ));
+    fail_when: &[String],
+    use_fail_when: bool,
+    file: Option<&ConfigFile>,
+    sources: &Sources,
+    origins: &Origins,
+) -> Result<Vec<Probe>, UsageError> {
+    let plan = plan(targets, file, origins)?;
+    let mut base = ProbeInput {
+        args: args.clone(),
+        fail_when: fail_when.to_vec(),
+        origins: origins.clone(),
+    };
+    if let Some(file) = file {
+        file.apply_probe(
+            None,
+            &mut base.args,
+            &mut base.fail_when,
+            sources,
+            &mut base.origins,
+        )?;
     }
-    stdin_readers(targets, args)?;
-    let conditions = conditions(args)?;
-    let max_body = size("--max-body", &args.max_body)?;
-    let request = request(args)?;
-    let addresses = addresses(args)?;
+    let mut stdin = stdin_readers(Some(targets), &base);
+    let shared = probe_settings(&base)?;
     let mut probes = Vec::new();
-    for (raw, place) in target_strings(targets)? {
-        let target = Target::parse(&raw).map_err(|e| UsageError::at(place, &raw, e))?;
+    for planned in plan {
+        let target = Target::parse(&planned.raw)
+            .map_err(|e| UsageError::invalid(&planned.origin, "target", &planned.raw, e))?;
+        let own;
+        let settings = match (planned.table, file) {
+            (Some(table), Some(file)) if table.has_probe_options() => {
+                if let Target::Tcp(_) = target {
+                    return Err(table.http_only_error());
+                }
+                let mut input = base.clone();
+                file.apply_probe(
+                    Some(table),
+                    &mut input.args,
+                    &mut input.fail_when,
+                    sources,
+                    &mut input.origins,
+                )?;
+                stdin.extend(stdin_readers(None, &input));
+                check_stdin(&stdin)?;
+                own = probe_settings(&input)?;
+                &own
+            }
+            _ => {
+                check_stdin(&stdin)?;
+                &shared
+            }
+        };
         let mut probe = Probe::new(target);
         match &mut probe {
-            Probe::Http(http) => http.addresses = addresses.clone(),
-            Probe::Tcp(tcp) => tcp.addresses = addresses.clone(),
+            Probe::Http(http) => http.addresses = settings.addresses.clone(),
+            Probe::Tcp(tcp) => tcp.addresses = settings.addresses.clone(),
             _ => {}
         }
         if let Some(http) = probe.as_http_mut() {
-            http.conditions = conditions.clone();
-            http.max_body = max_body;
-            http.method = request.method.clone();
-            http.headers = request.headers.clone();
-            http.body = request.body.clone();
-            http.tls = request.tls.clone();
-            if args.no_follow {
+            http.conditions = settings.conditions.clone();
+            http.max_body = settings.max_body;
+            http.method = settings.request.method.clone();
+            http.headers = settings.request.headers.clone();
+            http.body = settings.request.body.clone();
+            http.tls = settings.request.tls.clone();
+            if use_fail_when {
+                http.fail_when = settings.fail_when.clone();
+            }
+            if !settings.follow_redirects {
                 http.max_redirects = 0;
                 http.follow_redirects = false;
             }
         }
         // gRPC takes the TLS options (with ALPN h2) and the headers, as call metadata.
         if let Some(grpc) = probe.as_grpc_mut() {
-            grpc.set_tls(&request.tls);
-            grpc.headers = request.headers.clone();
+            grpc.set_tls(&settings.request.tls);
+            grpc.headers = settings.request.headers.clone();
         }
         probes.push(probe);
     }
-    Ok((probes, attempt_timeout))
+    Ok(probes)
 }
 
-fn addresses(args: &ProbeArgs) -> Result<AddressOverrides, UsageError> {
-    let mut overrides = AddressOverrides::default();
-    for raw in &args.resolve {
-        overrides
-            .resolve
-            .push(ResolveRule::parse(raw).map_err(|e| UsageError::new("--resolve", raw, e))?);
+fn probe_settings(input: &ProbeInput) -> Result<ProbeSettings, UsageError> {
+    let (args, origins) = (&input.args, &input.origins);
+    let mut fail_when = Vec::new();
+    for (i, raw) in input.fail_when.iter().enumerate() {
+        fail_when.push(
+            JsonCondition::parse(raw).map_err(|e| {
+                UsageError::invalid(origins.item("fail-when", i), "condition", raw, e)
+            })?,
+        );
     }
-    for raw in &args.connect_to {
+    Ok(ProbeSettings {
+        conditions: conditions(args, origins)?,
+        max_body: size(origins.of("max-body"), &args.max_body)?,
+        request: request(args, origins)?,
+        follow_redirects: !args.no_follow,
+        fail_when,
+        addresses: addresses(args, origins)?,
+    })
+}
+
+fn addresses(args: &ProbeArgs, origins: &Origins) -> Result<AddressOverrides, UsageError> {
+    let mut overrides = AddressOverrides::default();
+    for (i, raw) in args.resolve.iter().enumerate() {
+        overrides.resolve.push(ResolveRule::parse(raw).map_err(|e| {
+            UsageError::invalid(origins.item("resolve", i), "--resolve rule", raw, e)
+        })?);
+    }
+    for (i, raw) in args.connect_to.iter().enumerate() {
         overrides
             .connect_to
-            .push(ConnectToRule::parse(raw).map_err(|e| UsageError::new("--connect-to", raw, e))?);
+            .push(ConnectToRule::parse(raw).map_err(|e| {
+                UsageError::invalid(origins.item("connect-to", i), "--connect-to rule", raw, e)
+            })?);
     }
     Ok(overrides)
 }
 
-/// What every HTTP request of the run carries.
+/// What every HTTP request to one target carries.
+#[derive(Clone)]
 struct RequestSettings {
     method: Method,
     headers: Vec<(HeaderName, HeaderValue)>,
@@ -279,110 +739,166 @@ struct RequestSettings {
     tls: Arc<rustls::ClientConfig>,
 }
 
-/// Standard input can be read once: by one of --targets-file, --data-file or a `file:-` secret.
-fn stdin_readers(targets: &TargetArgs, args: &ProbeArgs) -> Result<(), UsageError> {
+/// Who reads standard input: `--targets-file -`, `--data-file -` or a `file:-` secret, by
+/// option and where it was set.
+fn stdin_readers(targets: Option<&TargetArgs>, input: &ProbeInput) -> Vec<(&'static str, Origin)> {
+    let (args, origins) = (&input.args, &input.origins);
     let secret_from_stdin =
         |raw: &Option<String>| raw.as_deref().is_some_and(|r| r.ends_with("file:-"));
-    let readers: Vec<&'static str> = [
+    [
         (
-            targets.targets_file.as_deref() == Some("-"),
-            "--targets-file",
+            targets.is_some_and(|t| t.targets_file.as_deref() == Some("-")),
+            "targets-file",
         ),
-        (args.data_file.as_deref() == Some("-"), "--data-file"),
-        (secret_from_stdin(&args.user), "--user"),
-        (secret_from_stdin(&args.bearer), "--bearer"),
+        (args.data_file.as_deref() == Some("-"), "data-file"),
+        (secret_from_stdin(&args.user), "user"),
+        (secret_from_stdin(&args.bearer), "bearer"),
     ]
     .into_iter()
-    .filter_map(|(reads, flag)| reads.then_some(flag))
-    .collect();
-    if readers.len() > 1 {
-        return Err(UsageError::new(
-            readers[1],
-            "-",
-            format!(
-                "standard input is already read by {}; put one of them in a file",
-                readers[0]
-            ),
-        ));
-    }
-    Ok(())
+    .filter(|(reads, _)| *reads)
+    .map(|(_, key)| (key, origins.of(key)))
+    .collect()
 }
 
-fn request(args: &ProbeArgs) -> Result<RequestSettings, UsageError> {
+/// Standard input serves one option (several targets may share it: it is read once).
+fn check_stdin(readers: &[(&'static str, Origin)]) -> Result<(), UsageError> {
+    let Some((first, first_origin)) = readers.first() else {
+        return Ok(());
+    };
+    match readers.iter().find(|(key, _)| key != first) {
+        Some((_, origin)) => Err(UsageError::invalid(
+            origin,
+            "file",
+            "-",
+            format!("standard input is already read by {first_origin}; put one of them in a file"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Standard input, read once however many targets' settings use it.
+fn stdin_bytes() -> std::io::Result<Vec<u8>> {
+    static STDIN: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
+    STDIN
+        .get_or_init(|| {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+                .map(|_| bytes)
+                .map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(std::io::Error::other)
+}
+
+fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, UsageError> {
     let method =
         Method::from_bytes(args.method.trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
-            UsageError::new(
-                "--method",
+            UsageError::invalid(
+                origins.of("method"),
+                "method",
                 &args.method,
                 "expected an HTTP method like GET, HEAD or POST",
             )
         })?;
     let mut headers = Vec::new();
-    for raw in &args.headers {
+    for (i, raw) in args.headers.iter().enumerate() {
+        let bad =
+            |problem: &str| UsageError::invalid(origins.item("header", i), "header", raw, problem);
         let Some((name, value)) = raw.split_once(':') else {
-            return Err(UsageError::new("--header", raw, "expected 'Name: value'"));
+            return Err(bad("expected 'Name: value'"));
         };
         let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| UsageError::new("--header", raw, "the name is not a valid header name"))?;
-        let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
-            UsageError::new(
-                "--header",
-                raw,
-                "the value has characters headers cannot carry",
-            )
-        })?;
+            .map_err(|_| bad("the name is not a valid header name"))?;
+        let mut value = HeaderValue::from_str(value.trim())
+            .map_err(|_| bad("the value has characters headers cannot carry"))?;
         value.set_sensitive(is_sensitive_header(name.as_str()));
         headers.push((name, value));
     }
+    if args.user.is_some() && args.bearer.is_some() {
+        return Err(UsageError::invalid(
+            origins.of("bearer"),
+            "secret",
+            "",
+            format!("cannot be combined with user (from {})", origins.of("user")),
+        ));
+    }
     if let Some(raw) = &args.user {
+        let at = origins.of("user");
         let (user, source) = raw.split_once(':').unwrap_or((raw.as_str(), ""));
         let password = if source.is_empty() {
             Secret::new("")
         } else {
-            secret("--user", source)?
+            secret(&at, source)?
         };
         let encoded = base64::engine::general_purpose::STANDARD
             .encode(format!("{user}:{}", password.expose()));
         headers.push((
             AUTHORIZATION,
-            sensitive_value("--user", &format!("Basic {encoded}"))?,
+            sensitive_value(&at, &format!("Basic {encoded}"))?,
         ));
     }
     if let Some(raw) = &args.bearer {
-        let token = secret("--bearer", raw)?;
+        let at = origins.of("bearer");
+        let token = secret(&at, raw)?;
         headers.push((
             AUTHORIZATION,
-            sensitive_value("--bearer", &format!("Bearer {}", token.expose().trim()))?,
+            sensitive_value(&at, &format!("Bearer {}", token.expose().trim()))?,
         ));
     }
     let body = match (&args.data, &args.data_file) {
-        (Some(data), _) => Some(Bytes::from(data.clone().into_bytes())),
-        (None, Some(path)) => Some(Bytes::from(read_input("--data-file", path)?)),
+        (Some(_), Some(path)) => {
+            return Err(UsageError::invalid(
+                origins.of("data-file"),
+                "file",
+                path,
+                format!("cannot be combined with data (from {})", origins.of("data")),
+            ))
+        }
+        (Some(data), None) => Some(Bytes::from(data.clone().into_bytes())),
+        (None, Some(path)) => Some(Bytes::from(read_input(origins.of("data-file"), path)?)),
         (None, None) => None,
+    };
+    let client_cert = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+        (None, None) => None,
+        (Some(cert), None) => {
+            return Err(UsageError::invalid(
+                origins.of("cert"),
+                "file",
+                cert,
+                "a client certificate needs its key (--key)",
+            ))
+        }
+        (None, Some(key)) => {
+            return Err(UsageError::invalid(
+                origins.of("key"),
+                "file",
+                key,
+                "a key needs its client certificate (--cert)",
+            ))
+        }
     };
     let tls_options = TlsOptions {
         insecure: args.insecure,
         ca_files: args.cacert.iter().map(PathBuf::from).collect(),
-        client_cert: args
-            .cert
-            .as_ref()
-            .zip(args.key.as_ref())
-            .map(|(c, k)| (PathBuf::from(c), PathBuf::from(k))),
+        client_cert,
     };
     let tls = client_config(&tls_options).map_err(|e| {
-        let flag = match &e {
-            TlsConfigError::BadKey { .. } => "--key",
-            TlsConfigError::BadClientAuth { .. } => "--cert",
+        let origin = match &e {
+            TlsConfigError::BadKey { .. } => origins.of("key"),
+            TlsConfigError::BadClientAuth { .. } => origins.of("cert"),
             TlsConfigError::Read { path, .. }
             | TlsConfigError::NoCertificate { path }
-            | TlsConfigError::BadAuthority { path, .. }
-                if args.cert.as_deref() == Some(path.as_str()) =>
-            {
-                "--cert"
+            | TlsConfigError::BadAuthority { path, .. } => {
+                if args.cert.as_deref() == Some(path.as_str()) {
+                    origins.of("cert")
+                } else {
+                    let i = args.cacert.iter().position(|c| c == path).unwrap_or(0);
+                    origins.item("cacert", i)
+                }
             }
-            _ => "--cacert",
         };
-        UsageError::new(flag, "", e)
+        UsageError::invalid(origin, "file", "", e)
     })?;
     Ok(RequestSettings {
         method,
@@ -392,10 +908,11 @@ fn request(args: &ProbeArgs) -> Result<RequestSettings, UsageError> {
     })
 }
 
-fn sensitive_value(flag: &'static str, text: &str) -> Result<HeaderValue, UsageError> {
+fn sensitive_value(at: &Origin, text: &str) -> Result<HeaderValue, UsageError> {
     let mut value = HeaderValue::from_str(text).map_err(|_| {
-        UsageError::new(
-            flag,
+        UsageError::invalid(
+            at,
+            "secret",
             "<redacted>",
             "the secret has characters headers cannot carry",
         )
@@ -405,21 +922,28 @@ fn sensitive_value(flag: &'static str, text: &str) -> Result<HeaderValue, UsageE
 }
 
 /// `env:VAR`, `file:PATH`, or the secret itself.
-fn secret(flag: &'static str, source: &str) -> Result<Secret, UsageError> {
+fn secret(at: impl Into<Origin>, source: &str) -> Result<Secret, UsageError> {
+    let at = at.into();
     if let Some(var) = source.strip_prefix("env:") {
         return match std::env::var(var) {
             Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
-            _ => Err(UsageError::new(
-                flag,
+            _ => Err(UsageError::invalid(
+                at,
+                "secret",
                 &format!("env:{var}"),
                 format!("environment variable {var} is not set or empty"),
             )),
         };
     }
     if let Some(path) = source.strip_prefix("file:") {
-        let bytes = read_input(flag, path)?;
+        let bytes = read_input(&at, path)?;
         let text = String::from_utf8(bytes).map_err(|_| {
-            UsageError::new(flag, &format!("file:{path}"), "the file is not UTF-8 text")
+            UsageError::invalid(
+                &at,
+                "secret",
+                &format!("file:{path}"),
+                "the file is not UTF-8 text",
+            )
         })?;
         // Files written with `echo` end in a newline that is not part of the secret.
         return Ok(Secret::new(text.trim_end_matches(['\r', '\n'])));
@@ -427,39 +951,46 @@ fn secret(flag: &'static str, source: &str) -> Result<Secret, UsageError> {
     Ok(Secret::new(source))
 }
 
-fn read_input(flag: &'static str, path: &str) -> Result<Vec<u8>, UsageError> {
+fn read_input(at: impl Into<Origin>, path: &str) -> Result<Vec<u8>, UsageError> {
     let read = if path == "-" {
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes).map(|_| bytes)
+        stdin_bytes()
     } else {
         std::fs::read(path)
     };
-    read.map_err(|e| UsageError::new(flag, path, format!("cannot read it: {e}")))
+    read.map_err(|e| UsageError::invalid(at, "file", path, format!("cannot read it: {e}")))
 }
 
-fn conditions(args: &ProbeArgs) -> Result<Conditions, UsageError> {
+fn conditions(args: &ProbeArgs, origins: &Origins) -> Result<Conditions, UsageError> {
     let mut conditions = Conditions {
-        status: StatusSet::parse(&args.expect_status)
-            .map_err(|e| UsageError::new("--expect-status", &args.expect_status, e))?,
+        status: StatusSet::parse(&args.expect_status).map_err(|e| {
+            UsageError::invalid(
+                origins.of("expect-status"),
+                "status codes",
+                &args.expect_status,
+                e,
+            )
+        })?,
         ..Conditions::default()
     };
-    for raw in &args.expect_json {
-        conditions
-            .json
-            .push(JsonCondition::parse(raw).map_err(|e| UsageError::new("--expect-json", raw, e))?);
+    for (i, raw) in args.expect_json.iter().enumerate() {
+        conditions.json.push(JsonCondition::parse(raw).map_err(|e| {
+            UsageError::invalid(origins.item("expect-json", i), "condition", raw, e)
+        })?);
     }
-    for raw in &args.expect_body {
-        conditions
-            .body
-            .push(BodyPattern::parse(raw).map_err(|e| UsageError::new("--expect-body", raw, e))?);
+    for (i, raw) in args.expect_body.iter().enumerate() {
+        conditions.body.push(BodyPattern::parse(raw).map_err(|e| {
+            UsageError::invalid(origins.item("expect-body", i), "regular expression", raw, e)
+        })?);
     }
-    for raw in &args.expect_header {
-        conditions.headers.push(
-            HeaderCondition::parse(raw).map_err(|e| UsageError::new("--expect-header", raw, e))?,
-        );
+    for (i, raw) in args.expect_header.iter().enumerate() {
+        conditions
+            .headers
+            .push(HeaderCondition::parse(raw).map_err(|e| {
+                UsageError::invalid(origins.item("expect-header", i), "header condition", raw, e)
+            })?);
     }
     if let Some(raw) = &args.max_latency {
-        conditions.max_latency = Some(duration("--max-latency", raw)?);
+        conditions.max_latency = Some(duration(origins.of("max-latency"), raw)?);
     }
     Ok(conditions)
 }
@@ -482,41 +1013,35 @@ pub fn presentation_for(args: &OutputArgs) -> Presentation {
 }
 
 /// `500ms`, `3s`, `2m`, `1h30m`; a bare number is refused rather than guessed.
-pub fn duration(flag: &'static str, raw: &str) -> Result<Duration, UsageError> {
+pub fn duration(at: impl Into<Origin>, raw: &str) -> Result<Duration, UsageError> {
+    let at = at.into();
+    let bad = |problem: String| UsageError::invalid(&at, "duration", raw, problem);
     let text = raw.trim();
     if text.is_empty() {
-        return Err(UsageError::new(
-            flag,
-            raw,
-            "expected a duration like 500ms, 3s or 2m",
-        ));
+        return Err(bad("expected a duration like 500ms, 3s or 2m".to_string()));
     }
     if text.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(UsageError::new(
-            flag,
-            raw,
-            format!("add a unit, e.g. {text}s or {text}ms"),
-        ));
+        return Err(bad(format!("add a unit, e.g. {text}s or {text}ms")));
     }
     humantime::parse_duration(text).map_err(|e| {
-        UsageError::new(
-            flag,
-            raw,
-            format!("{e}; expected a duration like 500ms, 3s, 2m or 1h30m"),
-        )
+        bad(format!(
+            "{e}; expected a duration like 500ms, 3s, 2m or 1h30m"
+        ))
     })
 }
 
 /// `1MiB`, `64KiB`, `512KB`, `1000000`.
-pub fn size(flag: &'static str, raw: &str) -> Result<u64, UsageError> {
+pub fn size(at: impl Into<Origin>, raw: &str) -> Result<u64, UsageError> {
+    let at = at.into();
     let text = raw.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
     let bad = || {
-        UsageError::new(
-            flag,
+        UsageError::invalid(
+            &at,
+            "size",
             raw,
             "expected a size like 1MiB, 64KiB, 500KB or 100000",
         )
@@ -536,22 +1061,24 @@ pub fn size(flag: &'static str, raw: &str) -> Result<u64, UsageError> {
 }
 
 /// A whole number of at least 1.
-pub fn count(flag: &'static str, raw: &str) -> Result<u32, UsageError> {
+pub fn count(at: impl Into<Origin>, raw: &str) -> Result<u32, UsageError> {
     match raw.trim().parse::<u32>() {
         Ok(n) if n >= 1 => Ok(n),
-        _ => Err(UsageError::new(
-            flag,
+        _ => Err(UsageError::invalid(
+            at,
+            "number",
             raw,
             "expected a whole number of at least 1, e.g. 3",
         )),
     }
 }
 
-fn ratio(flag: &'static str, raw: &str) -> Result<f64, UsageError> {
+fn ratio(at: impl Into<Origin>, raw: &str) -> Result<f64, UsageError> {
     match raw.trim().parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(UsageError::new(
-            flag,
+        _ => Err(UsageError::invalid(
+            at,
+            "ratio",
             raw,
             "expected a ratio between 0 and 1, e.g. 0.5",
         )),
@@ -611,7 +1138,7 @@ mod tests {
         let super::super::args::Command::Check(args) = cli.command else {
             panic!("parsed as check");
         };
-        let e = check_config(&args).unwrap_err();
+        let e = check_config(&args, &Sources::default()).unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 

@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod exec;
 pub mod exit;
+pub mod file;
 pub mod html;
 pub mod progress;
 pub mod render;

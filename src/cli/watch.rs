@@ -31,10 +31,11 @@ pub fn watch_config(args: &WatchArgs) -> Result<WatchConfig, UsageError> {
     let targets = TargetArgs {
         targets: args.targets.clone(),
         targets_file: args.targets_file.clone(),
+        config: None,
         any: false,
         require: None,
     };
-    let (probes, sample_timeout) = config::probes(&targets, &args.probe)?;
+    let (probes, sample_timeout) = config::watch_probes(&targets, &args.probe)?;
     let duration = args
         .duration
         .as_deref()

@@ -64,8 +64,8 @@ impl Run {
     }
 }
 
-/// Run `stillup` with `args`, no `STILLUP_*` variables from the caller's environment, no
-/// colour, and a hard limit on wall time.
+/// Run `stillup` with `args`, no `STILLUP_*` variables from the caller's environment (see
+/// [`stillup_with_env`] to set some), no colour, and a hard limit on wall time.
 pub fn stillup<I, S>(args: I) -> Run
 where
     I: IntoIterator<Item = S>,
@@ -82,6 +82,19 @@ where
 {
     let mut cmd = command(args);
     cmd.write_stdin(input.to_string());
+    run_to_end(cmd)
+}
+
+/// [`stillup`], with `vars` (e.g. `STILLUP_TIMEOUT`) set for this run only.
+pub fn stillup_with_env<I, S>(args: I, vars: &[(&str, &str)]) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = command(args);
+    for (name, value) in vars {
+        cmd.env(name, value);
+    }
     run_to_end(cmd)
 }
 

@@ -16,6 +16,7 @@ mod integration {
     mod grpc;
     mod limits;
     mod network;
+    mod proxy;
     mod request;
     mod reverse;
     mod schema;

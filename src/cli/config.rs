@@ -20,6 +20,7 @@ use http::Method;
 use stillup::backoff::{Backoff, BackoffKind};
 use stillup::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
 use stillup::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
+use stillup::net::proxy::{ProxyError, ProxySettings};
 use stillup::net::tls::{client_config, TlsConfigError, TlsOptions};
 use stillup::redact::{is_sensitive_header, redact_url, Secret};
 use stillup::{FailFast, Probe, Require, Target, Until, WaitPolicy};
@@ -618,6 +619,18 @@ fn probes(
     origins: &Origins,
 ) -> Result<Vec<Probe>, UsageError> {
     let plan = plan(targets, file, origins)?;
+    let proxies = ProxySettings::from_env().map_err(|e| match e {
+        ProxyError::Invalid {
+            variable,
+            value,
+            reason,
+        } => UsageError::invalid(
+            variable,
+            "proxy URL",
+            &value,
+            format!("{reason}; write it like http://proxy.internal:3128"),
+        ),
+    })?;
     let mut base = ProbeInput {
         args: args.clone(),
         fail_when: fail_when.to_vec(),
@@ -664,7 +677,10 @@ fn probes(
         };
         let mut probe = Probe::new(target);
         match &mut probe {
-            Probe::Http(http) => http.addresses = settings.addresses.clone(),
+            Probe::Http(http) => {
+                http.addresses = settings.addresses.clone();
+                http.proxies = proxies.clone();
+            }
             Probe::Tcp(tcp) => tcp.addresses = settings.addresses.clone(),
             _ => {}
         }

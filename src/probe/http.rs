@@ -31,6 +31,7 @@ use crate::deadline::Deadline;
 use crate::failure::Failure;
 use crate::net::cause::find_cause;
 use crate::net::overrides::AddressOverrides;
+use crate::net::proxy::{self, Proxy, ProxySettings};
 use crate::net::{connect, tls};
 use crate::probe::{AbortOnDrop, ProbeResult, Prober};
 use crate::target::HttpTarget;
@@ -59,6 +60,8 @@ pub struct HttpProbe {
     pub max_redirects: usize,
     /// `--resolve` / `--connect-to`: where to connect instead of where DNS points.
     pub addresses: AddressOverrides,
+    /// HTTP proxies (from the environment in the CLI); loopback targets never use one.
+    pub proxies: ProxySettings,
     /// Follow same-origin redirects (`--no-follow` turns this off: a 3xx is judged as is).
     pub follow_redirects: bool,
     pub tls: Arc<rustls::ClientConfig>,
@@ -80,6 +83,7 @@ impl HttpProbe {
             max_redirects: DEFAULT_MAX_REDIRECTS,
             follow_redirects: true,
             addresses: AddressOverrides::default(),
+            proxies: ProxySettings::default(),
             tls: tls::default_client_config(),
             fail_when: Vec::new(),
         }
@@ -205,11 +209,17 @@ impl HttpProbe {
             let connect_started = Instant::now();
             let stream = connect::connect_unix(socket, budget).await?;
             PhaseTimings::add(&mut timings.connect, connect_started.elapsed());
-            return self.exchange(url, stream, budget, timings, status).await;
+            return self
+                .exchange(url, stream, budget, timings, status, None)
+                .await;
         }
         let host = host_of(url);
         let port = url.port_or_known_default().unwrap_or(80);
-        let (addrs, dns) = self.addresses.resolve(&host, port, budget).await?;
+        let proxy = self.proxies.for_url(url);
+        let (addrs, dns) = match proxy {
+            Some(proxy) => connect::resolve(&proxy.host(), proxy.port(), budget).await?,
+            None => self.addresses.resolve(&host, port, budget).await?,
+        };
         if let Some(dns) = dns {
             PhaseTimings::add(&mut timings.dns, dns);
         }
@@ -218,12 +228,19 @@ impl HttpProbe {
         PhaseTimings::add(&mut timings.connect, connect_started.elapsed());
         *remote = Some(addr);
         if url.scheme() == "https" {
+            // Through a proxy, TLS runs end to end inside a CONNECT tunnel.
+            let tcp = match proxy {
+                Some(proxy) => proxy::tunnel(tcp, proxy, &host, port, budget).await?,
+                None => tcp,
+            };
             let tls_started = Instant::now();
             let stream = tls::handshake(self.tls.clone(), &host, tcp, budget).await?;
             PhaseTimings::add(&mut timings.tls, tls_started.elapsed());
-            self.exchange(url, stream, budget, timings, status).await
+            self.exchange(url, stream, budget, timings, status, None)
+                .await
         } else {
-            self.exchange(url, tcp, budget, timings, status).await
+            self.exchange(url, tcp, budget, timings, status, proxy)
+                .await
         }
     }
 
@@ -235,11 +252,12 @@ impl HttpProbe {
         budget: &Deadline,
         timings: &mut PhaseTimings,
         status: &mut Option<u16>,
+        via: Option<&Proxy>,
     ) -> Result<Hop, Failure>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let request = self.build_request(url)?;
+        let request = self.build_request(url, via)?;
         let mut builder = hyper::client::conn::http1::Builder::new();
         builder
             .max_buf_size(MAX_HEAD_BYTES)
@@ -287,16 +305,30 @@ impl HttpProbe {
         })
     }
 
-    fn build_request(&self, url: &Url) -> Result<Request<Full<Bytes>>, Failure> {
-        let path = match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_string(),
+    /// The request for `url`: origin-form, or absolute-form when sent `via` a proxy.
+    fn build_request(
+        &self,
+        url: &Url,
+        via: Option<&Proxy>,
+    ) -> Result<Request<Full<Bytes>>, Failure> {
+        let path = match (via, url.query()) {
+            (Some(_), _) => url.as_str().to_string(),
+            (None, Some(q)) => format!("{}?{q}", url.path()),
+            (None, None) => url.path().to_string(),
         };
         let mut builder = Request::builder().method(self.method.clone()).uri(path);
         builder = builder.header(HOST, host_header(url));
         builder = builder.header(USER_AGENT, concat!("stillup/", env!("CARGO_PKG_VERSION")));
         builder = builder.header(http::header::ACCEPT, "*/*");
         builder = builder.header(http::header::CONNECTION, "close");
+        if let Some(auth) = via.and_then(Proxy::authorization) {
+            let mut value = HeaderValue::from_str(&auth).map_err(|_| Failure::Proxy {
+                proxy: via.map(|p| p.url.to_string()).unwrap_or_default(),
+                detail: "its credentials cannot be sent in a header".into(),
+            })?;
+            value.set_sensitive(true);
+            builder = builder.header(http::header::PROXY_AUTHORIZATION, value);
+        }
         if let Some(secret) = self.target.basic_auth() {
             let encoded = base64::engine::general_purpose::STANDARD.encode(secret.expose());
             let mut value = HeaderValue::from_str(&format!("Basic {encoded}"))

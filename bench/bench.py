@@ -459,11 +459,13 @@ class ManyServer:
 
     def __init__(self, binary, targets, ports, window, seed):
         self.targets = targets
+        # Binary and unbuffered: replies are read with select + os.read into our own buffer (a
+        # buffered reader could hold lines that select cannot see).
         self.proc = subprocess.Popen(
             [binary, str(targets), str(ports), f"{window}", str(seed)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
-            start_new_session=True)
-        line = self._readline(10.0)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, start_new_session=True)
+        self._pending = bytearray()
+        line = self._reply(10.0)[0]
         self.ready_at = time.perf_counter()
         if not line.startswith("READY "):
             self.close()
@@ -479,12 +481,33 @@ class ManyServer:
             for i in range(self.targets):
                 f.write(self.url(i) + "\n")
 
-    def _readline(self, limit):
-        ready, _, _ = select.select([self.proc.stdout], [], [], limit)
-        if not ready:
-            self.close()
-            raise RuntimeError("bench_many did not answer in time")
-        return self.proc.stdout.readline().strip()
+    def _reply(self, limit, last=None):
+        """Lines of one reply: up to the first line (or, with `last`, up to the line `last`),
+        within `limit` seconds."""
+        deadline = time.monotonic() + limit
+        marker = b"\n" if last is None else b"\n" + last.encode() + b"\n"
+        fd = self.proc.stdout.fileno()
+        while True:
+            # Search from the start with the separator in front, so a reply that begins with the
+            # marker line is found too.
+            end = (b"\n" + self._pending).find(marker) if last is not None else \
+                self._pending.find(b"\n")
+            if end >= 0:
+                end = end + len(marker) - 1 if last is not None else end + 1
+                text, self._pending = bytes(self._pending[:end]), self._pending[end:]
+                return text.decode().splitlines()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                self.close()
+                raise RuntimeError("bench_many did not answer in time")
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                raise RuntimeError("bench_many exited")
+            self._pending += chunk
+
+    def _ask(self, command):
+        self.proc.stdin.write(command.encode() + b"\n")
+        self.proc.stdin.flush()
 
     def cpu_seconds(self):
         """The server's user + system CPU time so far, from /proc."""
@@ -492,9 +515,8 @@ class ManyServer:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stats(self):
-        self.proc.stdin.write("stats\n")
-        self.proc.stdin.flush()
-        line = self._readline(5.0)
+        self._ask("stats")
+        line = self._reply(5.0)[0]
         if not line.startswith("STATS "):
             raise RuntimeError(f"bench_many: expected STATS, got {line!r}")
         return {k: int(v) for k, v in (kv.split("=") for kv in line.split()[1:])}
@@ -502,13 +524,9 @@ class ManyServer:
     def dump(self):
         """Per target: (switch_s, first_healthy_s or None, requests, unhealthy_requests), with
         times in seconds since the server's first request."""
-        self.proc.stdin.write("dump\n")
-        self.proc.stdin.flush()
+        self._ask("dump")
         records = []
-        for _ in range(self.targets + 1):  # bounded: one line per target, then END
-            line = self._readline(10.0)
-            if line == "END":
-                break
+        for line in self._reply(30.0, last="END")[:-1]:
             _, _, switch, first, requests, unhealthy = line.split()
             records.append((int(switch) / 1e6, None if int(first) < 0 else int(first) / 1e6,
                             int(requests), int(unhealthy)))
@@ -551,35 +569,54 @@ class ManyRun:
         end = spawn_at + spawned.seconds
         self.tail = end - (go + self.last_switch) if go is not None else None
         self.server_cpu = server.cpu_seconds()
-        # Detection lag from the server's clock: the switch to the first request answered 200.
+        # Detection lag on the server's clock: the switch to the first request answered 200.
         self.lags = [r[1] - r[0] for r in records if r[1] is not None]
         self.never = sum(1 for r in records if r[1] is None)
         self.attempts = []
         self.classes = collections.Counter()
         self.examples = {}
-        self.upper = list(self.lags)
+        self.noticed = None  # lag until stillup had the answer (needs the JSON report)
+        self.offset_error = None
         self.first_round = None
-        if report is not None:
-            targets = report["targets"]
-            # Upper bound of the moment stillup had the answer: the lag plus the whole healthy
-            # attempt (which began before the server read its request).
-            self.upper = []
-            for r, t in zip(records, targets):
-                final = t["attempts"][-1] if t["attempts"] else None
-                if r[1] is not None and final is not None and final["healthy"]:
-                    self.upper.append(r[1] - r[0] + final["duration_ms"] / 1000)
-            for t in targets:
-                for a in t["attempts"]:
-                    self.attempts.append(a["duration_ms"] / 1000)
-                    if a["class"] and a["status"] != 503:
-                        self.classes[a["class"]] += 1
-                        self.examples.setdefault(a["class"], a["message"])
-            starts = [t["attempts"][0]["started_ms"] / 1000 for t in targets if t["attempts"]]
-            self.first_round = max(starts) if starts else None
-        # Requests a target got while it answered 503, beyond one per interval from the start.
-        self.too_fast = 0
-        if interval:
-            self.too_fast = sum(1 for r in records if r[3] > int(r[0] // interval) + 1)
+        self.min_gap = None
+        self.too_fast = 0  # targets with two attempts closer than the interval
+        self.mismatched = 0  # targets whose request count differs from their attempts in JSON
+        if report is None:
+            return
+        targets = report["targets"]
+        for r, t in zip(records, targets):
+            starts = [a["started_ms"] / 1000 for a in t["attempts"]]
+            gaps = [b - a for a, b in zip(starts, starts[1:])]
+            if gaps:
+                self.min_gap = min(gaps + ([self.min_gap] if self.min_gap is not None else []))
+                if interval and min(gaps) < interval - 0.001:
+                    self.too_fast += 1
+            if r[2] != len(t["attempts"]):
+                self.mismatched += 1
+            for a in t["attempts"]:
+                self.attempts.append(a["duration_ms"] / 1000)
+                if a["class"] and a["status"] != 503:
+                    self.classes[a["class"]] += 1
+                    self.examples.setdefault(a["class"], a["message"])
+        firsts = [t["attempts"][0]["started_ms"] / 1000 for t in targets if t["attempts"]]
+        self.first_round = max(firsts) if firsts else None
+        # When stillup had each answer, on the server's clock. stillup's JSON times its healthy
+        # attempt (start s, duration d) on its own clock; the server read that attempt's
+        # request at h on its clock. With c = stillup clock - server clock, s <= h + c <= s + d
+        # for every target, so c >= max(s - h). Taking that smallest possible c makes
+        # s + d - c - switch an upper bound of each lag; min(s + d - h) - max(s - h) is how
+        # far off the shared offset can be.
+        healthy = []
+        for r, t in zip(records, targets):
+            final = t["attempts"][-1] if t["attempts"] else None
+            if r[1] is not None and final is not None and final["healthy"]:
+                s, d = final["started_ms"] / 1000, final["duration_ms"] / 1000
+                healthy.append((s, d, r[1], r[0]))
+        if healthy:
+            c_low = max(s - h for s, d, h, _ in healthy)
+            c_high = min(s + d - h for s, d, h, _ in healthy)
+            self.noticed = [s + d - c_low - switch for s, d, h, switch in healthy]
+            self.offset_error = c_high - c_low
 
     @property
     def outcome(self):
@@ -654,7 +691,8 @@ def many_targets(args):
     print(f"(5) many targets at once: N targets over {ports} ports of one local bench_many, each "
           f"503 until a random moment in a {window:g} s window (seed {seed}) after the server's "
           f"first request, then 200; stillup wait --targets-file F --output json --timeout 30s")
-    print(f"  {note_nofile}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"  {note_nofile}; load average before: {load} ({os.cpu_count()} CPUs)")
     for n in counts:
         variants = [
             (f"wait --interval {interval}", "wait", ["--timeout", "30s", "--interval", interval],
@@ -675,9 +713,9 @@ def many_targets(args):
         print_many(n, runs, check, floor)
     print(f"  peak RSS floor of the measurement (sh -c 'exec true' run the same way): {mb(floor)}")
     print(f"  detection lag: from the moment a path turned healthy to the server reading the "
-          f"first request it answered 200 (one clock, the server's); 'incl. the attempt' adds "
-          f"that whole attempt's duration from stillup's JSON, an upper bound of when stillup "
-          f"knew")
+          f"first request it answered 200 (the server's clock); 'until stillup had it' is an "
+          f"upper bound of when that attempt ended, from stillup's JSON mapped onto the server's "
+          f"clock (see bench/README.md)")
 
 
 def print_many(n, runs, check, floor):
@@ -711,20 +749,27 @@ def print_many(n, runs, check, floor):
     row("peak RSS", lambda r: mb(r.spawned.maxrss), mb(check.spawned.maxrss),
         f"< {mb(MANY_RSS_TARGET)}", verdict(main.spawned.maxrss < MANY_RSS_TARGET))
     row("peak RSS / check's", lambda r: ratio(r.spawned.maxrss, check.spawned.maxrss), "1.00x")
-    row("CPU time stillup (user+sys)", lambda r: ms(r.cpu), ms(check.cpu))
+    row("CPU time stillup (user+sys), % of wall",
+        lambda r: f"{ms(r.cpu)}, {100 * r.cpu / r.spawned.seconds:.0f}%",
+        f"{ms(check.cpu)}, {100 * check.cpu / check.spawned.seconds:.0f}%")
     row("CPU time bench_many", lambda r: ms(r.server_cpu), ms(check.server_cpu))
     row("detection lag, median / p99 / max", lambda r: lag3(r.lags), "")
-    row("  incl. the attempt, median / p99 / max", lambda r: lag3(r.upper), "",
+    row("  until stillup had it, median / p99 / max",
+        lambda r: lag3(r.noticed) if r.noticed else "n/a", "",
         f"max < {MANY_LAG_TARGET * 1000:.0f} ms",
-        verdict(main.never == 0 and bool(main.upper) and max(main.upper) < MANY_LAG_TARGET))
-    row("targets noticed > 1 s after the switch",
-        lambda r: count(sum(1 for x in r.upper if x >= MANY_LAG_TARGET) + r.never), "", "0",
-        verdict(main.never == 0 and all(x < MANY_LAG_TARGET for x in main.upper)))
+        verdict(main.never == 0 and bool(main.noticed) and max(main.noticed) < MANY_LAG_TARGET))
+    row("  (clock offset known within)", lambda r: opt_ms(r.offset_error), "")
+    row("targets noticed >= 1 s after the switch",
+        lambda r: count(sum(1 for x in r.noticed or [] if x >= MANY_LAG_TARGET) + r.never), "",
+        "0", verdict(main.never == 0 and all(x < MANY_LAG_TARGET for x in main.noticed or [1e9])))
     row("targets never answered 200", lambda r: count(r.never), count(check.never))
     row("requests per target, mean", lambda r: f"{r.stats['requests'] / n:.1f}",
         f"{check.stats['requests'] / n:.1f}")
-    row("targets sent > 1 request per interval", lambda r: count(r.too_fast), "", "0",
+    row("closest two attempts of one target", lambda r: opt_ms(r.min_gap), "")
+    row("targets polled faster than the interval", lambda r: count(r.too_fast), "", "0",
         verdict(main.too_fast == 0))
+    row("targets: server requests != JSON attempts", lambda r: count(r.mismatched),
+        count(check.mismatched), "0", verdict(main.mismatched == 0))
     row("attempt duration, median / p99 / max", lambda r: lag3(r.attempts), lag3(check.attempts))
     row("first round of attempts started within", lambda r: opt_ms(r.first_round),
         opt_ms(check.first_round))

@@ -343,6 +343,11 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "HOST:PORT:HOST2:PORT2", env = "STILLUP_CONNECT_TO")]
     pub connect_to: Vec<String>,
 
+    /// Speak HTTP/2: offered by ALPN on https (HTTP/1.1 if the server declines), with prior
+    /// knowledge (h2c) on plain http
+    #[arg(long, env = "STILLUP_HTTP2", value_parser = BoolishValueParser::new())]
+    pub http2: bool,
+
     /// Do not follow redirects: a 3xx is judged as it is
     #[arg(long, env = "STILLUP_NO_FOLLOW", value_parser = BoolishValueParser::new())]
     pub no_follow: bool,

@@ -605,6 +605,7 @@ struct ProbeSettings {
     max_body: u64,
     request: RequestSettings,
     follow_redirects: bool,
+    http2: bool,
     fail_when: Vec<JsonCondition>,
     addresses: AddressOverrides,
 }
@@ -680,6 +681,7 @@ fn probes(
             Probe::Http(http) => {
                 http.addresses = settings.addresses.clone();
                 http.proxies = proxies.clone();
+                http.http2 = settings.http2;
             }
             Probe::Tcp(tcp) => tcp.addresses = settings.addresses.clone(),
             _ => {}
@@ -724,6 +726,7 @@ fn probe_settings(input: &ProbeInput) -> Result<ProbeSettings, UsageError> {
         max_body: size(origins.of("max-body"), &args.max_body)?,
         request: request(args, origins)?,
         follow_redirects: !args.no_follow,
+        http2: args.http2,
         fail_when,
         addresses: addresses(args, origins)?,
     })

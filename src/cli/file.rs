@@ -60,6 +60,7 @@ const PER_TARGET: &[&str] = &[
     "cert",
     "key",
     "no-follow",
+    "http2",
     "resolve",
     "connect-to",
     "max-body",
@@ -169,6 +170,7 @@ struct Options {
     cert: Option<Spanned<Text>>,
     key: Option<Spanned<Text>>,
     no_follow: Option<Spanned<bool>>,
+    http2: Option<Spanned<bool>>,
     resolve: Option<Spanned<List>>,
     connect_to: Option<Spanned<List>>,
     max_body: Option<Spanned<Text>>,
@@ -220,6 +222,7 @@ impl Options {
             "cert" => cert,
             "key" => key,
             "no-follow" => no_follow,
+            "http2" => http2,
             "resolve" => resolve,
             "connect-to" => connect_to,
             "max-body" => max_body,
@@ -539,6 +542,7 @@ impl ConfigFile {
             layer.path("key", &o.key, &mut args.key);
         }
         layer.flag("no-follow", &o.no_follow, &mut args.no_follow);
+        layer.flag("http2", &o.http2, &mut args.http2);
         layer.list("resolve", &o.resolve, &mut args.resolve, false);
         layer.list("connect-to", &o.connect_to, &mut args.connect_to, false);
         layer.text("max-body", &o.max_body, &mut args.max_body);

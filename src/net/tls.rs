@@ -109,6 +109,13 @@ pub fn with_h2_alpn(config: &ClientConfig) -> Arc<ClientConfig> {
     Arc::new(config)
 }
 
+/// The same trust and client certificate, offering HTTP/2 first and HTTP/1.1 as fallback.
+pub fn with_h2_or_http1_alpn(config: &ClientConfig) -> Arc<ClientConfig> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Arc::new(config)
+}
+
 fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
     let shown = path.display().to_string();
     let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)

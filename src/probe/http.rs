@@ -22,7 +22,7 @@ use http::header::{
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 use url::Url;
 
@@ -62,6 +62,9 @@ pub struct HttpProbe {
     pub addresses: AddressOverrides,
     /// HTTP proxies (from the environment in the CLI); loopback targets never use one.
     pub proxies: ProxySettings,
+    /// `--http2`: offer h2 by ALPN on https (HTTP/1.1 if the server declines), and speak
+    /// HTTP/2 with prior knowledge on plain http.
+    pub http2: bool,
     /// Follow same-origin redirects (`--no-follow` turns this off: a 3xx is judged as is).
     pub follow_redirects: bool,
     pub tls: Arc<rustls::ClientConfig>,
@@ -84,6 +87,7 @@ impl HttpProbe {
             follow_redirects: true,
             addresses: AddressOverrides::default(),
             proxies: ProxySettings::default(),
+            http2: false,
             tls: tls::default_client_config(),
             fail_when: Vec::new(),
         }
@@ -234,10 +238,20 @@ impl HttpProbe {
                 None => tcp,
             };
             let tls_started = Instant::now();
-            let stream = tls::handshake(self.tls.clone(), &host, tcp, budget).await?;
+            let config = if self.http2 {
+                tls::with_h2_or_http1_alpn(&self.tls)
+            } else {
+                self.tls.clone()
+            };
+            let stream = tls::handshake(config, &host, tcp, budget).await?;
             PhaseTimings::add(&mut timings.tls, tls_started.elapsed());
+            if stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
+                return self.exchange_h2(url, stream, budget, timings, status).await;
+            }
             self.exchange(url, stream, budget, timings, status, None)
                 .await
+        } else if self.http2 && proxy.is_none() {
+            self.exchange_h2(url, tcp, budget, timings, status).await
         } else {
             self.exchange(url, tcp, budget, timings, status, proxy)
                 .await
@@ -289,6 +303,27 @@ impl HttpProbe {
                     })
                 }
             };
+        self.finish_exchange(
+            response,
+            request_started,
+            budget,
+            timings,
+            status,
+            connection,
+        )
+        .await
+    }
+
+    /// Read the body of a response whose headers arrived, then let the connection go.
+    async fn finish_exchange(
+        &self,
+        response: http::Response<Incoming>,
+        request_started: Instant,
+        budget: &Deadline,
+        timings: &mut PhaseTimings,
+        status: &mut Option<u16>,
+        connection: AbortOnDrop,
+    ) -> Result<Hop, Failure> {
         PhaseTimings::add(&mut timings.first_byte, request_started.elapsed());
         // Known from here on, even if the body then fails.
         *status = Some(response.status().as_u16());
@@ -303,6 +338,69 @@ impl HttpProbe {
             headers: parts.headers,
             body: body?,
         })
+    }
+
+    /// Send the request and read the response over HTTP/2 on an established stream.
+    async fn exchange_h2<S>(
+        &self,
+        url: &Url,
+        stream: S,
+        budget: &Deadline,
+        timings: &mut PhaseTimings,
+        status: &mut Option<u16>,
+    ) -> Result<Hop, Failure>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let request = self.build_h2_request(url)?;
+        let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+        builder.max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
+        let request_started = Instant::now();
+        let handshake = builder.handshake::<_, Full<Bytes>>(TokioIo::new(stream));
+        let (mut sender, connection) =
+            match tokio::time::timeout(budget.remaining(), handshake).await {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(e)) => return Err(classify_hyper(&e, Stage::Head)),
+                Err(_) => {
+                    return Err(Failure::ResponseTimeout {
+                        after: request_started.elapsed(),
+                    })
+                }
+            };
+        let connection = AbortOnDrop(tokio::spawn(connection));
+        let response =
+            match tokio::time::timeout(budget.remaining(), sender.send_request(request)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => return Err(classify_hyper(&e, Stage::Head)),
+                Err(_) => {
+                    return Err(Failure::ResponseTimeout {
+                        after: request_started.elapsed(),
+                    })
+                }
+            };
+        self.finish_exchange(
+            response,
+            request_started,
+            budget,
+            timings,
+            status,
+            connection,
+        )
+        .await
+    }
+
+    /// HTTP/2 wants the scheme and authority in the URI, and no connection-specific headers.
+    fn build_h2_request(&self, url: &Url) -> Result<Request<Full<Bytes>>, Failure> {
+        let mut request = self.build_request(url, None)?;
+        let uri: http::Uri = url.as_str().parse().map_err(|e| Failure::InvalidResponse {
+            detail: format!("could not build the request: {e}"),
+        })?;
+        *request.uri_mut() = uri;
+        *request.version_mut() = http::Version::HTTP_2;
+        let headers = request.headers_mut();
+        headers.remove(http::header::CONNECTION);
+        headers.remove(HOST);
+        Ok(request)
     }
 
     /// The request for `url`: origin-form, or absolute-form when sent `via` a proxy.

@@ -90,7 +90,7 @@ fn http2_with_prior_knowledge_reaches_an_h2c_server() {
     let run = stillup(["check", &url, "--http2", "--expect-json", "$.ok == true"]);
     run.assert_code(0);
     let seen = server.seen.lock().unwrap().clone();
-    assert_eq!(seen, [url.clone()]);
+    assert_eq!(seen, std::slice::from_ref(&url));
     // Without --http2, HTTP/1.1 to an HTTP/2-only server is not a healthy answer.
     let run = stillup(["check", &url, "--output", "json"]);
     run.assert_code(1);

@@ -434,9 +434,9 @@ def late_listener(args):
     print("  per run:")
     for part, results in (("4a", a), ("4b", b)):
         for d, s, c in zip(durations, results["stillup"], results["curl"]):
+            most = f" (at most {allowed[d]})" if part == "4b" else ""
             print(f"    {part} D = {d:g} s: stillup {ms(s[1])} after {s[2]['unhealthy_requests']} "
-                  f"x 503 (at most {allowed[d]}), curl loop {ms(c[1])} after "
-                  f"{c[2]['unhealthy_requests']} x 503")
+                  f"x 503{most}, curl loop {ms(c[1])} after {c[2]['unhealthy_requests']} x 503")
     print("  (4a): stillup re-probes a refusing port every 100 ms (--refused-interval), so it "
           "should notice within about 100 ms plus one request; the curl loop sleeps 1 s")
     print("  (4b): once the port answers (503), stillup should fall back to its 1 s interval; "

@@ -431,6 +431,18 @@ pub struct WatchArgs {
     #[arg(long, value_name = "PERCENT", env = "STILLUP_MIN_AVAILABILITY")]
     pub min_availability: Option<String>,
 
+    /// Reuse HTTP/1.1 connections between samples instead of a fresh one each: `only`
+    /// (the default when given alone), or `both` to watch each target both ways and report
+    /// them side by side
+    #[arg(
+        long,
+        value_name = "MODE",
+        num_args = 0..=1,
+        default_missing_value = "only",
+        value_parser = ["only", "both"]
+    )]
+    pub keep_alive: Option<String>,
+
     /// Also write a self-contained HTML report (timeline chart and latency) to FILE
     #[arg(long, value_name = "FILE")]
     pub report: Option<String>,

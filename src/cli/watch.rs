@@ -36,6 +36,10 @@ pub fn watch_config(args: &WatchArgs) -> Result<WatchConfig, UsageError> {
         require: None,
     };
     let (probes, sample_timeout) = config::watch_probes(&targets, &args.probe)?;
+    let probes = match args.keep_alive.as_deref() {
+        None => probes,
+        Some(mode) => with_keep_alive(probes, mode == "both"),
+    };
     let duration = args
         .duration
         .as_deref()
@@ -91,6 +95,25 @@ pub fn watch_config(args: &WatchArgs) -> Result<WatchConfig, UsageError> {
         report: args.report.clone(),
         exec: args.command.clone(),
     })
+}
+
+/// HTTP probes that reuse connections; with `both`, each next to its fresh-connection twin.
+fn with_keep_alive(probes: Vec<Probe>, both: bool) -> Vec<Probe> {
+    let mut out = Vec::new();
+    for probe in probes {
+        let Probe::Http(http) = &probe else {
+            out.push(probe);
+            continue;
+        };
+        let mut reusing = http.clone();
+        reusing.keep_alive = true;
+        reusing.pool = Default::default();
+        if both {
+            out.push(probe);
+        }
+        out.push(Probe::Http(reusing));
+    }
+    out
 }
 
 /// `10/s`, `100/s`, `30/m`, `5` (per second).

@@ -11,7 +11,7 @@
 use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -62,6 +62,10 @@ pub struct HttpProbe {
     pub addresses: AddressOverrides,
     /// HTTP proxies (from the environment in the CLI); loopback targets never use one.
     pub proxies: ProxySettings,
+    /// Reuse HTTP/1.1 connections between attempts instead of a fresh one each time.
+    pub keep_alive: bool,
+    /// Idle connections kept for `keep_alive`, shared by clones of this probe.
+    pub pool: ConnectionPool,
     /// `--http2`: offer h2 by ALPN on https (HTTP/1.1 if the server declines), and speak
     /// HTTP/2 with prior knowledge on plain http.
     pub http2: bool,
@@ -88,6 +92,8 @@ impl HttpProbe {
             addresses: AddressOverrides::default(),
             proxies: ProxySettings::default(),
             http2: false,
+            keep_alive: false,
+            pool: ConnectionPool::default(),
             tls: tls::default_client_config(),
             fail_when: Vec::new(),
         }
@@ -191,7 +197,11 @@ impl Prober for HttpProbe {
     }
 
     fn describe(&self) -> String {
-        self.target.to_string()
+        if self.keep_alive {
+            format!("{} (keep-alive)", self.target)
+        } else {
+            self.target.to_string()
+        }
     }
 
     fn kind(&self) -> &'static str {
@@ -214,12 +224,29 @@ impl HttpProbe {
             let stream = connect::connect_unix(socket, budget).await?;
             PhaseTimings::add(&mut timings.connect, connect_started.elapsed());
             return self
-                .exchange(url, stream, budget, timings, status, None)
+                .exchange(url, stream, budget, timings, status, None, None)
                 .await;
         }
         let host = host_of(url);
         let port = url.port_or_known_default().unwrap_or(80);
         let proxy = self.proxies.for_url(url);
+        if self.keep_alive && proxy.is_none() && !self.http2 {
+            // A pooled connection the server closed meanwhile is dropped and a fresh one made.
+            while let Some(idle) = self.pool.take(&origin_of(url)) {
+                let reused_remote = idle.remote;
+                match self
+                    .send_http1(url, idle, budget, timings, status, None)
+                    .await
+                {
+                    Ok(hop) => {
+                        *remote = reused_remote;
+                        return Ok(hop);
+                    }
+                    Err((_, true)) => continue,
+                    Err((failure, false)) => return Err(failure),
+                }
+            }
+        }
         let (addrs, dns) = match proxy {
             Some(proxy) => connect::resolve(&proxy.host(), proxy.port(), budget).await?,
             None => self.addresses.resolve(&host, port, budget).await?,
@@ -248,12 +275,12 @@ impl HttpProbe {
             if stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
                 return self.exchange_h2(url, stream, budget, timings, status).await;
             }
-            self.exchange(url, stream, budget, timings, status, None)
+            self.exchange(url, stream, budget, timings, status, None, Some(addr))
                 .await
         } else if self.http2 && proxy.is_none() {
             self.exchange_h2(url, tcp, budget, timings, status).await
         } else {
-            self.exchange(url, tcp, budget, timings, status, proxy)
+            self.exchange(url, tcp, budget, timings, status, proxy, Some(addr))
                 .await
         }
     }
@@ -267,51 +294,77 @@ impl HttpProbe {
         timings: &mut PhaseTimings,
         status: &mut Option<u16>,
         via: Option<&Proxy>,
+        peer: Option<SocketAddr>,
     ) -> Result<Hop, Failure>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let request = self.build_request(url, via)?;
+        let request_started = Instant::now();
         let mut builder = hyper::client::conn::http1::Builder::new();
         builder
             .max_buf_size(MAX_HEAD_BYTES)
             .max_headers(MAX_HEADERS);
-        let request_started = Instant::now();
         let handshake = builder.handshake::<_, Full<Bytes>>(TokioIo::new(stream));
-        let (mut sender, connection) =
-            match tokio::time::timeout(budget.remaining(), handshake).await {
-                Ok(Ok(pair)) => pair,
-                Ok(Err(e)) => return Err(classify_hyper(&e, Stage::Head)),
-                Err(_) => {
-                    return Err(Failure::ResponseTimeout {
-                        after: request_started.elapsed(),
-                    })
-                }
-            };
+        let (sender, connection) = match tokio::time::timeout(budget.remaining(), handshake).await {
+            Ok(Ok(pair)) => pair,
+            Ok(Err(e)) => return Err(classify_hyper(&e, Stage::Head)),
+            Err(_) => {
+                return Err(Failure::ResponseTimeout {
+                    after: request_started.elapsed(),
+                })
+            }
+        };
         // The connection task is ours alone; aborting it on every exit path closes the socket.
-        let connection = AbortOnDrop(tokio::spawn(connection));
-        let response =
-            match tokio::time::timeout(budget.remaining(), sender.send_request(request)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(e)) => {
-                    // The connection task may hold the real cause (e.g. a parse error).
-                    return Err(classify_hyper(&e, Stage::Head));
-                }
-                Err(_) => {
-                    return Err(Failure::ResponseTimeout {
-                        after: request_started.elapsed(),
-                    })
-                }
-            };
-        self.finish_exchange(
-            response,
-            request_started,
-            budget,
-            timings,
-            status,
-            connection,
-        )
-        .await
+        let idle = Idle {
+            origin: origin_of(url),
+            sender,
+            _connection: AbortOnDrop(tokio::spawn(connection)),
+            remote: peer,
+        };
+        self.send_http1(url, idle, budget, timings, status, via)
+            .await
+            .map_err(|(failure, _)| failure)
+    }
+
+    /// One request on an HTTP/1.1 connection; with `keep_alive` the connection then goes
+    /// back to the pool. On failure, also says whether nothing came back at all (a pooled
+    /// connection the server had closed meanwhile), so the caller may try a fresh one.
+    async fn send_http1(
+        &self,
+        url: &Url,
+        mut idle: Idle,
+        budget: &Deadline,
+        timings: &mut PhaseTimings,
+        status: &mut Option<u16>,
+        via: Option<&Proxy>,
+    ) -> Result<Hop, (Failure, bool)> {
+        let request = self.build_request(url, via).map_err(|f| (f, false))?;
+        let request_started = Instant::now();
+        let sent = idle.sender.send_request(request);
+        let response = match tokio::time::timeout(budget.remaining(), sent).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                let stale = e.is_canceled() || e.is_closed() || e.is_incomplete_message();
+                return Err((classify_hyper(&e, Stage::Head), stale));
+            }
+            Err(_) => {
+                let after = request_started.elapsed();
+                return Err((Failure::ResponseTimeout { after }, false));
+            }
+        };
+        let closing = response
+            .headers()
+            .get(http::header::CONNECTION)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let hop = self
+            .finish_exchange(response, request_started, budget, timings, status)
+            .await
+            .map_err(|f| (f, false))?;
+        if self.keep_alive && !closing && !idle.sender.is_closed() {
+            self.pool.put(idle);
+        }
+        Ok(hop)
     }
 
     /// Read the body of a response whose headers arrived, then let the connection go.
@@ -322,7 +375,6 @@ impl HttpProbe {
         budget: &Deadline,
         timings: &mut PhaseTimings,
         status: &mut Option<u16>,
-        connection: AbortOnDrop,
     ) -> Result<Hop, Failure> {
         PhaseTimings::add(&mut timings.first_byte, request_started.elapsed());
         // Known from here on, even if the body then fails.
@@ -332,7 +384,6 @@ impl HttpProbe {
         let keep = self.conditions.needs_body() || !self.fail_when.is_empty();
         let body = read_body(body, &parts.headers, self.max_body, keep, budget).await;
         PhaseTimings::add(&mut timings.body, body_started.elapsed());
-        drop(connection);
         Ok(Hop {
             status: parts.status,
             headers: parts.headers,
@@ -378,15 +429,11 @@ impl HttpProbe {
                     })
                 }
             };
-        self.finish_exchange(
-            response,
-            request_started,
-            budget,
-            timings,
-            status,
-            connection,
-        )
-        .await
+        let hop = self
+            .finish_exchange(response, request_started, budget, timings, status)
+            .await;
+        drop(connection);
+        hop
     }
 
     /// HTTP/2 wants the scheme and authority in the URI, and no connection-specific headers.
@@ -418,7 +465,9 @@ impl HttpProbe {
         builder = builder.header(HOST, host_header(url));
         builder = builder.header(USER_AGENT, concat!("stillup/", env!("CARGO_PKG_VERSION")));
         builder = builder.header(http::header::ACCEPT, "*/*");
-        builder = builder.header(http::header::CONNECTION, "close");
+        if !self.keep_alive {
+            builder = builder.header(http::header::CONNECTION, "close");
+        }
         if let Some(auth) = via.and_then(Proxy::authorization) {
             let mut value = HeaderValue::from_str(&auth).map_err(|_| Failure::Proxy {
                 proxy: via.map(|p| p.url.to_string()).unwrap_or_default(),
@@ -618,6 +667,54 @@ fn same_origin(a: &Url, b: &Url) -> bool {
     a.scheme() == b.scheme()
         && a.host_str() == b.host_str()
         && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// `scheme://host:port`: connections are only reused for the same origin.
+fn origin_of(url: &Url) -> String {
+    format!(
+        "{}://{}:{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or_default()
+    )
+}
+
+/// An HTTP/1.1 connection between requests.
+struct Idle {
+    origin: String,
+    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    /// Held, not read: dropping it ends the connection task and closes the socket.
+    _connection: AbortOnDrop,
+    remote: Option<SocketAddr>,
+}
+
+/// Idle connections for `keep_alive` probes; a few per probe at most.
+#[derive(Clone, Default)]
+pub struct ConnectionPool(Arc<Mutex<Vec<Idle>>>);
+
+/// More idle connections than this are closed rather than kept.
+const MAX_IDLE: usize = 16;
+
+impl ConnectionPool {
+    fn take(&self, origin: &str) -> Option<Idle> {
+        let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let at = idle.iter().rposition(|c| c.origin == origin)?;
+        Some(idle.swap_remove(at))
+    }
+
+    fn put(&self, connection: Idle) {
+        let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE {
+            idle.push(connection);
+        }
+    }
+}
+
+impl std::fmt::Debug for ConnectionPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.0.lock().map(|i| i.len()).unwrap_or_default();
+        write!(f, "ConnectionPool({idle} idle)")
+    }
 }
 
 #[cfg(test)]

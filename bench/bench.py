@@ -580,7 +580,7 @@ class ManyRun:
         self.first_round = None
         self.min_gap = None
         self.too_fast = 0  # targets with two attempts closer than the interval
-        self.mismatched = 0  # targets whose request count differs from their attempts in JSON
+        self.mismatched = 0  # targets whose request count disagrees with their JSON attempts
         if report is None:
             return
         targets = report["targets"]
@@ -591,7 +591,9 @@ class ManyRun:
                 self.min_gap = min(gaps + ([self.min_gap] if self.min_gap is not None else []))
                 if interval and min(gaps) < interval - 0.001:
                     self.too_fast += 1
-            if r[2] != len(t["attempts"]):
+            # Every answered attempt was a request; a failed one may or may not have reached it.
+            answered = sum(1 for a in t["attempts"] if a["status"] is not None)
+            if not answered <= r[2] <= len(t["attempts"]):
                 self.mismatched += 1
             for a in t["attempts"]:
                 self.attempts.append(a["duration_ms"] / 1000)
@@ -602,20 +604,23 @@ class ManyRun:
         self.first_round = max(firsts) if firsts else None
         # When stillup had each answer, on the server's clock. stillup's JSON times its healthy
         # attempt (start s, duration d) on its own clock; the server read that attempt's
-        # request at h on its clock. With c = stillup clock - server clock, s <= h + c <= s + d
-        # for every target, so c >= max(s - h). Taking that smallest possible c makes
-        # s + d - c - switch an upper bound of each lag; min(s + d - h) - max(s - h) is how
-        # far off the shared offset can be.
-        healthy = []
+        # request at h on its clock. With c = stillup clock - server clock, s <= h + c <= s + d,
+        # so c >= max(s - h). Taking that smallest possible c makes s + d - c - switch an upper
+        # bound of each lag; min(s + d - h) - max(s - h) is how far off the offset can be.
+        # Only targets whose every attempt was answered pin c down: there the healthy attempt
+        # is surely the request the server answered 200 first.
+        healthy, clean = [], []
         for r, t in zip(records, targets):
             final = t["attempts"][-1] if t["attempts"] else None
             if r[1] is not None and final is not None and final["healthy"]:
                 s, d = final["started_ms"] / 1000, final["duration_ms"] / 1000
-                healthy.append((s, d, r[1], r[0]))
-        if healthy:
-            c_low = max(s - h for s, d, h, _ in healthy)
-            c_high = min(s + d - h for s, d, h, _ in healthy)
-            self.noticed = [s + d - c_low - switch for s, d, h, switch in healthy]
+                healthy.append((s, d, r[0]))
+                if r[2] == len(t["attempts"]) and all(a["status"] for a in t["attempts"]):
+                    clean.append((s, d, r[1]))
+        if healthy and clean:
+            c_low = max(s - h for s, d, h in clean)
+            c_high = min(s + d - h for s, d, h in clean)
+            self.noticed = [s + d - c_low - switch for s, d, switch in healthy]
             self.offset_error = c_high - c_low
 
     @property
@@ -768,7 +773,7 @@ def print_many(n, runs, check, floor):
     row("closest two attempts of one target", lambda r: opt_ms(r.min_gap), "")
     row("targets polled faster than the interval", lambda r: count(r.too_fast), "", "0",
         verdict(main.too_fast == 0))
-    row("targets: server requests != JSON attempts", lambda r: count(r.mismatched),
+    row("targets: server requests disagree with JSON", lambda r: count(r.mismatched),
         count(check.mismatched), "0", verdict(main.mismatched == 0))
     row("attempt duration, median / p99 / max", lambda r: lag3(r.attempts), lag3(check.attempts))
     row("first round of attempts started within", lambda r: opt_ms(r.first_round),

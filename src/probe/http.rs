@@ -100,6 +100,16 @@ impl HttpProbe {
     }
 }
 
+/// What an attempt has learned so far, across its hops: kept even when a later phase fails.
+#[derive(Debug, Default)]
+struct Trace {
+    timings: PhaseTimings,
+    /// Status of the last response head that arrived.
+    status: Option<u16>,
+    /// The address that answered the last hop.
+    remote: Option<SocketAddr>,
+}
+
 /// A response as far as one hop goes.
 struct Hop {
     status: StatusCode,
@@ -111,23 +121,19 @@ impl Prober for HttpProbe {
     /// One attempt, bounded by `budget` (the attempt's own timeout clamped to the run's deadline).
     async fn probe_once(&self, budget: &Deadline) -> ProbeResult {
         let started = Instant::now();
-        let mut timings = PhaseTimings::default();
-        let mut remote = None;
-        let mut status = None;
+        let mut trace = Trace::default();
         let mut url = self.target.url().clone();
         let mut visited = HashSet::new();
         visited.insert(url.as_str().to_string());
         let mut redirects = 0;
         let mut retry_after = None;
         let result = loop {
-            let hop = self
-                .one_hop(&url, budget, &mut timings, &mut remote, &mut status)
-                .await;
+            let hop = self.one_hop(&url, budget, &mut trace).await;
             let hop = match hop {
                 Ok(hop) => hop,
                 Err(failure) => break Err(failure),
             };
-            status = Some(hop.status.as_u16());
+            trace.status = Some(hop.status.as_u16());
             // A redirect the user did not ask to see is followed, within the origin.
             let wanted = self.conditions.status.contains(hop.status.as_u16());
             if self.follow_redirects && hop.status.is_redirection() && !wanted {
@@ -185,12 +191,12 @@ impl Prober for HttpProbe {
                 .check(&view)
                 .map_err(|unmet| Failure::from_unmet(unmet, hop.status.as_u16()));
         };
-        timings.total = started.elapsed();
+        trace.timings.total = started.elapsed();
         ProbeResult {
             result,
-            status,
-            timings,
-            remote,
+            status: trace.status,
+            timings: trace.timings,
+            remote: trace.remote,
             redirects,
             retry_after,
         }
@@ -214,18 +220,14 @@ impl HttpProbe {
         &self,
         url: &Url,
         budget: &Deadline,
-        timings: &mut PhaseTimings,
-        remote: &mut Option<SocketAddr>,
-        status: &mut Option<u16>,
+        trace: &mut Trace,
     ) -> Result<Hop, Failure> {
         // Redirects are only followed within the origin, so every hop uses the same socket.
         if let Some(socket) = self.target.socket_path() {
             let connect_started = Instant::now();
             let stream = connect::connect_unix(socket, budget).await?;
-            PhaseTimings::add(&mut timings.connect, connect_started.elapsed());
-            return self
-                .exchange(url, stream, budget, timings, status, None, None)
-                .await;
+            PhaseTimings::add(&mut trace.timings.connect, connect_started.elapsed());
+            return self.exchange(url, stream, budget, trace, None, None).await;
         }
         let host = host_of(url);
         let port = url.port_or_known_default().unwrap_or(80);
@@ -234,12 +236,9 @@ impl HttpProbe {
             // A pooled connection the server closed meanwhile is dropped and a fresh one made.
             while let Some(idle) = self.pool.take(&origin_of(url)) {
                 let reused_remote = idle.remote;
-                match self
-                    .send_http1(url, idle, budget, timings, status, None)
-                    .await
-                {
+                match self.send_http1(url, idle, budget, trace, None).await {
                     Ok(hop) => {
-                        *remote = reused_remote;
+                        trace.remote = reused_remote;
                         return Ok(hop);
                     }
                     Err((_, true)) => continue,
@@ -252,12 +251,12 @@ impl HttpProbe {
             None => self.addresses.resolve(&host, port, budget).await?,
         };
         if let Some(dns) = dns {
-            PhaseTimings::add(&mut timings.dns, dns);
+            PhaseTimings::add(&mut trace.timings.dns, dns);
         }
         let connect_started = Instant::now();
         let (tcp, addr) = connect::connect(&addrs, budget).await?;
-        PhaseTimings::add(&mut timings.connect, connect_started.elapsed());
-        *remote = Some(addr);
+        PhaseTimings::add(&mut trace.timings.connect, connect_started.elapsed());
+        trace.remote = Some(addr);
         if url.scheme() == "https" {
             // Through a proxy, TLS runs end to end inside a CONNECT tunnel.
             let tcp = match proxy {
@@ -271,16 +270,16 @@ impl HttpProbe {
                 self.tls.clone()
             };
             let stream = tls::handshake(config, &host, tcp, budget).await?;
-            PhaseTimings::add(&mut timings.tls, tls_started.elapsed());
+            PhaseTimings::add(&mut trace.timings.tls, tls_started.elapsed());
             if stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
-                return self.exchange_h2(url, stream, budget, timings, status).await;
+                return self.exchange_h2(url, stream, budget, trace).await;
             }
-            self.exchange(url, stream, budget, timings, status, None, Some(addr))
+            self.exchange(url, stream, budget, trace, None, Some(addr))
                 .await
         } else if self.http2 && proxy.is_none() {
-            self.exchange_h2(url, tcp, budget, timings, status).await
+            self.exchange_h2(url, tcp, budget, trace).await
         } else {
-            self.exchange(url, tcp, budget, timings, status, proxy, Some(addr))
+            self.exchange(url, tcp, budget, trace, proxy, Some(addr))
                 .await
         }
     }
@@ -291,8 +290,7 @@ impl HttpProbe {
         url: &Url,
         stream: S,
         budget: &Deadline,
-        timings: &mut PhaseTimings,
-        status: &mut Option<u16>,
+        trace: &mut Trace,
         via: Option<&Proxy>,
         peer: Option<SocketAddr>,
     ) -> Result<Hop, Failure>
@@ -321,7 +319,7 @@ impl HttpProbe {
             _connection: AbortOnDrop(tokio::spawn(connection)),
             remote: peer,
         };
-        self.send_http1(url, idle, budget, timings, status, via)
+        self.send_http1(url, idle, budget, trace, via)
             .await
             .map_err(|(failure, _)| failure)
     }
@@ -334,8 +332,7 @@ impl HttpProbe {
         url: &Url,
         mut idle: Idle,
         budget: &Deadline,
-        timings: &mut PhaseTimings,
-        status: &mut Option<u16>,
+        trace: &mut Trace,
         via: Option<&Proxy>,
     ) -> Result<Hop, (Failure, bool)> {
         let request = self.build_request(url, via).map_err(|f| (f, false))?;
@@ -358,7 +355,7 @@ impl HttpProbe {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let hop = self
-            .finish_exchange(response, request_started, budget, timings, status)
+            .finish_exchange(response, request_started, budget, trace)
             .await
             .map_err(|f| (f, false))?;
         if self.keep_alive && !closing && !idle.sender.is_closed() {
@@ -373,17 +370,16 @@ impl HttpProbe {
         response: http::Response<Incoming>,
         request_started: Instant,
         budget: &Deadline,
-        timings: &mut PhaseTimings,
-        status: &mut Option<u16>,
+        trace: &mut Trace,
     ) -> Result<Hop, Failure> {
-        PhaseTimings::add(&mut timings.first_byte, request_started.elapsed());
+        PhaseTimings::add(&mut trace.timings.first_byte, request_started.elapsed());
         // Known from here on, even if the body then fails.
-        *status = Some(response.status().as_u16());
+        trace.status = Some(response.status().as_u16());
         let (parts, body) = response.into_parts();
         let body_started = Instant::now();
         let keep = self.conditions.needs_body() || !self.fail_when.is_empty();
         let body = read_body(body, &parts.headers, self.max_body, keep, budget).await;
-        PhaseTimings::add(&mut timings.body, body_started.elapsed());
+        PhaseTimings::add(&mut trace.timings.body, body_started.elapsed());
         Ok(Hop {
             status: parts.status,
             headers: parts.headers,
@@ -397,8 +393,7 @@ impl HttpProbe {
         url: &Url,
         stream: S,
         budget: &Deadline,
-        timings: &mut PhaseTimings,
-        status: &mut Option<u16>,
+        trace: &mut Trace,
     ) -> Result<Hop, Failure>
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -430,7 +425,7 @@ impl HttpProbe {
                 }
             };
         let hop = self
-            .finish_exchange(response, request_started, budget, timings, status)
+            .finish_exchange(response, request_started, budget, trace)
             .await;
         drop(connection);
         hop

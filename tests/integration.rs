@@ -14,6 +14,7 @@ mod integration {
     mod exec;
     mod failfast;
     mod grpc;
+    mod hostile;
     mod http2;
     mod limits;
     mod network;

@@ -198,3 +198,35 @@ fn sigint_and_sigterm_while_the_command_runs_are_forwarded_to_it() {
         assert!(run.stdout.contains(&format!("got-{name}")), "{run}");
     }
 }
+
+#[test]
+fn sigint_ends_an_open_ended_watch_with_its_report_and_budget_verdict() {
+    let server = super::support::serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/");
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("stillup"));
+    cmd.env("NO_COLOR", "1")
+        .args([
+            "watch",
+            &url,
+            "--rate",
+            "20/s",
+            "--output",
+            "json",
+            "--max-downtime",
+            "0s",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("stillup can be started");
+    wait_for_requests(&server, 5, &mut child);
+    send(&child, libc::SIGINT);
+    let run = finish(child);
+    // Ctrl-C is how an open-ended watch is meant to end: the budgets decide the code.
+    assert_eq!(run.code, Some(0), "{run}");
+    let report = run.json();
+    assert!(
+        report["targets"][0]["samples"].as_u64().unwrap() >= 5,
+        "{run}"
+    );
+}

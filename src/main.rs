@@ -53,9 +53,23 @@ fn main() -> ExitCode {
             clap_complete::generate(*shell, &mut command, "stillup", &mut std::io::stdout());
             return exit::code(exit::HEALTHY);
         }
-        Command::Man => {
-            let page = clap_mangen::Man::new(Cli::command());
-            return match page.render(&mut std::io::stdout()) {
+        Command::Man { command } => {
+            let root = Cli::command();
+            let page = match command {
+                None => root,
+                Some(name) => match root.find_subcommand(name) {
+                    // Named as man(1) expects: stillup-wait.
+                    Some(sub) => sub.clone().name(format!("stillup-{name}")),
+                    None => {
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "stillup: invalid COMMAND {name:?}: expected wait, check, watch or demo"
+                        );
+                        return exit::code(exit::USAGE);
+                    }
+                },
+            };
+            return match clap_mangen::Man::new(page).render(&mut std::io::stdout()) {
                 Ok(()) => exit::code(exit::HEALTHY),
                 Err(_) => exit::code(exit::USAGE),
             };

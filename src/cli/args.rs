@@ -76,8 +76,12 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff), e.g. stillup man > /usr/local/share/man/man1/stillup.1
-    Man,
+    /// Print a man page (roff): stillup man > stillup.1, stillup man wait > stillup-wait.1
+    Man {
+        /// A subcommand's page (wait, check, watch, demo) instead of the overview
+        #[arg(value_name = "COMMAND")]
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Args)]

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Measure stillup against curl on 127.0.0.1, all in one run, and print a table of ratios.
+"""Measure stillup against curl on 127.0.0.1, all in one run, and print a table of ratios
+(section 5, many targets at once, measures stillup wait against one stillup check instead).
 
 Called by bench/run.sh after the release build; see bench/README.md for what each number means.
 Only the standard library is used. Every child process runs with a hard time limit (killed
@@ -798,7 +799,7 @@ def main():
     parser.add_argument("--deadline-runs", type=int, default=3,
                         help="runs per tool and server in (2) (default 3)")
     parser.add_argument("--latency-runs", type=int, default=4,
-                        help="runs per tool in (3) (default 4)")
+                        help="runs per tool in (3) and per part of (4) (default 4)")
     parser.add_argument("--many-server", help="path to the release bench_many example (for 5)")
     parser.add_argument("--many-targets", type=int, action="append",
                         help="target counts in (5), repeatable (default 1000 and 10000)")

@@ -52,6 +52,8 @@ pub enum Failure {
     },
     /// The body exceeded the configured limit.
     BodyTooLarge { limit: u64 },
+    /// stillup itself ran out of something (open files): not the target's fault.
+    LocalLimit { detail: String },
     /// The HTTP proxy would not (or could not) carry the request.
     Proxy { proxy: String, detail: String },
     /// A `--fail-when` condition held: the service says it has failed for good.
@@ -104,6 +106,7 @@ impl Failure {
             Failure::BodyTooLarge { .. } => "body_too_large",
             Failure::FailWhen { .. } => "fail_when",
             Failure::Proxy { .. } => "proxy",
+            Failure::LocalLimit { .. } => "local_limit",
             Failure::RedirectLimit { .. } => "redirect_limit",
             Failure::GrpcNotServing { .. } => "grpc_not_serving",
             Failure::GrpcServiceUnknown { .. } => "grpc_service_unknown",
@@ -135,6 +138,7 @@ impl Failure {
         "grpc_service_unknown",
         "grpc_unimplemented",
         "grpc_status",
+        "local_limit",
     ];
 
     /// A few words for the timeline summary: attempts with the same label are merged.
@@ -171,6 +175,7 @@ impl Failure {
             Failure::BodyTooLarge { .. } => "body too large".into(),
             Failure::FailWhen { condition, .. } => format!("failed: {condition}"),
             Failure::Proxy { .. } => "proxy failure".into(),
+            Failure::LocalLimit { .. } => "stillup out of resources".into(),
             Failure::RedirectLimit { .. } => "redirect limit".into(),
             Failure::GrpcNotServing { status, .. } => format!("gRPC {status}"),
             Failure::GrpcServiceUnknown { .. } => "gRPC service unknown".into(),
@@ -350,6 +355,10 @@ impl fmt::Display for Failure {
                 "response body is larger than the {limit}-byte limit (raise --max-body)"
             ),
             Failure::Proxy { proxy, detail } => write!(f, "proxy {proxy}: {detail}"),
+            Failure::LocalLimit { detail } => write!(
+                f,
+                "stillup could not make the attempt: {detail} — not the target's fault; raise `ulimit -n` or watch fewer targets at once"
+            ),
             Failure::FailWhen { status, condition } => write!(
                 f,
                 "HTTP {status} and {condition} holds — the service reports a failure waiting will not fix"

@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 
 use crate::deadline::Deadline;
 use crate::event::Event;
@@ -92,6 +92,8 @@ where
     C: Future<Output = ()>,
 {
     let deadline = Deadline::after(policy.timeout);
+    let permits = Semaphore::new(policy.max_concurrent_attempts.max(1));
+    let permits = &permits;
     let observer = RefCell::new(observer);
     let (stop_tx, stop_rx) = watch::channel(None::<OutcomeKind>);
     let mut running: FuturesUnordered<_> = probes
@@ -112,6 +114,7 @@ where
                     probe,
                     policy,
                     deadline,
+                    Some(permits),
                     |event: &Event<'_>| (observer.borrow_mut())(index, event),
                     stopped,
                 )

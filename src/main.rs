@@ -15,7 +15,20 @@ use cli::exit::{self, Signal};
 use cli::render::Renderer;
 use stillup::Prober;
 
+/// Many targets mean many sockets: use the hard limit on open files, not the (often 1024)
+/// soft one. Failing to raise it is harmless; attempts then report `local_limit`.
+fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let wanted = hard.min(1 << 20);
+        if soft < wanted {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, wanted, hard);
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    raise_open_file_limit();
     // Parsed in two steps so the config file can tell flags and variables from defaults.
     let command = Cli::command();
     let parsed = command

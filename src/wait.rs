@@ -11,6 +11,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use tokio::sync::Semaphore;
+
 use crate::backoff::Backoff;
 use crate::deadline::Deadline;
 use crate::event::Event;
@@ -45,7 +47,13 @@ pub struct WaitPolicy {
     /// While connections are refused, nothing reaches the application: re-probe this often
     /// (if shorter than the interval) so readiness is noticed within a fraction of a second.
     pub refused_interval: Option<Duration>,
+    /// With many targets, at most this many attempts run at once (each holds a socket and
+    /// buffers); the others wait their turn, and their attempt clock starts when they run.
+    pub max_concurrent_attempts: usize,
 }
+
+/// Default bound on attempts in flight across the targets of one run.
+pub const DEFAULT_MAX_CONCURRENT_ATTEMPTS: usize = 512;
 
 /// How soon to re-probe a port that refuses connections.
 pub const DEFAULT_REFUSED_INTERVAL: Duration = Duration::from_millis(100);
@@ -71,6 +79,7 @@ impl Default for WaitPolicy {
             successes: 1,
             fail_fast: FailFast::default(),
             refused_interval: Some(DEFAULT_REFUSED_INTERVAL),
+            max_concurrent_attempts: DEFAULT_MAX_CONCURRENT_ATTEMPTS,
         }
     }
 }
@@ -202,7 +211,7 @@ where
         cancel.await;
         OutcomeKind::Interrupted
     };
-    run(probe, policy, deadline, observer, cancel).await
+    run(probe, policy, deadline, None, observer, cancel).await
 }
 
 /// The loop itself, under a deadline the caller made (one deadline for many targets).
@@ -211,6 +220,7 @@ pub(crate) async fn run<P, F, C>(
     probe: &P,
     policy: &WaitPolicy,
     deadline: Deadline,
+    permits: Option<&Semaphore>,
     mut observer: F,
     cancel: C,
 ) -> Outcome
@@ -232,6 +242,18 @@ where
         attempts,
     };
     for number in 1u32.. {
+        // Waiting for a turn is not part of the attempt: its clock starts when it runs.
+        let permit = match permits {
+            None => None,
+            Some(permits) => tokio::select! {
+                biased;
+                kind = &mut cancel => return finish(kind, attempts),
+                () = tokio::time::sleep_until(deadline.end().into()) => {
+                    return finish(OutcomeKind::GaveUp, attempts)
+                }
+                permit = permits.acquire() => permit.ok(),
+            },
+        };
         let attempt_start = Instant::now();
         let started = attempt_start - deadline.start();
         observer(&Event::AttemptStarted {
@@ -247,6 +269,7 @@ where
             kind = &mut cancel => return finish(kind, attempts),
             probed = probe.probe_once(&budget) => probed,
         };
+        drop(permit);
         let attempt = Attempt {
             number,
             started,

@@ -263,6 +263,7 @@ pub fn wait_config(args: &WaitArgs, sources: &Sources) -> Result<RunConfig, Usag
         successes: poll.successes,
         fail_fast: poll.fail_fast,
         refused_interval: (!refused_interval.is_zero()).then_some(refused_interval),
+        ..WaitPolicy::default()
     };
     Ok(RunConfig {
         command: "wait",

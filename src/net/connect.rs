@@ -104,6 +104,11 @@ pub async fn connect(
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 refused.push(addr.to_string());
             }
+            Ok(Err(e)) if is_out_of_descriptors(&e) => {
+                return Err(Failure::LocalLimit {
+                    detail: "too many open files".into(),
+                });
+            }
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
                 // Seen when a listener closes with our connection still in its backlog.
                 other = Some(Failure::Reset {
@@ -202,6 +207,13 @@ fn classify_unix(e: &io::Error, path: &std::path::Path) -> Failure {
         io::ErrorKind::NotADirectory => connect("a part of the path is not a directory"),
         _ => connect(&e.to_string()),
     }
+}
+
+/// EMFILE / ENFILE: this process (or the system) has no descriptor left for a socket.
+fn is_out_of_descriptors(e: &io::Error) -> bool {
+    const EMFILE: i32 = 24;
+    const ENFILE: i32 = 23;
+    matches!(e.raw_os_error(), Some(EMFILE | ENFILE))
 }
 
 fn connect_detail(e: &io::Error) -> String {

@@ -55,7 +55,13 @@ pub enum TlsConfigError {
 /// A client configuration trusting the Mozilla roots bundled into the binary, so stillup
 /// works the same in a bare container without a CA bundle.
 pub fn default_client_config() -> Arc<ClientConfig> {
-    client_config(&TlsOptions::default()).expect("the default TLS options need no files")
+    // Built once: ten thousand targets share one root store rather than copy it each.
+    static DEFAULT: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
+    DEFAULT
+        .get_or_init(|| {
+            client_config(&TlsOptions::default()).expect("the default TLS options need no files")
+        })
+        .clone()
 }
 
 /// The client configuration for `options`.

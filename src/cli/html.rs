@@ -88,14 +88,14 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
         }
         // Latency as the sample's height: a stall shows as a tall bar.
         let slowest = target.latency.max.as_secs_f64().max(0.001);
-        for sample in &target.samples {
-            let height = 4.0 + (sample.latency.as_secs_f64() / slowest) * (ROW - 12.0);
+        for sample in &target.points {
+            let height = 4.0 + (sample.latency().as_secs_f64() / slowest) * (ROW - 12.0);
             let _ = write!(
                 page,
                 "<rect class=\"sample\" x=\"{:.1}\" y=\"{:.1}\" width=\"2\" height=\"{height:.1}\" fill=\"{}\"/>",
-                x(sample.intended.as_secs_f64()),
+                x(sample.intended().as_secs_f64()),
                 ROW - 4.0 - height,
-                class_colour(sample.class)
+                class_colour(sample.class())
             );
         }
         let _ = write!(

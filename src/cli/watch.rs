@@ -372,15 +372,15 @@ fn summary_of(target: &TargetWatch) -> String {
 
 /// A compact timeline: `width` cells, `.` all healthy, `x` all failed, `!` mixed.
 fn strip(target: &TargetWatch, width: usize) -> String {
-    let Some(last) = target.samples.last() else {
+    let Some(last) = target.points.last() else {
         return String::from("(no samples)");
     };
-    let span = last.intended.as_secs_f64().max(1e-9);
-    let width = width.min(target.samples.len()).max(1);
+    let span = last.intended().as_secs_f64().max(1e-9);
+    let width = width.min(target.points.len()).max(1);
     let mut cells = vec![(0u32, 0u32); width];
-    for sample in &target.samples {
-        let i = ((sample.intended.as_secs_f64() / span) * (width.saturating_sub(1)) as f64).round()
-            as usize;
+    for sample in &target.points {
+        let i = ((sample.intended().as_secs_f64() / span) * (width.saturating_sub(1)) as f64)
+            .round() as usize;
         let cell = &mut cells[i.min(width - 1)];
         if sample.is_healthy() {
             cell.0 += 1;

@@ -5,7 +5,8 @@
 //! each with its own timeout; latency is measured from the *intended* start, so a stalled
 //! server cannot hide by delaying the samples that would have seen it (coordinated omission).
 //! Samples are folded as they complete, in schedule order, into outage windows, a latency
-//! histogram and per-class counts; only a compact record per sample is kept, for the charts.
+//! histogram and per-class counts. For the charts, a compact 12-byte point per sample is kept,
+//! thinned to at most 20,000 per target, so memory stays flat however long the watch runs.
 
 mod latency;
 mod outage;
@@ -71,13 +72,63 @@ impl SampleRecord {
     }
 }
 
+/// One sample as the charts need it: 12 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChartPoint {
+    intended_ms: u32,
+    latency_us: u32,
+    /// 0 when healthy, else 1 + the index of the class in [`Failure::CLASSES`].
+    class: u8,
+}
+
+impl ChartPoint {
+    fn new(record: &SampleRecord) -> Self {
+        let class = record
+            .class
+            .and_then(|c| Failure::CLASSES.iter().position(|k| *k == c))
+            .map_or(0, |i| u8::try_from(i + 1).unwrap_or(u8::MAX));
+        ChartPoint {
+            intended_ms: u32::try_from(record.intended.as_millis()).unwrap_or(u32::MAX),
+            latency_us: u32::try_from(record.latency.as_micros()).unwrap_or(u32::MAX),
+            class,
+        }
+    }
+
+    /// Intended start, from the start of the watch (millisecond resolution).
+    pub fn intended(&self) -> Duration {
+        Duration::from_millis(u64::from(self.intended_ms))
+    }
+
+    pub fn latency(&self) -> Duration {
+        Duration::from_micros(u64::from(self.latency_us))
+    }
+
+    /// Failure class, `None` when healthy.
+    pub fn class(&self) -> Option<&'static str> {
+        match self.class {
+            0 => None,
+            n => Failure::CLASSES.get(usize::from(n) - 1).copied(),
+        }
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.class == 0
+    }
+}
+
+/// Chart points kept per target before thinning to every other one.
+const MAX_CHART_POINTS: usize = 20_000;
+
 /// Everything measured for one target.
 #[derive(Debug, Clone)]
 pub struct TargetWatch {
     pub target: String,
     pub kind: &'static str,
-    /// In schedule order.
-    pub samples: Vec<SampleRecord>,
+    /// Samples taken, and how many were healthy.
+    pub total: u64,
+    pub healthy: u64,
+    /// For charts: in schedule order, thinned evenly once there are many.
+    pub points: Vec<ChartPoint>,
     pub windows: Vec<OutageWindow>,
     pub latency: LatencySummary,
     /// Failed samples per class.
@@ -88,11 +139,11 @@ pub struct TargetWatch {
 
 impl TargetWatch {
     pub fn total(&self) -> u64 {
-        self.samples.len() as u64
+        self.total
     }
 
     pub fn healthy(&self) -> u64 {
-        self.samples.iter().filter(|s| s.is_healthy()).count() as u64
+        self.healthy
     }
 
     /// Healthy samples over all samples, in percent (100 when there were none).
@@ -254,7 +305,11 @@ async fn one_sample<P: Prober>(
 /// The running totals of one target.
 #[derive(Debug, Default)]
 struct Fold {
-    samples: Vec<SampleRecord>,
+    total: u64,
+    healthy: u64,
+    points: Vec<ChartPoint>,
+    /// Keep one chart point in this many samples (doubles at each thinning).
+    stride: u64,
     outages: OutageBuilder,
     latency: LatencyRecorder,
     classes: BTreeMap<&'static str, u64>,
@@ -272,14 +327,30 @@ impl Fold {
             (f.class(), f.label())
         });
         self.outages.push(record.intended, cause);
-        self.samples.push(record);
+        self.total += 1;
+        self.healthy += u64::from(record.is_healthy());
+        let stride = self.stride.max(1);
+        if record.index.is_multiple_of(stride) {
+            self.points.push(ChartPoint::new(&record));
+            if self.points.len() >= MAX_CHART_POINTS {
+                // Keep every other point: the chart loses detail, memory stays bounded.
+                let mut i = 0;
+                self.points.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                self.stride = stride * 2;
+            }
+        }
     }
 
     fn finish(self, target: String, kind: &'static str, end: Duration) -> TargetWatch {
         TargetWatch {
             target,
             kind,
-            samples: self.samples,
+            total: self.total,
+            healthy: self.healthy,
+            points: self.points,
             windows: self.outages.finish(end),
             latency: self.latency.summary(),
             classes: self.classes,
@@ -329,11 +400,12 @@ mod tests {
         )
         .await;
         let target = &outcome.targets[0];
-        assert_eq!(seen, target.samples.len());
+        assert_eq!(seen as u64, target.total());
+        assert_eq!(target.points.len() as u64, target.total());
         assert!(target
-            .samples
+            .points
             .windows(2)
-            .all(|w| w[0].index + 1 == w[1].index));
+            .all(|w| w[0].intended() <= w[1].intended()));
         assert_eq!(target.windows.len(), 1, "{:?}", target.windows);
         let window = &target.windows[0];
         let classes: Vec<_> = window.phases.iter().map(|p| p.class).collect();
@@ -357,6 +429,28 @@ mod tests {
             target.classes.values().sum::<u64>(),
             target.total() - target.healthy()
         );
+    }
+
+    #[test]
+    fn chart_points_are_compact_and_thinned_evenly() {
+        assert!(std::mem::size_of::<ChartPoint>() <= 12);
+        let mut fold = Fold::default();
+        for index in 0..50_000u64 {
+            let record = SampleRecord {
+                index,
+                intended: Duration::from_millis(index),
+                latency: Duration::from_micros(700),
+                class: (index % 7 == 0).then_some("refused"),
+                status: None,
+            };
+            let failure = record.class.map(|_| Failure::Refused { addr: "x".into() });
+            fold.push(record, failure);
+        }
+        assert_eq!(fold.total, 50_000);
+        assert!(fold.points.len() < MAX_CHART_POINTS);
+        assert!(fold.points.len() > MAX_CHART_POINTS / 4);
+        assert_eq!(fold.points[0].class(), Some("refused"));
+        assert_eq!(fold.points[0].latency(), Duration::from_micros(700));
     }
 
     #[tokio::test]

@@ -2,21 +2,21 @@
 //! deadline, until enough of them reached the goal (all, any, or k of n) or that became
 //! impossible.
 //!
-//! All targets run as futures of one task (no spawning), so thousands of targets cost
-//! a few hundred bytes of state each, and a decision stops the rest promptly: they end
-//! with the `stopped` outcome and keep every attempt they made.
+//! Each target runs as its own task (a multi-thread runtime spreads them over the cores) and
+//! reports its events back over a channel; a decision stops the rest promptly: they end with
+//! the `stopped` outcome and keep every attempt they made.
 
-use std::cell::RefCell;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::task::JoinSet;
 
 use crate::deadline::Deadline;
 use crate::event::Event;
 use crate::probe::Prober;
-use crate::wait::{run, Outcome, OutcomeKind, WaitPolicy};
+use crate::wait::{run, Attempt, Outcome, OutcomeKind, WaitPolicy};
 
 /// How many targets must reach the goal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -79,50 +79,63 @@ impl GroupOutcome {
 
 /// Wait for `probes` under one deadline until `require` is met or cannot be met, or
 /// `cancel` fires. `observer` sees each target's events with the target's index.
+///
+/// Each target runs as its own task, so a multi-thread runtime spreads thousands of targets
+/// over its cores; events come back to the caller's task, where `observer` runs.
 pub async fn wait_group<P, F, C>(
     probes: &[P],
     policy: &WaitPolicy,
     require: Require,
-    observer: F,
+    mut observer: F,
     cancel: C,
 ) -> GroupOutcome
 where
-    P: Prober,
+    P: Prober + Clone + Send + Sync + 'static,
     F: FnMut(usize, &Event<'_>),
     C: Future<Output = ()>,
 {
     let deadline = Deadline::after(policy.timeout);
-    let permits = Semaphore::new(policy.max_concurrent_attempts.max(1));
-    let permits = &permits;
-    let observer = RefCell::new(observer);
+    let shared = Arc::new((
+        policy.clone(),
+        Semaphore::new(policy.max_concurrent_attempts.max(1)),
+    ));
     let (stop_tx, stop_rx) = watch::channel(None::<OutcomeKind>);
-    let mut running: FuturesUnordered<_> = probes
-        .iter()
-        .enumerate()
-        .map(|(index, probe)| {
-            let mut stop = stop_rx.clone();
-            let observer = &observer;
-            async move {
-                let stopped = async move {
-                    match stop.wait_for(Option::is_some).await {
-                        Ok(kind) => kind.unwrap_or(OutcomeKind::Stopped),
-                        // The group is gone; nothing will decide any more.
-                        Err(_) => std::future::pending().await,
-                    }
-                };
-                let outcome = run(
-                    probe,
-                    policy,
-                    deadline,
-                    Some(permits),
-                    |event: &Event<'_>| (observer.borrow_mut())(index, event),
-                    stopped,
-                )
-                .await;
-                (index, outcome)
-            }
-        })
-        .collect();
+    let (event_tx, mut events) = mpsc::unbounded_channel::<(usize, OwnedEvent)>();
+    let mut running = JoinSet::new();
+    for (index, probe) in probes.iter().enumerate() {
+        let probe = probe.clone();
+        let shared = shared.clone();
+        let mut stop = stop_rx.clone();
+        let events = event_tx.clone();
+        running.spawn(async move {
+            let stopped = async move {
+                // The guard is released before any further await (it is not Send).
+                let decided = stop
+                    .wait_for(Option::is_some)
+                    .await
+                    .map(|kind| kind.unwrap_or(OutcomeKind::Stopped));
+                match decided {
+                    Ok(kind) => kind,
+                    // The group is gone; nothing will decide any more.
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            let (policy, permits) = &*shared;
+            let outcome = run(
+                &probe,
+                policy,
+                deadline,
+                Some(permits),
+                |event: &Event<'_>| {
+                    let _ = events.send((index, OwnedEvent::from(event)));
+                },
+                stopped,
+            )
+            .await;
+            (index, outcome)
+        });
+    }
+    drop(event_tx);
 
     let n = probes.len();
     let needed = require.needed(n);
@@ -151,9 +164,18 @@ where
                 stop(OutcomeKind::Interrupted);
                 continue;
             }
-            next = running.next() => next,
+            Some((index, event)) = events.recv() => {
+                observer(index, &event.as_event());
+                continue;
+            }
+            next = running.join_next() => next,
         };
-        let Some((index, outcome)) = next else { break };
+        let Some(joined) = next else { break };
+        let (index, outcome) = match joined {
+            Ok(done) => done,
+            // A target's task cannot fail short of a bug; let the bug be seen.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
         if outcome.is_success() {
             succeeded += 1;
         } else if !matches!(
@@ -186,13 +208,17 @@ where
             stop(OutcomeKind::Stopped);
         }
     }
+    // Events still queued when the last target ended.
+    while let Ok((index, event)) = events.try_recv() {
+        observer(index, &event.as_event());
+    }
     let targets = probes
         .iter()
         .zip(outcomes)
         .map(|(probe, outcome)| TargetOutcome {
             target: probe.describe(),
             kind: probe.kind(),
-            outcome: outcome.expect("every target's future ran to its end"),
+            outcome: outcome.expect("every target's task ran to its end"),
         })
         .collect();
     let kind = decided.unwrap_or(if n == 0 {
@@ -206,6 +232,38 @@ where
         timeout: policy.timeout,
         require,
         targets,
+    }
+}
+
+/// An event that can cross from a target's task to the caller's.
+#[derive(Debug)]
+enum OwnedEvent {
+    Started { number: u32, at: Duration },
+    Finished(Box<Attempt>),
+    Sleeping { next_at: Duration },
+}
+
+impl OwnedEvent {
+    fn from(event: &Event<'_>) -> Self {
+        match event {
+            Event::AttemptStarted { number, at } => OwnedEvent::Started {
+                number: *number,
+                at: *at,
+            },
+            Event::AttemptFinished(attempt) => OwnedEvent::Finished(Box::new((*attempt).clone())),
+            Event::Sleeping { next_at } => OwnedEvent::Sleeping { next_at: *next_at },
+        }
+    }
+
+    fn as_event(&self) -> Event<'_> {
+        match self {
+            OwnedEvent::Started { number, at } => Event::AttemptStarted {
+                number: *number,
+                at: *at,
+            },
+            OwnedEvent::Finished(attempt) => Event::AttemptFinished(attempt),
+            OwnedEvent::Sleeping { next_at } => Event::Sleeping { next_at: *next_at },
+        }
     }
 }
 

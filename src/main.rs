@@ -95,7 +95,10 @@ fn main() -> ExitCode {
             return exit::code(exit::USAGE);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // Thousands of targets are CPU work (connects, TLS): spread them over a few cores.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
     {

@@ -281,8 +281,13 @@ fn an_http1_server_on_a_grpc_port_fails_as_invalid_response() {
     run.assert_code(1)
         .assert_within(Duration::from_secs(3) + SLACK);
     let report = run.json();
-    assert_eq!(classes(&report), ["invalid_response"], "{run}");
-    assert!(last_message(&report).contains("HTTP/2"), "{run}");
+    // The HTTP/1 server answers the HTTP/2 preface and closes at once; whether the client
+    // reads that answer or sees the close first is a race, and both are honest outcomes.
+    let class = classes(&report);
+    assert!(class == ["invalid_response"] || class == ["reset"], "{run}");
+    if class == ["invalid_response"] {
+        assert!(last_message(&report).contains("HTTP/2"), "{run}");
+    }
 }
 
 #[test]

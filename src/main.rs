@@ -95,29 +95,13 @@ fn main() -> ExitCode {
             return exit::code(exit::USAGE);
         }
     };
-    // Thousands of targets are CPU work (connects, TLS): spread them over a few cores.
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            let _ = writeln!(std::io::stderr(), "stillup: cannot start the runtime: {e}");
-            return exit::code(exit::USAGE);
-        }
-    };
-    let code = runtime.block_on(async move {
+    run_on_runtime(async move {
         match (&cli.command, prepared) {
             (_, Some(config)) => run(config).await,
             (Command::Demo(args), None) => demo(args).await,
             (_, None) => unreachable!("every command but demo is prepared"),
         }
-    });
-    // A resolver thread stuck in getaddrinfo must not hold the exit past the deadline.
-    runtime.shutdown_background();
-    exit::code(code)
+    })
 }
 
 async fn demo(args: &cli::args::DemoArgs) -> u8 {
@@ -184,24 +168,15 @@ async fn run(config: RunConfig) -> u8 {
 
 /// Completes on SIGINT or SIGTERM, recording which one arrived.
 async fn wait_for_signal(record: tokio::sync::watch::Sender<Option<Signal>>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        // Without signal handlers the default actions still end the process.
-        return std::future::pending().await;
-    };
-    let which = tokio::select! {
-        _ = interrupt.recv() => Signal::Interrupt,
-        _ = terminate.recv() => Signal::Terminate,
-    };
-    let _ = record.send(Some(which));
+    let _ = record.send(Some(cli::signals::next_signal().await));
 }
 
-/// Run one future to its end on a small runtime and exit with its code.
+/// Run one future to its end on the runtime and exit with its code.
 fn run_on_runtime(job: impl std::future::Future<Output = u8>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    // Thousands of targets are CPU work (connects, TLS): spread them over a few cores.
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
     {
@@ -212,7 +187,7 @@ fn run_on_runtime(job: impl std::future::Future<Output = u8>) -> ExitCode {
         }
     };
     let code = runtime.block_on(job);
-    // A resolver thread stuck in getaddrinfo must not hold the exit.
+    // A resolver thread stuck in getaddrinfo must not hold the exit past the deadline.
     runtime.shutdown_background();
     exit::code(code)
 }

@@ -470,8 +470,8 @@ impl std::str::FromStr for Target {
     }
 }
 
-/// Take `user:password@` out of the URL, into a secret.
-fn split_credentials(url: &mut Url) -> Option<Secret> {
+/// Take `user:password@` out of the URL, into a secret (proxy URLs use it too).
+pub(crate) fn split_credentials(url: &mut Url) -> Option<Secret> {
     if url.username().is_empty() && url.password().is_none() {
         return None;
     }

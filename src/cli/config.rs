@@ -714,14 +714,13 @@ fn probes(
 
 fn probe_settings(input: &ProbeInput) -> Result<ProbeSettings, UsageError> {
     let (args, origins) = (&input.args, &input.origins);
-    let mut fail_when = Vec::new();
-    for (i, raw) in input.fail_when.iter().enumerate() {
-        fail_when.push(
-            JsonCondition::parse(raw).map_err(|e| {
-                UsageError::invalid(origins.item("fail-when", i), "condition", raw, e)
-            })?,
-        );
-    }
+    let fail_when = parse_each(
+        &input.fail_when,
+        "fail-when",
+        "condition",
+        origins,
+        JsonCondition::parse,
+    )?;
     Ok(ProbeSettings {
         conditions: conditions(args, origins)?,
         max_body: size(origins.of("max-body"), &args.max_body)?,
@@ -734,20 +733,39 @@ fn probe_settings(input: &ProbeInput) -> Result<ProbeSettings, UsageError> {
 }
 
 fn addresses(args: &ProbeArgs, origins: &Origins) -> Result<AddressOverrides, UsageError> {
-    let mut overrides = AddressOverrides::default();
-    for (i, raw) in args.resolve.iter().enumerate() {
-        overrides.resolve.push(ResolveRule::parse(raw).map_err(|e| {
-            UsageError::invalid(origins.item("resolve", i), "--resolve rule", raw, e)
-        })?);
-    }
-    for (i, raw) in args.connect_to.iter().enumerate() {
-        overrides
-            .connect_to
-            .push(ConnectToRule::parse(raw).map_err(|e| {
-                UsageError::invalid(origins.item("connect-to", i), "--connect-to rule", raw, e)
-            })?);
-    }
-    Ok(overrides)
+    Ok(AddressOverrides {
+        resolve: parse_each(
+            &args.resolve,
+            "resolve",
+            "--resolve rule",
+            origins,
+            ResolveRule::parse,
+        )?,
+        connect_to: parse_each(
+            &args.connect_to,
+            "connect-to",
+            "--connect-to rule",
+            origins,
+            ConnectToRule::parse,
+        )?,
+    })
+}
+
+/// Parse every value of a repeatable option, blaming the one that fails where it was given.
+fn parse_each<T, E: fmt::Display>(
+    values: &[String],
+    key: &str,
+    kind: &'static str,
+    origins: &Origins,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Vec<T>, UsageError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            parse(raw).map_err(|e| UsageError::invalid(origins.item(key, i), kind, raw, e))
+        })
+        .collect()
 }
 
 /// What every HTTP request to one target carries.
@@ -992,23 +1010,27 @@ fn conditions(args: &ProbeArgs, origins: &Origins) -> Result<Conditions, UsageEr
         })?,
         ..Conditions::default()
     };
-    for (i, raw) in args.expect_json.iter().enumerate() {
-        conditions.json.push(JsonCondition::parse(raw).map_err(|e| {
-            UsageError::invalid(origins.item("expect-json", i), "condition", raw, e)
-        })?);
-    }
-    for (i, raw) in args.expect_body.iter().enumerate() {
-        conditions.body.push(BodyPattern::parse(raw).map_err(|e| {
-            UsageError::invalid(origins.item("expect-body", i), "regular expression", raw, e)
-        })?);
-    }
-    for (i, raw) in args.expect_header.iter().enumerate() {
-        conditions
-            .headers
-            .push(HeaderCondition::parse(raw).map_err(|e| {
-                UsageError::invalid(origins.item("expect-header", i), "header condition", raw, e)
-            })?);
-    }
+    conditions.json = parse_each(
+        &args.expect_json,
+        "expect-json",
+        "condition",
+        origins,
+        JsonCondition::parse,
+    )?;
+    conditions.body = parse_each(
+        &args.expect_body,
+        "expect-body",
+        "regular expression",
+        origins,
+        BodyPattern::parse,
+    )?;
+    conditions.headers = parse_each(
+        &args.expect_header,
+        "expect-header",
+        "header condition",
+        origins,
+        HeaderCondition::parse,
+    )?;
     if let Some(raw) = &args.max_latency {
         conditions.max_latency = Some(duration(origins.of("max-latency"), raw)?);
     }

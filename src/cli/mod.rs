@@ -10,4 +10,5 @@ pub mod file;
 pub mod html;
 pub mod progress;
 pub mod render;
+pub mod signals;
 pub mod watch;

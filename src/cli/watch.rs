@@ -254,7 +254,7 @@ pub async fn run(config: WatchConfig) -> u8 {
     let command_code = Cell::new(None::<u8>);
     let stop = async {
         if exec.is_empty() {
-            wait_for_signal().await;
+            super::signals::next_signal().await;
         } else {
             // The command gets our SIGINT / SIGTERM forwarded; the watch ends when it does.
             command_code.set(Some(super::exec::run_command(&exec).await));
@@ -295,20 +295,6 @@ pub async fn run(config: WatchConfig) -> u8 {
         Some(code) if code != 0 => code,
         _ if !document.within_budget => exit::BUDGET_EXCEEDED,
         _ => exit::HEALTHY,
-    }
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
     }
 }
 

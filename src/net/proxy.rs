@@ -15,6 +15,7 @@ use url::Url;
 use crate::deadline::Deadline;
 use crate::failure::Failure;
 use crate::redact::{redact_url, Secret};
+use crate::target::split_credentials;
 
 /// A proxy to send requests through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,20 +134,11 @@ fn parse_proxy(variable: &'static str, value: &str) -> Result<Proxy, ProxyError>
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid("no host"));
     }
-    let auth = (!url.username().is_empty()).then(|| {
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(s)
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        Secret::new(format!(
-            "{}:{}",
-            decode(url.username()),
-            url.password().map(decode).unwrap_or_default()
-        ))
-    });
-    let _ = url.set_username("");
-    let _ = url.set_password(None);
+    // As before: a password without a user name is dropped, not sent.
+    if url.username().is_empty() {
+        let _ = url.set_password(None);
+    }
+    let auth = split_credentials(&mut url);
     Ok(Proxy { url, auth })
 }
 

@@ -69,6 +69,9 @@ pub struct HttpProbe {
     /// `--http2`: offer h2 by ALPN on https (HTTP/1.1 if the server declines), and speak
     /// HTTP/2 with prior knowledge on plain http.
     pub http2: bool,
+    /// `tls` offering h2 first, built at the first https attempt with `http2` rather than at
+    /// every one (a config copy carries the whole root store).
+    h2_tls: std::sync::OnceLock<Arc<rustls::ClientConfig>>,
     /// Follow same-origin redirects (`--no-follow` turns this off: a 3xx is judged as is).
     pub follow_redirects: bool,
     pub tls: Arc<rustls::ClientConfig>,
@@ -92,6 +95,7 @@ impl HttpProbe {
             addresses: AddressOverrides::default(),
             proxies: ProxySettings::default(),
             http2: false,
+            h2_tls: std::sync::OnceLock::new(),
             keep_alive: false,
             pool: ConnectionPool::default(),
             tls: tls::default_client_config(),
@@ -265,7 +269,9 @@ impl HttpProbe {
             };
             let tls_started = Instant::now();
             let config = if self.http2 {
-                tls::with_h2_or_http1_alpn(&self.tls)
+                self.h2_tls
+                    .get_or_init(|| tls::with_h2_or_http1_alpn(&self.tls))
+                    .clone()
             } else {
                 self.tls.clone()
             };

@@ -155,6 +155,12 @@ where
     };
     tokio::pin!(cancel);
     let mut cancel_done = false;
+    // After delivering events, the next ones are collected for EVENT_BATCH before this task
+    // is woken again, so thousands of targets cost a few wake-ups a second, not three for
+    // every attempt of every target.
+    let batch_pause = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(batch_pause);
+    let mut pausing = false;
     loop {
         let next = tokio::select! {
             biased;
@@ -164,12 +170,26 @@ where
                 stop(OutcomeKind::Interrupted);
                 continue;
             }
-            Some((index, event)) = events.recv() => {
+            Some((index, event)) = events.recv(), if !pausing => {
                 observer(index, &event.as_event());
+                deliver_queued(&mut events, &mut observer);
+                batch_pause.as_mut().reset(tokio::time::Instant::now() + EVENT_BATCH);
+                pausing = true;
+                continue;
+            }
+            () = &mut batch_pause, if pausing => {
+                // Still busy: pause again; quiet: back to waiting for the next event.
+                if deliver_queued(&mut events, &mut observer) {
+                    batch_pause.as_mut().reset(tokio::time::Instant::now() + EVENT_BATCH);
+                } else {
+                    pausing = false;
+                }
                 continue;
             }
             next = running.join_next() => next,
         };
+        // A target's own events come before its result.
+        deliver_queued(&mut events, &mut observer);
         let Some(joined) = next else { break };
         let (index, outcome) = match joined {
             Ok(done) => done,
@@ -209,9 +229,7 @@ where
         }
     }
     // Events still queued when the last target ended.
-    while let Ok((index, event)) = events.try_recv() {
-        observer(index, &event.as_event());
-    }
+    deliver_queued(&mut events, &mut observer);
     let targets = probes
         .iter()
         .zip(outcomes)
@@ -233,6 +251,25 @@ where
         require,
         targets,
     }
+}
+
+/// How long events collect before the caller's task is woken to deliver them.
+const EVENT_BATCH: Duration = Duration::from_millis(10);
+
+/// Hand every queued event to `observer`; says whether there was any.
+fn deliver_queued<F>(
+    events: &mut mpsc::UnboundedReceiver<(usize, OwnedEvent)>,
+    observer: &mut F,
+) -> bool
+where
+    F: FnMut(usize, &Event<'_>),
+{
+    let mut any = false;
+    while let Ok((index, event)) = events.try_recv() {
+        observer(index, &event.as_event());
+        any = true;
+    }
+    any
 }
 
 /// An event that can cross from a target's task to the caller's.

@@ -264,10 +264,12 @@ where
             attempt_start,
             deadline.budget_at(attempt_start, policy.attempt_timeout),
         );
+        // Boxed: an attempt's state is kilobytes, and a target spends most of its time
+        // asleep between attempts; unboxed, thousands of sleeping targets would each hold it.
         let probed = tokio::select! {
             biased;
             kind = &mut cancel => return finish(kind, attempts),
-            probed = probe.probe_once(&budget) => probed,
+            probed = Box::pin(probe.probe_once(&budget)) => probed,
         };
         drop(permit);
         let attempt = Attempt {
@@ -347,4 +349,38 @@ fn next_interval(policy: &WaitPolicy, attempts: &[Attempt], paced: &mut u32) -> 
 /// Probe until healthy or the deadline, with no observer and no cancellation.
 pub async fn wait<P: Prober + ?Sized>(probe: &P, policy: &WaitPolicy) -> Outcome {
     wait_with(probe, policy, |_| {}, std::future::pending()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::Probe;
+    use crate::target::Target;
+
+    /// Thousands of targets spend most of their time asleep between attempts: what a waiting
+    /// target holds must stay small, whatever an attempt needs while it runs.
+    #[test]
+    fn a_sleeping_target_holds_far_less_than_an_attempt() {
+        let probe = Probe::new(Target::parse("http://127.0.0.1:1/health").unwrap());
+        let deadline = Deadline::after(Duration::from_secs(1));
+        let attempt = std::mem::size_of_val(&probe.probe_once(&deadline));
+        let policy = WaitPolicy::default();
+        let waiting = run(
+            &probe,
+            &policy,
+            deadline,
+            None,
+            |_| {},
+            std::future::pending(),
+        );
+        let waiting = std::mem::size_of_val(&waiting);
+        assert!(
+            waiting < 4096,
+            "a waiting target's state is {waiting} bytes"
+        );
+        assert!(
+            waiting * 2 < attempt,
+            "waiting {waiting} bytes, attempt {attempt}"
+        );
+    }
 }

@@ -137,7 +137,8 @@ impl Renderer {
         match self.presentation.format {
             OutputFormat::Json => {
                 let report = Report::new(self.command, self.until, group);
-                let mut stdout = std::io::stdout().lock();
+                // Buffered: unbuffered, a report of thousands of attempts is one write per token.
+                let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
                 // A closed pipe (`| head`) ends output quietly.
                 let _ = serde_json::to_writer_pretty(&mut stdout, &report);
                 let _ = writeln!(stdout);

@@ -9,9 +9,11 @@
 //! whatever the server sends. No compression is requested.
 
 use std::collections::HashSet;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -238,11 +240,14 @@ impl HttpProbe {
         let proxy = self.proxies.for_url(url);
         if self.keep_alive && proxy.is_none() && !self.http2 {
             // A pooled connection the server closed meanwhile is dropped and a fresh one made.
-            while let Some(idle) = self.pool.take(&origin_of(url)) {
-                let reused_remote = idle.remote;
-                match self.send_http1(url, idle, budget, trace, None).await {
-                    Ok(hop) => {
-                        trace.remote = reused_remote;
+            while let Some(mut idle) = self.pool.take(&origin_of(url)) {
+                match self
+                    .send_http1(url, &mut idle.sender, budget, trace, None)
+                    .await
+                {
+                    Ok((hop, closing)) => {
+                        trace.remote = idle.remote;
+                        self.keep(idle, closing);
                         return Ok(hop);
                     }
                     Err((_, true)) => continue,
@@ -318,32 +323,54 @@ impl HttpProbe {
                 })
             }
         };
-        // The connection task is ours alone; aborting it on every exit path closes the socket.
-        let idle = Idle {
+        let mut sender = sender;
+        if !self.keep_alive {
+            // One request, then the socket closes: the connection is driven inside this
+            // attempt's task. A task of its own would cost a spawn and a cross-thread wake
+            // per attempt, more than the exchange itself when thousands of targets poll.
+            let exchanged = alongside(
+                connection,
+                self.send_http1(url, &mut sender, budget, trace, via),
+            );
+            return exchanged.await.map(|(hop, _)| hop).map_err(|(f, _)| f);
+        }
+        // A pooled connection outlives this attempt, so it gets a task of its own; aborting
+        // the task (dropping the handle) closes the socket.
+        let mut idle = Idle {
             origin: origin_of(url),
             sender,
             _connection: AbortOnDrop(tokio::spawn(connection)),
             remote: peer,
         };
-        self.send_http1(url, idle, budget, trace, via)
+        let (hop, closing) = self
+            .send_http1(url, &mut idle.sender, budget, trace, via)
             .await
-            .map_err(|(failure, _)| failure)
+            .map_err(|(failure, _)| failure)?;
+        self.keep(idle, closing);
+        Ok(hop)
     }
 
-    /// One request on an HTTP/1.1 connection; with `keep_alive` the connection then goes
-    /// back to the pool. On failure, also says whether nothing came back at all (a pooled
-    /// connection the server had closed meanwhile), so the caller may try a fresh one.
+    /// Back to the pool, unless the server said it closes or already has.
+    fn keep(&self, idle: Idle, closing: bool) {
+        if !closing && !idle.sender.is_closed() {
+            self.pool.put(idle);
+        }
+    }
+
+    /// One request on an HTTP/1.1 connection; also says whether the server will close it.
+    /// On failure, also says whether nothing came back at all (a pooled connection the
+    /// server had closed meanwhile), so the caller may try a fresh one.
     async fn send_http1(
         &self,
         url: &Url,
-        mut idle: Idle,
+        sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
         budget: &Deadline,
         trace: &mut Trace,
         via: Option<&Proxy>,
-    ) -> Result<Hop, (Failure, bool)> {
+    ) -> Result<(Hop, bool), (Failure, bool)> {
         let request = self.build_request(url, via).map_err(|f| (f, false))?;
         let request_started = Instant::now();
-        let sent = idle.sender.send_request(request);
+        let sent = sender.send_request(request);
         let response = match tokio::time::timeout(budget.remaining(), sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
@@ -364,10 +391,7 @@ impl HttpProbe {
             .finish_exchange(response, request_started, budget, trace)
             .await
             .map_err(|f| (f, false))?;
-        if self.keep_alive && !closing && !idle.sender.is_closed() {
-            self.pool.put(idle);
-        }
-        Ok(hop)
+        Ok((hop, closing))
     }
 
     /// Read the body of a response whose headers arrived, then let the connection go.
@@ -678,6 +702,30 @@ fn origin_of(url: &Url) -> String {
         url.host_str().unwrap_or_default(),
         url.port_or_known_default().unwrap_or_default()
     )
+}
+
+/// Run `work` while also polling `connection`, the future that does the socket I/O `work`
+/// waits on. When `work` ends first, the connection is dropped, which closes the socket.
+async fn alongside<C, W>(connection: C, work: W) -> W::Output
+where
+    C: Future,
+    W: Future,
+{
+    let mut connection = std::pin::pin!(connection);
+    let mut work = std::pin::pin!(work);
+    let mut connection_done = false;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        if !connection_done && connection.as_mut().poll(cx).is_ready() {
+            connection_done = true;
+            // Its last step may have completed `work` (the body's end, or an error).
+            return work.as_mut().poll(cx);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// An HTTP/1.1 connection between requests.

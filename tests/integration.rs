@@ -11,6 +11,8 @@ mod integration {
     mod conditions;
     mod config;
     mod deadlines;
+    #[cfg(target_os = "linux")]
+    mod dns;
     mod exec;
     mod failfast;
     mod grpc;

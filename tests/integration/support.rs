@@ -103,7 +103,26 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    let mut cmd = assert_cmd::Command::cargo_bin("stillup").expect("the stillup binary is built");
+    let cmd = assert_cmd::Command::cargo_bin("stillup").expect("the stillup binary is built");
+    hermetic(cmd, args)
+}
+
+/// `program args…` — a wrapper such as `unshare` that in turn starts the binary (see
+/// [`assert_cmd::cargo::cargo_bin`]) — with the environment and wall-time limit of [`stillup`].
+/// Run it with [`run_to_end`].
+pub fn wrapper<I, S>(program: &str, args: I) -> assert_cmd::Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    hermetic(assert_cmd::Command::new(program), args)
+}
+
+fn hermetic<I, S>(mut cmd: assert_cmd::Command, args: I) -> assert_cmd::Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
     for (name, _) in std::env::vars_os() {
         // The caller's proxies would send test traffic for made-up names elsewhere.
         let name_text = name.to_string_lossy().to_ascii_lowercase();
@@ -115,9 +134,10 @@ where
     cmd
 }
 
-fn run_to_end(mut cmd: assert_cmd::Command) -> Run {
+/// Run `cmd` to its end (or to the kill at [`RUN_LIMIT`]) and collect what it printed.
+pub fn run_to_end(mut cmd: assert_cmd::Command) -> Run {
     let started = Instant::now();
-    let output = cmd.output().expect("stillup can be started");
+    let output = cmd.output().expect("the command can be started");
     Run {
         code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -166,6 +186,11 @@ impl TempDir {
         let path = std::env::temp_dir().join(unique);
         std::fs::create_dir_all(&path).expect("a temp dir can be created");
         TempDir { path }
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &std::path::Path {
+        &self.path
     }
 
     /// A path inside the directory (the file need not exist).

@@ -703,6 +703,8 @@ def many_targets(args):
         variants = [
             (f"wait --interval {interval}", "wait", ["--timeout", "30s", "--interval", interval],
              None),
+            ("… --keep-alive", "wait",
+             ["--timeout", "30s", "--interval", interval, "--keep-alive"], None),
             ("wait (default 1s)", "wait", ["--timeout", "30s"], None),
         ]
         if args.many_low_nofile and n == max(counts) and args.many_low_nofile < n:
@@ -737,15 +739,18 @@ def print_many(n, runs, check, floor):
     def classes(r):
         return " ".join(f"{k}*{v}" for k, v in r.classes.most_common()) or "none"
 
-    main = runs[0][1]
     rows = []
+
+    def judged(ok):
+        """One verdict per variant, in column order."""
+        return " / ".join(verdict(ok(r)) for _, r in runs)
 
     def row(label, fn, check_value="", target="", ok=""):
         rows.append([label, *[fn(r) for _, r in runs], check_value, target, ok])
 
     row("exit status, outcome", lambda r: f"{r.spawned.status} {r.outcome}",
         f"{check.spawned.status} {check.outcome}", "0 healthy",
-        verdict(main.spawned.status == 0 and main.outcome == "healthy"))
+        judged(lambda r: r.spawned.status == 0 and r.outcome == "healthy"))
     row("wall time (spawn to exit)", lambda r: ms(r.spawned.seconds), ms(check.spawned.seconds))
     row("  start-up (spawn to first request)", lambda r: opt_ms(r.startup), opt_ms(check.startup))
     row("  first request to last switch", lambda r: ms(r.last_switch), "")
@@ -753,7 +758,7 @@ def print_many(n, runs, check, floor):
     row("wall time / (check + last switch)",
         lambda r: ratio(r.spawned.seconds, check.spawned.seconds + r.last_switch), "1.00x")
     row("peak RSS", lambda r: mb(r.spawned.maxrss), mb(check.spawned.maxrss),
-        f"< {mb(MANY_RSS_TARGET)}", verdict(main.spawned.maxrss < MANY_RSS_TARGET))
+        f"< {mb(MANY_RSS_TARGET)}", judged(lambda r: r.spawned.maxrss < MANY_RSS_TARGET))
     row("peak RSS / check's", lambda r: ratio(r.spawned.maxrss, check.spawned.maxrss), "1.00x")
     row("CPU time stillup (user+sys), % of wall",
         lambda r: f"{ms(r.cpu)}, {100 * r.cpu / r.spawned.seconds:.0f}%",
@@ -763,24 +768,24 @@ def print_many(n, runs, check, floor):
     row("  until stillup had it, median / p99 / max",
         lambda r: lag3(r.noticed) if r.noticed else "n/a", "",
         f"max < {MANY_LAG_TARGET * 1000:.0f} ms",
-        verdict(main.never == 0 and bool(main.noticed) and max(main.noticed) < MANY_LAG_TARGET))
+        judged(lambda r: r.never == 0 and bool(r.noticed) and max(r.noticed) < MANY_LAG_TARGET))
     row("  (clock offset known within)", lambda r: opt_ms(r.offset_error), "")
     row("targets noticed >= 1 s after the switch",
         lambda r: count(sum(1 for x in r.noticed or [] if x >= MANY_LAG_TARGET) + r.never), "",
-        "0", verdict(main.never == 0 and all(x < MANY_LAG_TARGET for x in main.noticed or [1e9])))
+        "0", judged(lambda r: r.never == 0 and all(x < MANY_LAG_TARGET for x in r.noticed or [1e9])))
     row("targets never answered 200", lambda r: count(r.never), count(check.never))
     row("requests per target, mean", lambda r: f"{r.stats['requests'] / n:.1f}",
         f"{check.stats['requests'] / n:.1f}")
     row("closest two attempts of one target", lambda r: opt_ms(r.min_gap), "")
     row("targets polled faster than the interval", lambda r: count(r.too_fast), "", "0",
-        verdict(main.too_fast == 0))
+        judged(lambda r: r.too_fast == 0))
     row("targets: server requests disagree with JSON", lambda r: count(r.mismatched),
-        count(check.mismatched), "0", verdict(main.mismatched == 0))
+        count(check.mismatched), "0", judged(lambda r: r.mismatched == 0))
     row("attempt duration, median / p99 / max", lambda r: lag3(r.attempts), lag3(check.attempts))
     row("first round of attempts started within", lambda r: opt_ms(r.first_round),
         opt_ms(check.first_round))
     row("failed attempts other than 503", classes, classes(check), "none",
-        verdict(not main.classes))
+        judged(lambda r: not r.classes))
     print(f"  N = {n}")
     print(table(rows, ["", *[label for label, _ in runs],
                        "check --targets-file F (all healthy)", "target", ""]))

@@ -14,9 +14,11 @@
 //! thousands of targets) is not counted as detection lag. "First served healthy" is the moment
 //! the head of the first request answered 200 was read, on the same clock.
 //!
-//! Each response is `Connection: close` (a new connection per attempt, like a client that polls
-//! a service that is starting). Several ports, each with the largest backlog the kernel allows,
-//! keep the accept queue and the client's ephemeral ports from becoming the bottleneck.
+//! Connections persist as HTTP/1.1 says (for a client that reuses them, `stillup wait
+//! --keep-alive`), unless the request says `Connection: close` (stillup's default: a fresh
+//! connection per attempt, like a client that polls a service that is starting). Several ports,
+//! each with the largest backlog the kernel allows, keep the accept queue and the client's
+//! ephemeral ports from becoming the bottleneck.
 //!
 //! Protocol, one line each way:
 //!
@@ -55,6 +57,9 @@ const NOT_YET: u64 = u64::MAX;
 
 const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nok\n";
 const UNAVAILABLE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nstarting\n";
+const OK_KEEP: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nok\n";
+const UNAVAILABLE_KEEP: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\nstarting\n";
 const NOT_FOUND: &[u8] =
     b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
 
@@ -246,37 +251,55 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 
 async fn connection(mut tcp: TcpStream, shared: Arc<Shared>) {
     let mut head = Vec::with_capacity(512);
-    match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut tcp, &mut head)).await {
-        Ok(Ok(true)) => {}
-        _ => return,
+    loop {
+        head.clear();
+        match tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut tcp, &mut head)).await {
+            Ok(Ok(true)) => {}
+            _ => return,
+        }
+        let keep = !asks_to_close(&head);
+        let response = match (answer(&head, &shared), keep) {
+            (None, _) => NOT_FOUND,
+            (Some(true), true) => OK_KEEP,
+            (Some(true), false) => OK,
+            (Some(false), true) => UNAVAILABLE_KEEP,
+            (Some(false), false) => UNAVAILABLE,
+        };
+        // The client may already be gone; nothing to do about it here.
+        if tcp.write_all(response).await.is_err() || !keep || response == NOT_FOUND {
+            let _ = tcp.shutdown().await;
+            return;
+        }
     }
+}
+
+/// Record one request; whether its target is healthy, or None for an unknown path.
+fn answer(head: &[u8], shared: &Shared) -> Option<bool> {
     let now = Instant::now();
     shared.requests.fetch_add(1, Ordering::SeqCst);
-    let response = match target_index(&head).and_then(|i| shared.targets.get(i)) {
-        None => NOT_FOUND,
-        Some(target) => {
-            let go = *shared.go.get_or_init(|| now);
-            let since = now.saturating_duration_since(go);
-            target.requests.fetch_add(1, Ordering::SeqCst);
-            if since >= target.switch {
-                let us = u64::try_from(since.as_micros()).unwrap_or(NOT_YET - 1);
-                // Only the first 200 counts.
-                let _ = target.first_healthy.compare_exchange(
-                    NOT_YET,
-                    us,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                );
-                OK
-            } else {
-                target.unhealthy_requests.fetch_add(1, Ordering::SeqCst);
-                UNAVAILABLE
-            }
-        }
-    };
-    // The client may already be gone; nothing to do about it here.
-    let _ = tcp.write_all(response).await;
-    let _ = tcp.shutdown().await;
+    let target = target_index(head).and_then(|i| shared.targets.get(i))?;
+    let go = *shared.go.get_or_init(|| now);
+    let since = now.saturating_duration_since(go);
+    target.requests.fetch_add(1, Ordering::SeqCst);
+    if since >= target.switch {
+        let us = u64::try_from(since.as_micros()).unwrap_or(NOT_YET - 1);
+        // Only the first 200 counts.
+        let _ =
+            target
+                .first_healthy
+                .compare_exchange(NOT_YET, us, Ordering::SeqCst, Ordering::SeqCst);
+        Some(true)
+    } else {
+        target.unhealthy_requests.fetch_add(1, Ordering::SeqCst);
+        Some(false)
+    }
+}
+
+/// Whether the request head carries `Connection: close`.
+fn asks_to_close(head: &[u8]) -> bool {
+    let wanted = b"\r\nconnection: close";
+    head.windows(wanted.len())
+        .any(|w| w.eq_ignore_ascii_case(wanted))
 }
 
 /// Read until the end of the request head; false on EOF or an over-long head.
@@ -347,6 +370,17 @@ mod tests {
             ..config
         });
         assert!(zero.iter().all(|d| d.is_zero()));
+    }
+
+    #[test]
+    fn connection_close_is_found_in_any_case() {
+        assert!(asks_to_close(
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        ));
+        assert!(asks_to_close(
+            b"GET / HTTP/1.1\r\nconnection: Close\r\n\r\n"
+        ));
+        assert!(!asks_to_close(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"));
     }
 
     #[test]

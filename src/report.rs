@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::failure::Failure;
-use crate::group::GroupOutcome;
+use crate::group::{GroupOutcome, TargetOutcome};
 use crate::redact::redact_url;
 use crate::timeline::Timeline;
 use crate::timings::PhaseTimings;
@@ -19,8 +19,11 @@ use crate::wait::{Attempt, Outcome, Until};
 pub const SCHEMA_VERSION: u32 = 2;
 
 /// The whole document: the run, then each target.
+///
+/// It borrows the run's targets and builds each one's part only while writing it, so a
+/// report of thousands of targets never holds all of them as strings at once.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct Report<'a> {
     pub schema_version: u32,
     /// `wait` or `check`.
     pub command: String,
@@ -34,7 +37,16 @@ pub struct Report {
     pub required: usize,
     pub elapsed_ms: f64,
     pub timeout_ms: f64,
-    pub targets: Vec<TargetReport>,
+    #[serde(serialize_with = "each_target")]
+    pub targets: &'a [TargetOutcome],
+}
+
+fn each_target<S: serde::Serializer>(targets: &[TargetOutcome], out: S) -> Result<S::Ok, S::Error> {
+    out.collect_seq(
+        targets
+            .iter()
+            .map(|t| TargetReport::new(&t.target, t.kind, &t.outcome)),
+    )
 }
 
 /// One target's story.
@@ -110,8 +122,8 @@ pub fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1_000.0
 }
 
-impl Report {
-    pub fn new(command: &str, until: Until, group: &GroupOutcome) -> Report {
+impl<'a> Report<'a> {
+    pub fn new(command: &str, until: Until, group: &'a GroupOutcome) -> Report<'a> {
         Report {
             schema_version: SCHEMA_VERSION,
             command: command.to_string(),
@@ -124,11 +136,7 @@ impl Report {
             required: group.require.needed(group.targets.len()),
             elapsed_ms: ms(group.elapsed),
             timeout_ms: ms(group.timeout),
-            targets: group
-                .targets
-                .iter()
-                .map(|t| TargetReport::new(&t.target, t.kind, &t.outcome))
-                .collect(),
+            targets: &group.targets,
         }
     }
 }

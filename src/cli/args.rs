@@ -150,6 +150,13 @@ pub struct WaitArgs {
     )]
     pub jitter: Option<String>,
 
+    /// Reuse each target's HTTP/1.1 connection for its next attempt instead of opening a
+    /// fresh one: far cheaper with thousands of targets. Off by default, because a reused
+    /// connection keeps asking the same server process where a load balancer might send a
+    /// fresh one to another
+    #[arg(long, env = "STILLUP_KEEP_ALIVE", value_parser = BoolishValueParser::new())]
+    pub keep_alive: bool,
+
     #[command(flatten)]
     pub probe: ProbeArgs,
 

@@ -245,7 +245,7 @@ pub fn wait_config(args: &WaitArgs, sources: &Sources) -> Result<RunConfig, Usag
     }
     let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
     let refused_interval = duration(origins.of("refused-interval"), &args.probe.refused_interval)?;
-    let probes = probes(
+    let mut probes = probes(
         &args.targets,
         &args.probe,
         &args.fail_when,
@@ -254,6 +254,13 @@ pub fn wait_config(args: &WaitArgs, sources: &Sources) -> Result<RunConfig, Usag
         sources,
         &origins,
     )?;
+    if args.keep_alive {
+        for probe in &mut probes {
+            if let Probe::Http(http) = probe {
+                http.keep_alive = true;
+            }
+        }
+    }
     let policy = WaitPolicy {
         timeout: poll.timeout,
         attempt_timeout,

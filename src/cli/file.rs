@@ -33,6 +33,7 @@ const RUN_WIDE: &[&str] = &[
     "until",
     "successes",
     "fail-fast",
+    "keep-alive",
     "refused-interval",
     "any",
     "require",
@@ -146,6 +147,7 @@ struct Options {
     until: Option<Spanned<Text>>,
     successes: Option<Spanned<Text>>,
     fail_fast: Option<Spanned<List>>,
+    keep_alive: Option<Spanned<bool>>,
     refused_interval: Option<Spanned<Text>>,
     any: Option<Spanned<bool>>,
     require: Option<Spanned<Text>>,
@@ -200,6 +202,7 @@ impl Options {
             "until" => until,
             "successes" => successes,
             "fail-fast" => fail_fast,
+            "keep-alive" => keep_alive,
             "refused-interval" => refused_interval,
             "any" => any,
             "require" => require,
@@ -459,6 +462,7 @@ impl ConfigFile {
         layer.choice("backoff", &o.backoff, &mut args.backoff)?;
         layer.text("max-interval", &o.max_interval, &mut args.max_interval);
         layer.some_text("jitter", &o.jitter, &mut args.jitter);
+        layer.flag("keep-alive", &o.keep_alive, &mut args.keep_alive);
         Ok(())
     }
 

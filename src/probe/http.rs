@@ -313,6 +313,12 @@ impl HttpProbe {
         builder
             .max_buf_size(MAX_HEAD_BYTES)
             .max_headers(MAX_HEADERS);
+        if self.keep_alive {
+            // An idle pooled connection would keep hyper's 8 KiB read buffer; thousands of
+            // targets keep thousands of them. Health answers are small; a longer one is read
+            // in more steps, and still limited by max_buf_size.
+            builder.read_buf_exact_size(Some(KEPT_READ_BUFFER));
+        }
         let handshake = builder.handshake::<_, Full<Bytes>>(TokioIo::new(stream));
         let (sender, connection) = match tokio::time::timeout(budget.remaining(), handshake).await {
             Ok(Ok(pair)) => pair,
@@ -727,6 +733,9 @@ where
     })
     .await
 }
+
+/// Read buffer of a connection kept between attempts.
+const KEPT_READ_BUFFER: usize = 1024;
 
 /// An HTTP/1.1 connection between requests.
 struct Idle {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
 
-use super::support::{serve, stillup, TempDir, SLACK};
+use super::support::{serve, stillup, KeepAliveServer, TempDir, SLACK};
 
 fn watch_schema() -> jsonschema::Validator {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/watch.schema.json");
@@ -279,67 +279,10 @@ fn the_html_report_is_self_contained_and_marks_every_outage() {
     }
 }
 
-/// An HTTP/1.1 server that keeps connections open and answers every request on them;
-/// counts connections and requests.
-struct KeepAliveServer {
-    port: u16,
-    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl KeepAliveServer {
-    fn start() -> KeepAliveServer {
-        use std::io::{BufRead, BufReader, Write};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let (c, r) = (connections.clone(), requests.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(500) {
-                let Ok(stream) = stream else { continue };
-                c.fetch_add(1, Ordering::SeqCst);
-                let r = r.clone();
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut writer = stream.try_clone().unwrap();
-                    let mut reader = BufReader::new(stream);
-                    for _ in 0..10_000 {
-                        let mut line = String::new();
-                        // Read one request head.
-                        loop {
-                            line.clear();
-                            match reader.read_line(&mut line) {
-                                Ok(0) | Err(_) => return,
-                                Ok(_) if line == "\r\n" => break,
-                                Ok(_) => {}
-                            }
-                        }
-                        r.fetch_add(1, Ordering::SeqCst);
-                        if writer
-                            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        KeepAliveServer {
-            port,
-            connections,
-            requests,
-        }
-    }
-}
-
 #[test]
 fn keep_alive_reuses_connections_and_both_reports_each_kind() {
     use std::sync::atomic::Ordering;
-    let server = KeepAliveServer::start();
+    let server = KeepAliveServer::start(0);
     let url = format!("http://127.0.0.1:{}/", server.port);
     let run = stillup([
         "watch",

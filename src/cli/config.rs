@@ -692,6 +692,7 @@ fn probes(
                 http.http2 = settings.http2;
             }
             Probe::Tcp(tcp) => tcp.addresses = settings.addresses.clone(),
+            Probe::Grpc(grpc) => grpc.addresses = settings.addresses.clone(),
             _ => {}
         }
         if let Some(http) = probe.as_http_mut() {

@@ -25,6 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use crate::deadline::Deadline;
 use crate::failure::Failure;
 use crate::net::cause::find_cause;
+use crate::net::overrides::AddressOverrides;
 use crate::net::{connect, tls};
 use crate::probe::{AbortOnDrop, ProbeResult, Prober};
 use crate::target::GrpcTarget;
@@ -52,6 +53,9 @@ pub struct GrpcProbe {
     pub tls: Arc<rustls::ClientConfig>,
     /// Extra request metadata, e.g. `authorization` (values may be secrets; never printed).
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `--resolve` / `--connect-to`: where to connect instead of where DNS points (the
+    /// `:authority` and TLS name stay the target's).
+    pub addresses: AddressOverrides,
 }
 
 impl GrpcProbe {
@@ -61,6 +65,7 @@ impl GrpcProbe {
             target,
             tls: tls::with_h2_alpn(&tls::default_client_config()),
             headers: Vec::new(),
+            addresses: AddressOverrides::default(),
         }
     }
 
@@ -110,7 +115,10 @@ impl GrpcProbe {
         status: &mut Option<u16>,
     ) -> Result<(), Failure> {
         let host = self.target.host();
-        let (addrs, dns) = connect::resolve(host, self.target.port(), budget).await?;
+        let (addrs, dns) = self
+            .addresses
+            .resolve(host, self.target.port(), budget)
+            .await?;
         timings.dns = dns;
         let connect_started = Instant::now();
         let (tcp, addr) = connect::connect(&addrs, budget).await?;

@@ -149,6 +149,29 @@ fn a_serving_grpc_server_is_healthy_with_timings() {
 }
 
 #[test]
+fn resolve_and_connect_to_send_a_grpc_check_to_the_backend_behind_a_name() {
+    let server = GrpcServer::health();
+    let port = server.addr.port();
+    let url = format!("grpc://health.example.test:{port}");
+    let resolve = format!("health.example.test:{port}:127.0.0.1");
+    let run = check_json(&url, &["--resolve", &resolve]);
+    run.assert_code(0);
+    let report = run.json();
+    assert_eq!(classes(&report), [HEALTHY], "{run}");
+    assert_eq!(
+        attempts_of(target(&report, 0))[0]["remote"],
+        server.addr.to_string()
+    );
+
+    let closed = closed_port();
+    let url = format!("grpc://127.0.0.1:{closed}");
+    let connect_to = format!("127.0.0.1:{closed}:127.0.0.1:{port}");
+    let run = check_json(&url, &["--connect-to", &connect_to]);
+    run.assert_code(0);
+    assert_eq!(classes(&run.json()), [HEALTHY], "{run}");
+}
+
+#[test]
 fn a_named_serving_service_is_healthy() {
     let server = GrpcServer::health();
     server.set("stillup.test.Api", ServingStatus::Serving);

@@ -17,13 +17,14 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::Method;
-use stillup::backoff::{Backoff, BackoffKind};
-use stillup::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
-use stillup::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
-use stillup::net::proxy::{ProxyError, ProxySettings};
-use stillup::net::tls::{client_config, TlsConfigError, TlsOptions};
-use stillup::redact::{is_sensitive_header, redact_url, Secret};
-use stillup::{FailFast, Probe, Require, Target, Until, WaitPolicy};
+
+use crate::backoff::{Backoff, BackoffKind};
+use crate::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
+use crate::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
+use crate::net::proxy::{ProxyError, ProxySettings};
+use crate::net::tls::{client_config, TlsConfigError, TlsOptions};
+use crate::redact::{is_sensitive_header, redact_url, Secret};
+use crate::{FailFast, Probe, Require, Target, Until, WaitPolicy};
 
 use super::args::{
     BackoffArg, CheckArgs, ColorArg, OutputArgs, OutputFormat, ProbeArgs, Sources, TargetArgs,

@@ -49,6 +49,13 @@
 //! ```
 
 pub mod backoff;
+/// The command-line front end of the `stillup` binary, in the library only so that the fuzz
+/// targets can reach its config-file parser. Not a stable API: use the engine's modules.
+// Its doc comments are `--help` text, not rustdoc: `[defaults]` there is no link.
+#[cfg(feature = "cli")]
+#[doc(hidden)]
+#[allow(rustdoc::broken_intra_doc_links)]
+pub mod cli;
 pub mod condition;
 pub mod deadline;
 pub mod event;

@@ -1,18 +1,17 @@
 //! `stillup`: parse, validate, run the engine on a small runtime, print, exit with the
 //! documented code. SIGINT and SIGTERM end a run promptly with the summary so far.
 
-mod cli;
-
 use std::io::Write;
 use std::process::ExitCode;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches};
 
-use cli::args::{Cli, Command, Sources};
-use cli::config::{self, RunConfig};
-use cli::exit::{self, Signal};
-use cli::render::Renderer;
+use stillup::cli;
+use stillup::cli::args::{Cli, Command, Sources};
+use stillup::cli::config::{self, RunConfig};
+use stillup::cli::exit::{self, Signal};
+use stillup::cli::render::Renderer;
 use stillup::Prober;
 
 /// Many targets mean many sockets: use the hard limit on open files, not the (often 1024)

@@ -637,6 +637,17 @@ mod tests {
         assert!(!format!("{t:?}").contains("s3cr"));
     }
 
+    /// Found by the `target_parser` fuzz target: the password also occurs in the path (the
+    /// authority ends at the first `/`, so `http:` is the host and the rest is path). The path
+    /// is printed as it is; only the userinfo is removed, and what is printed carries none.
+    #[test]
+    fn a_password_that_also_occurs_in_the_path_is_removed_from_the_userinfo_only() {
+        let t = http("http://use:rhunter4@http://use:rhunter4rf");
+        assert_eq!(t.to_string(), "http://http//use:rhunter4rf");
+        assert_eq!(t.basic_auth().unwrap().expose(), "use:rhunter4");
+        assert!(http(&t.to_string()).basic_auth().is_none());
+    }
+
     #[test]
     fn rejects_with_a_fix() {
         let e = Target::parse("localhost:8080/health").unwrap_err();

@@ -1,21 +1,19 @@
 //! Any string given as a target is parsed without panicking, and a parsed target prints
-//! without the credentials it carried.
+//! without the credentials it carried: what is printed, parsed again, has none.
+//!
+//! (The password's text may still occur in what is printed, as part of the path or the
+//! host: `http://u:pass@h/pass` prints `http://h/pass`. Only the userinfo is a secret.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use stillup::Target;
 
 fuzz_target!(|input: &str| {
-    if let Ok(target) = stillup::Target::parse(input) {
+    if let Ok(target) = Target::parse(input) {
         let shown = target.to_string();
-        if let Some(http) = target.as_http() {
-            if let Some(secret) = http.basic_auth() {
-                let password = secret
-                    .expose()
-                    .split_once(':')
-                    .map(|(_, p)| p)
-                    .unwrap_or("");
-                assert!(password.len() < 4 || !shown.contains(password));
-            }
+        if let Ok(again) = Target::parse(&shown) {
+            let credentials = again.as_http().and_then(|http| http.basic_auth());
+            assert!(credentials.is_none(), "{shown:?} carries credentials");
         }
     }
     let _ = stillup::FailFast::parse(input);

@@ -17,13 +17,14 @@ use base64::Engine as _;
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, AUTHORIZATION};
 use http::Method;
-use stillup::backoff::{Backoff, BackoffKind};
-use stillup::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
-use stillup::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
-use stillup::net::proxy::{ProxyError, ProxySettings};
-use stillup::net::tls::{client_config, TlsConfigError, TlsOptions};
-use stillup::redact::{is_sensitive_header, redact_url, Secret};
-use stillup::{FailFast, Probe, Require, Target, Until, WaitPolicy};
+
+use crate::backoff::{Backoff, BackoffKind};
+use crate::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
+use crate::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
+use crate::net::proxy::{ProxyError, ProxySettings};
+use crate::net::tls::{client_config, TlsConfigError, TlsOptions};
+use crate::redact::{is_sensitive_header, redact_url, Secret};
+use crate::{FailFast, Probe, Require, Target, Until, WaitPolicy};
 
 use super::args::{
     BackoffArg, CheckArgs, ColorArg, OutputArgs, OutputFormat, ProbeArgs, Sources, TargetArgs,
@@ -219,12 +220,34 @@ pub struct RunConfig {
 }
 
 pub fn wait_config(args: &WaitArgs, sources: &Sources) -> Result<RunConfig, UsageError> {
+    wait_config_loading(args, sources, ConfigFile::load)
+}
+
+/// `stillup wait --config PATH` and nothing else, with the file's `text` given instead of
+/// read from PATH: the file is checked, layered under the defaults, and every value is
+/// judged, as the binary does. This is the entry point of the `config_file` fuzz target;
+/// files that the text names (`data-file`, `cacert`, `file:` secrets) are still read.
+#[doc(hidden)]
+pub fn wait_config_from_text(path: &str, text: &str) -> Result<RunConfig, UsageError> {
+    let mut args = WaitArgs::defaults();
+    args.targets.targets.clear();
+    args.targets.config = Some(path.to_string());
+    wait_config_loading(&args, &Sources::default(), |path, _| {
+        ConfigFile::parse(path, text)
+    })
+}
+
+fn wait_config_loading(
+    args: &WaitArgs,
+    sources: &Sources,
+    load: impl FnOnce(&str, Origin) -> Result<ConfigFile, UsageError>,
+) -> Result<RunConfig, UsageError> {
     let mut args = args.clone();
     split_variable(&mut args.fail_fast, "fail-fast", sources);
     split_variable(&mut args.fail_when, "fail-when", sources);
     split_variables(&mut args.targets, &mut args.probe, sources);
     let mut origins = Origins::new(sources);
-    let file = config_file(&args.targets, &origins)?;
+    let file = config_file(&args.targets, &origins, load)?;
     if let Some(file) = &file {
         file.apply_wait(&mut args, sources, &mut origins)?;
         file.apply_run(
@@ -341,7 +364,7 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
     let mut args = args.clone();
     split_variables(&mut args.targets, &mut args.probe, sources);
     let mut origins = Origins::new(sources);
-    let file = config_file(&args.targets, &origins)?;
+    let file = config_file(&args.targets, &origins, ConfigFile::load)?;
     if let Some(file) = &file {
         let mut wait = WaitArgs::defaults();
         let mut wait_origins = Origins::default();
@@ -406,11 +429,15 @@ fn split_variables(targets: &mut TargetArgs, probe: &mut ProbeArgs, sources: &So
     split_variable(&mut probe.connect_to, "connect-to", sources);
 }
 
-/// The file named by `--config` (or `STILLUP_CONFIG`), read and checked.
-fn config_file(args: &TargetArgs, origins: &Origins) -> Result<Option<ConfigFile>, UsageError> {
+/// The file named by `--config` (or `STILLUP_CONFIG`), read and checked by `load`.
+fn config_file(
+    args: &TargetArgs,
+    origins: &Origins,
+    load: impl FnOnce(&str, Origin) -> Result<ConfigFile, UsageError>,
+) -> Result<Option<ConfigFile>, UsageError> {
     match &args.config {
         None => Ok(None),
-        Some(path) => ConfigFile::load(path, origins.of("config")).map(Some),
+        Some(path) => load(path, origins.of("config")).map(Some),
     }
 }
 
@@ -1138,6 +1165,21 @@ fn ratio(at: impl Into<Origin>, raw: &str) -> Result<f64, UsageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fuzz target's entry point judges the text as `--config` judges the file.
+    #[test]
+    fn config_text_is_judged_as_the_file_would_be() {
+        let text = "[defaults]\ntimeout = \"90\"\n\n[targets.api]\nurl = \"http://127.0.0.1:1/\"\n";
+        assert_eq!(
+            wait_config_from_text("s.toml", text)
+                .unwrap_err()
+                .to_string(),
+            "s.toml:2: defaults.timeout: invalid duration \"90\": add a unit, e.g. 90s or 90ms"
+        );
+        let config = wait_config_from_text("s.toml", &text.replace("\"90\"", "\"90s\"")).unwrap();
+        assert_eq!(config.probes.len(), 1);
+        assert_eq!(config.policy.timeout, Duration::from_secs(90));
+    }
 
     #[test]
     fn durations_need_units() {

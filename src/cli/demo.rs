@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use stillup::condition::JsonCondition;
-use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
-use stillup::{Backoff, HttpProbe, HttpTarget, Require, WaitPolicy};
+use crate::condition::JsonCondition;
+use crate::testkit::{Behavior, Reply, Script, ScriptedServer};
+use crate::{Backoff, HttpProbe, HttpTarget, Require, WaitPolicy};
 
 use super::args::DemoArgs;
 use super::config::{presentation_for, RunConfig, UsageError};

@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use stillup::OutcomeKind;
+use crate::OutcomeKind;
 
 /// The table as text, for `--help` (a macro so it can be `concat!`-ed into help texts).
 macro_rules! exit_code_table {

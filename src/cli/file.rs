@@ -296,6 +296,12 @@ impl ConfigFile {
         let text = std::fs::read_to_string(path).map_err(|e| {
             UsageError::invalid(origin, "file", path, format!("cannot read it: {e}"))
         })?;
+        ConfigFile::parse(path, &text)
+    }
+
+    /// Check `text`, the contents of the file at `path` (named in messages, and what
+    /// relative paths in the file are relative to).
+    pub fn parse(path: &str, text: &str) -> Result<ConfigFile, UsageError> {
         let mut file = ConfigFile {
             path: path.to_string(),
             dir: Path::new(path)
@@ -308,7 +314,7 @@ impl ConfigFile {
             defaults: Options::default(),
             targets: Vec::new(),
         };
-        let document: Document = toml::from_str(&text).map_err(|e| file.toml_error(&text, &e))?;
+        let document: Document = toml::from_str(text).map_err(|e| file.toml_error(text, &e))?;
         if let Some(defaults) = document.defaults {
             let defaults = defaults.into_inner();
             if let Some(url) = &defaults.url {

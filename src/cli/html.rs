@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use stillup::watch::report::WatchReport;
-use stillup::watch::WatchOutcome;
+use crate::watch::report::WatchReport;
+use crate::watch::WatchOutcome;
 
 const WIDTH: f64 = 960.0;
 const ROW: f64 = 56.0;
@@ -82,7 +82,7 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
                     "outage {:.1}s–{:.1}s: {}",
                     window.from.as_secs_f64(),
                     window.to.as_secs_f64(),
-                    stillup::watch::report::window_summary(window)
+                    crate::watch::report::window_summary(window)
                 ))
             );
         }

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use stillup::timeline::short_seconds;
+
+use crate::timeline::short_seconds;
 
 #[derive(Debug)]
 pub struct Progress {

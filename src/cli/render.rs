@@ -8,10 +8,11 @@ use std::io::Write;
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
-use stillup::redact::redact_url;
-use stillup::report::Report;
-use stillup::timeline::short_seconds;
-use stillup::{Event, GroupOutcome, Outcome, OutcomeKind, Until};
+
+use crate::redact::redact_url;
+use crate::report::Report;
+use crate::timeline::short_seconds;
+use crate::{Event, GroupOutcome, Outcome, OutcomeKind, Until};
 
 use super::args::OutputFormat;
 use super::config::Presentation;

@@ -6,10 +6,11 @@ use std::io::Write;
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
-use stillup::redact::redact_url;
-use stillup::watch::report::{window_summary, Budgets, WatchReport};
-use stillup::watch::{SampleRecord, TargetWatch, WatchOutcome, WatchPolicy};
-use stillup::{Failure, Probe, Prober};
+
+use crate::redact::redact_url;
+use crate::watch::report::{window_summary, Budgets, WatchReport};
+use crate::watch::{SampleRecord, TargetWatch, WatchOutcome, WatchPolicy};
+use crate::{Failure, Probe, Prober};
 
 use super::args::{OutputFormat, TargetArgs, WatchArgs};
 use super::config::{self, presentation_for, Presentation, UsageError};
@@ -260,7 +261,7 @@ pub async fn run(config: WatchConfig) -> u8 {
             command_code.set(Some(super::exec::run_command(&exec).await));
         }
     };
-    let outcome = stillup::watch::watch(
+    let outcome = crate::watch::watch(
         &probes,
         &policy,
         |index, sample, failure| live.on_sample(index, sample, failure),

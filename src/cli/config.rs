@@ -720,7 +720,6 @@ fn probes(
             }
             Probe::Tcp(tcp) => tcp.addresses = settings.addresses.clone(),
             Probe::Grpc(grpc) => grpc.addresses = settings.addresses.clone(),
-            _ => {}
         }
         if let Some(http) = probe.as_http_mut() {
             http.conditions = settings.conditions.clone();

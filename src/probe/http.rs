@@ -240,14 +240,11 @@ impl HttpProbe {
         let proxy = self.proxies.for_url(url);
         if self.keep_alive && proxy.is_none() && !self.http2 {
             // A pooled connection the server closed meanwhile is dropped and a fresh one made.
-            while let Some(mut idle) = self.pool.take(&origin_of(url)) {
-                match self
-                    .send_http1(url, &mut idle.sender, budget, trace, None)
-                    .await
-                {
-                    Ok((hop, closing)) => {
+            while let Some(idle) = self.pool.take(&origin_of(url)) {
+                match self.request_http1(url, idle.io, budget, trace, None).await {
+                    Ok((hop, io)) => {
                         trace.remote = idle.remote;
-                        self.keep(idle, closing);
+                        self.keep(url, io, idle.remote);
                         return Ok(hop);
                     }
                     Err((_, true)) => continue,
@@ -308,64 +305,84 @@ impl HttpProbe {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        if self.keep_alive {
+            let stream: Box<dyn Io> = Box::new(stream);
+            let (hop, io) = self
+                .request_http1(url, stream, budget, trace, via)
+                .await
+                .map_err(|(failure, _)| failure)?;
+            self.keep(url, io, peer);
+            return Ok(hop);
+        }
+        let (hop, _) = self
+            .request_http1(url, stream, budget, trace, via)
+            .await
+            .map_err(|(failure, _)| failure)?;
+        Ok(hop)
+    }
+
+    /// One HTTP/1.1 request over `stream`, hyper's connection driven inside this attempt's
+    /// task (a task of its own would cost a spawn and a cross-thread wake per attempt, more
+    /// than the exchange itself when thousands of targets poll). With `keep_alive`, gives the
+    /// stream back when it can carry the next request. On failure, also says whether nothing
+    /// came back at all (a pooled connection the server had closed meanwhile), so the caller
+    /// may try a fresh one.
+    async fn request_http1<S>(
+        &self,
+        url: &Url,
+        stream: S,
+        budget: &Deadline,
+        trace: &mut Trace,
+        via: Option<&Proxy>,
+    ) -> Result<(Hop, Option<S>), (Failure, bool)>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let request_started = Instant::now();
         let mut builder = hyper::client::conn::http1::Builder::new();
         builder
             .max_buf_size(MAX_HEAD_BYTES)
             .max_headers(MAX_HEADERS);
-        if self.keep_alive {
-            // An idle pooled connection would keep hyper's 8 KiB read buffer; thousands of
-            // targets keep thousands of them. Health answers are small; a longer one is read
-            // in more steps, and still limited by max_buf_size.
-            builder.read_buf_exact_size(Some(KEPT_READ_BUFFER));
-        }
         let handshake = builder.handshake::<_, Full<Bytes>>(TokioIo::new(stream));
-        let (sender, connection) = match tokio::time::timeout(budget.remaining(), handshake).await {
-            Ok(Ok(pair)) => pair,
-            Ok(Err(e)) => return Err(classify_hyper(&e, Stage::Head)),
-            Err(_) => {
-                return Err(Failure::ResponseTimeout {
-                    after: request_started.elapsed(),
-                })
-            }
-        };
-        let mut sender = sender;
-        if !self.keep_alive {
-            // One request, then the socket closes: the connection is driven inside this
-            // attempt's task. A task of its own would cost a spawn and a cross-thread wake
-            // per attempt, more than the exchange itself when thousands of targets poll.
-            let exchanged = alongside(
-                connection,
-                self.send_http1(url, &mut sender, budget, trace, via),
-            );
-            return exchanged.await.map(|(hop, _)| hop).map_err(|(f, _)| f);
+        let (mut sender, mut connection) =
+            match tokio::time::timeout(budget.remaining(), handshake).await {
+                Ok(Ok(pair)) => pair,
+                Ok(Err(e)) => return Err((classify_hyper(&e, Stage::Head), false)),
+                Err(_) => {
+                    let after = request_started.elapsed();
+                    return Err((Failure::ResponseTimeout { after }, false));
+                }
+            };
+        let (hop, reusable) = alongside(
+            &mut connection,
+            self.send_http1(url, &mut sender, budget, trace, via),
+        )
+        .await?;
+        if !self.keep_alive || !reusable {
+            return Ok((hop, None));
         }
-        // A pooled connection outlives this attempt, so it gets a task of its own; aborting
-        // the task (dropping the handle) closes the socket.
-        let mut idle = Idle {
-            origin: origin_of(url),
-            sender,
-            _connection: AbortOnDrop(tokio::spawn(connection)),
-            remote: peer,
-        };
-        let (hop, closing) = self
-            .send_http1(url, &mut idle.sender, budget, trace, via)
-            .await
-            .map_err(|(failure, _)| failure)?;
-        self.keep(idle, closing);
-        Ok(hop)
+        // Only the socket is kept: hyper's state and buffers (8 KiB and more) are made afresh
+        // for each request, so thousands of idle connections cost little. Bytes the server
+        // sent past the response would be read as the next answer: such a stream is dropped.
+        drop(sender);
+        let parts = connection.into_parts();
+        let io = parts.read_buf.is_empty().then(|| parts.io.into_inner());
+        Ok((hop, io))
     }
 
-    /// Back to the pool, unless the server said it closes or already has.
-    fn keep(&self, idle: Idle, closing: bool) {
-        if !closing && !idle.sender.is_closed() {
-            self.pool.put(idle);
+    /// Back to the pool, when there is a stream to keep.
+    fn keep(&self, url: &Url, io: Option<Box<dyn Io>>, remote: Option<SocketAddr>) {
+        if let Some(io) = io {
+            self.pool.put(Idle {
+                origin: origin_of(url),
+                io,
+                remote,
+            });
         }
     }
 
-    /// One request on an HTTP/1.1 connection; also says whether the server will close it.
-    /// On failure, also says whether nothing came back at all (a pooled connection the
-    /// server had closed meanwhile), so the caller may try a fresh one.
+    /// One request on an HTTP/1.1 connection; also says whether the connection can carry
+    /// another. On failure, also says whether nothing came back at all.
     async fn send_http1(
         &self,
         url: &Url,
@@ -388,16 +405,12 @@ impl HttpProbe {
                 return Err((Failure::ResponseTimeout { after }, false));
             }
         };
-        let closing = response
-            .headers()
-            .get(http::header::CONNECTION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let reusable = can_carry_another(&response);
         let hop = self
             .finish_exchange(response, request_started, budget, trace)
             .await
             .map_err(|f| (f, false))?;
-        Ok((hop, closing))
+        Ok((hop, reusable))
     }
 
     /// Read the body of a response whose headers arrived, then let the connection go.
@@ -711,13 +724,13 @@ fn origin_of(url: &Url) -> String {
 }
 
 /// Run `work` while also polling `connection`, the future that does the socket I/O `work`
-/// waits on. When `work` ends first, the connection is dropped, which closes the socket.
-async fn alongside<C, W>(connection: C, work: W) -> W::Output
+/// waits on. The caller keeps the connection: dropping it closes the socket.
+async fn alongside<C, W>(connection: &mut C, work: W) -> W::Output
 where
-    C: Future,
+    C: Future + Unpin,
     W: Future,
 {
-    let mut connection = std::pin::pin!(connection);
+    let mut connection = std::pin::Pin::new(connection);
     let mut work = std::pin::pin!(work);
     let mut connection_done = false;
     std::future::poll_fn(|cx| {
@@ -734,15 +747,33 @@ where
     .await
 }
 
-/// Read buffer of a connection kept between attempts.
-const KEPT_READ_BUFFER: usize = 1024;
+/// Whether an HTTP/1.1 connection may carry another request after this response: not when
+/// the server closes it (`Connection: close`, HTTP/1.0) or when the body runs until the
+/// connection ends (neither a length nor chunks).
+fn can_carry_another(response: &http::Response<Incoming>) -> bool {
+    let headers = response.headers();
+    let closes = headers
+        .get(http::header::CONNECTION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
+    let status = response.status();
+    let bodiless = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let delimited = bodiless
+        || headers.contains_key(http::header::CONTENT_LENGTH)
+        || headers.contains_key(http::header::TRANSFER_ENCODING);
+    response.version() == http::Version::HTTP_11 && !closes && delimited
+}
 
-/// An HTTP/1.1 connection between requests.
+/// A stream hyper can speak HTTP/1.1 over: TCP, TLS or a Unix socket.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
+
+/// An HTTP/1.1 connection between requests: only the open stream.
 struct Idle {
     origin: String,
-    sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    /// Held, not read: dropping it ends the connection task and closes the socket.
-    _connection: AbortOnDrop,
+    io: Box<dyn Io>,
     remote: Option<SocketAddr>,
 }
 

@@ -405,7 +405,7 @@ impl HttpProbe {
                 return Err((Failure::ResponseTimeout { after }, false));
             }
         };
-        let reusable = can_carry_another(&response);
+        let reusable = can_carry_another(response.version(), response.status(), response.headers());
         let hop = self
             .finish_exchange(response, request_started, budget, trace)
             .await
@@ -750,20 +750,18 @@ where
 /// Whether an HTTP/1.1 connection may carry another request after this response: not when
 /// the server closes it (`Connection: close`, HTTP/1.0) or when the body runs until the
 /// connection ends (neither a length nor chunks).
-fn can_carry_another(response: &http::Response<Incoming>) -> bool {
-    let headers = response.headers();
+fn can_carry_another(version: http::Version, status: StatusCode, headers: &HeaderMap) -> bool {
     let closes = headers
         .get(http::header::CONNECTION)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")));
-    let status = response.status();
     let bodiless = status.is_informational()
         || status == StatusCode::NO_CONTENT
         || status == StatusCode::NOT_MODIFIED;
     let delimited = bodiless
         || headers.contains_key(http::header::CONTENT_LENGTH)
         || headers.contains_key(http::header::TRANSFER_ENCODING);
-    response.version() == http::Version::HTTP_11 && !closes && delimited
+    version == http::Version::HTTP_11 && !closes && delimited
 }
 
 /// A stream hyper can speak HTTP/1.1 over: TCP, TLS or a Unix socket.
@@ -809,6 +807,36 @@ impl std::fmt::Debug for ConnectionPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connection_carries_another_request_only_when_the_answer_ends_by_itself() {
+        use http::Version;
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.insert(*name, value.parse().unwrap());
+            }
+            map
+        };
+        let ok = StatusCode::OK;
+        let sized = headers(&[("content-length", "2")]);
+        assert!(can_carry_another(Version::HTTP_11, ok, &sized));
+        assert!(can_carry_another(
+            Version::HTTP_11,
+            ok,
+            &headers(&[("transfer-encoding", "chunked")])
+        ));
+        assert!(can_carry_another(
+            Version::HTTP_11,
+            StatusCode::NO_CONTENT,
+            &HeaderMap::new()
+        ));
+        // The body runs until the server closes.
+        assert!(!can_carry_another(Version::HTTP_11, ok, &HeaderMap::new()));
+        assert!(!can_carry_another(Version::HTTP_10, ok, &sized));
+        let closing = headers(&[("content-length", "2"), ("connection", "keep-alive, Close")]);
+        assert!(!can_carry_another(Version::HTTP_11, ok, &closing));
+    }
 
     #[test]
     fn same_origin_compares_scheme_host_and_port() {

@@ -1,5 +1,6 @@
 //! SIGINT and SIGTERM end a wait promptly — between attempts or in the middle of one — with
-//! exit codes 130 and 143 and the summary so far.
+//! exit codes 130 and 143 and the summary so far; they end a watch with its report; a running
+//! `-- COMMAND` gets them forwarded.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -227,6 +228,65 @@ fn sigint_ends_an_open_ended_watch_with_its_report_and_budget_verdict() {
     let report = run.json();
     assert!(
         report["targets"][0]["samples"].as_u64().unwrap() >= 5,
+        "{run}"
+    );
+}
+
+/// `stillup watch URL --rate 20/s --output json EXTRA…` in the background, its output piped.
+fn spawn_watch(url: &str, extra: &[&str]) -> Child {
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("stillup"));
+    cmd.env("NO_COLOR", "1")
+        .args(["watch", url, "--rate", "20/s", "--output", "json"])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().expect("stillup can be started")
+}
+
+#[test]
+fn sigterm_ends_a_watch_with_its_report_and_is_forwarded_to_a_watched_command() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/");
+
+    // Open-ended: SIGTERM ends it as Ctrl-C does, with the report.
+    let mut child = spawn_watch(&url, &[]);
+    wait_for_requests(&server, 5, &mut child);
+    send(&child, libc::SIGTERM);
+    let run = finish(child);
+    run.assert_code(0);
+    assert!(
+        run.json()["targets"][0]["samples"].as_u64().unwrap() >= 5,
+        "{run}"
+    );
+
+    // Watching while a command runs: the command gets the signal, the watch ends when it
+    // does, reports, and passes its exit code through.
+    let dir = TempDir::new("watch-signals");
+    let ready = dir.file("trapped");
+    let script = format!(
+        "trap 'kill $! 2>/dev/null; echo got-TERM >&2; exit 7' TERM; \
+         sleep 30 >/dev/null 2>&1 & \
+         touch '{}'; wait",
+        ready.display()
+    );
+    let before = server.requests();
+    let mut child = spawn_watch(&url, &["--", "sh", "-c", &script]);
+    let give_up = Instant::now() + Duration::from_secs(15);
+    while !ready.exists() || server.requests() < before + 3 {
+        if Instant::now() > give_up {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the command or the watch did not start within 15s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    send(&child, libc::SIGTERM);
+    let run = finish(child);
+    run.assert_code(7);
+    assert!(run.stderr.contains("got-TERM"), "{run}");
+    assert!(
+        run.json()["targets"][0]["samples"].as_u64().unwrap() >= 3,
         "{run}"
     );
 }

@@ -137,14 +137,7 @@ impl Renderer {
         }
         match self.presentation.format {
             OutputFormat::Json => {
-                let report = Report::new(self.command, self.until, group);
-                // Buffered: unbuffered, a report of thousands of attempts is one write per token.
-                let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-                // A closed pipe (`| head`) ends output quietly.
-                let _ = serde_json::to_writer_pretty(&mut stdout, &report);
-                let _ = writeln!(stdout);
-                // Before any `-- COMMAND` writes to the same stream.
-                let _ = stdout.flush();
+                print_json(&Report::new(self.command, self.until, group));
             }
             OutputFormat::Human => match group.targets.as_slice() {
                 [one] => self.verdict(&one.target, &one.outcome, group.kind, signal),
@@ -320,4 +313,15 @@ fn tenths(d: Duration) -> String {
 /// "120s", "1.5s".
 fn seconds(d: Duration) -> String {
     format!("{}s", short_seconds(d))
+}
+
+/// Write a JSON document to stdout, whole, before returning.
+pub(crate) fn print_json(document: &impl serde::Serialize) {
+    // Buffered: unbuffered, a report of thousands of attempts is one write per token.
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    // A closed pipe (`| head`) ends output quietly.
+    let _ = serde_json::to_writer_pretty(&mut stdout, document);
+    let _ = writeln!(stdout);
+    // Before any `-- COMMAND` writes to the same stream.
+    let _ = stdout.flush();
 }

@@ -284,12 +284,7 @@ pub async fn run(config: WatchConfig) -> u8 {
     }
     if !presentation.quiet {
         match presentation.format {
-            OutputFormat::Json => {
-                let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-                let _ = serde_json::to_writer_pretty(&mut stdout, &document);
-                let _ = writeln!(stdout);
-                let _ = stdout.flush();
-            }
+            OutputFormat::Json => super::render::print_json(&document),
             OutputFormat::Human => print_summary(&outcome, &document, &live),
         }
     }

@@ -305,19 +305,11 @@ impl HttpProbe {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        if self.keep_alive {
-            let stream: Box<dyn Io> = Box::new(stream);
-            let (hop, io) = self
-                .request_http1(url, stream, budget, trace, via)
-                .await
-                .map_err(|(failure, _)| failure)?;
-            self.keep(url, io, peer);
-            return Ok(hop);
-        }
-        let (hop, _) = self
+        let (hop, io) = self
             .request_http1(url, stream, budget, trace, via)
             .await
             .map_err(|(failure, _)| failure)?;
+        self.keep(url, io.map(|io| Box::new(io) as Box<dyn Io>), peer);
         Ok(hop)
     }
 

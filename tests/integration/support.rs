@@ -56,6 +56,21 @@ impl Run {
         self
     }
 
+    /// Panics unless this is a usage error: exit code 2, nothing on stdout and exactly one
+    /// line on stderr, which it returns. `what` names the case in failure messages.
+    #[track_caller]
+    pub fn usage_error_line(&self, what: &str) -> &str {
+        assert_eq!(self.code, Some(2), "{what}\n{self}");
+        assert!(self.stdout.is_empty(), "{what}\n{self}");
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(lines.len(), 1, "one line on stderr for {what}\n{self}");
+        lines[0]
+    }
+
     /// stdout as the one JSON document `--output json` promises.
     #[track_caller]
     pub fn json(&self) -> Value {

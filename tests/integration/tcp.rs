@@ -106,21 +106,10 @@ fn a_tcp_target_without_a_port_or_with_a_path_is_a_usage_error() {
     ] {
         for command in ["wait", "check"] {
             let run = stillup([command, bad]);
-            run.assert_code(2);
-            assert!(run.stdout.is_empty(), "{bad}\n{run}");
-            let lines: Vec<&str> = run
-                .stderr
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .collect();
-            assert_eq!(lines.len(), 1, "one line on stderr for {bad}\n{run}");
-            assert!(lines[0].contains("TARGET"), "{bad}: {}", lines[0]);
-            assert!(lines[0].contains(bad), "{bad}: {}", lines[0]);
-            assert!(
-                lines[0].contains(hint),
-                "{bad}: {hint:?} missing from {}",
-                lines[0]
-            );
+            let line = run.usage_error_line(bad);
+            assert!(line.contains("TARGET"), "{bad}: {line}");
+            assert!(line.contains(bad), "{bad}: {line}");
+            assert!(line.contains(hint), "{bad}: {hint:?} missing from {line}");
         }
     }
 }

@@ -1004,6 +1004,98 @@ fn reset<S: Transport>(stream: S) {
     drop(stream);
 }
 
+/// An HTTP/1.1 server that keeps connections open and answers every request on them:
+/// 503 to the first `unhealthy` requests (counted over all connections), 200 after. Counts
+/// connections and requests, for tests of connection reuse. Plain threads, one per
+/// connection; they end when the client closes or after 5 s of silence.
+#[derive(Debug)]
+pub struct KeepAliveServer {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<AtomicUsize>,
+}
+
+/// Connections a [`KeepAliveServer`] accepts before it stops listening.
+const KEEP_ALIVE_MAX_CONNECTIONS: usize = 500;
+/// Requests answered on one connection of a [`KeepAliveServer`].
+const KEEP_ALIVE_MAX_REQUESTS: usize = 10_000;
+
+impl KeepAliveServer {
+    pub fn start(unhealthy: usize) -> io::Result<KeepAliveServer> {
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let port = listener.local_addr()?.port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let (accepted, answered) = (connections.clone(), requests.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(KEEP_ALIVE_MAX_CONNECTIONS) {
+                let Ok(stream) = stream else { continue };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let answered = answered.clone();
+                std::thread::spawn(move || {
+                    let _ = answer_on(stream, &answered, unhealthy);
+                });
+            }
+        });
+        Ok(KeepAliveServer {
+            port,
+            connections,
+            requests,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// Request heads read so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+/// Answer request after request on one connection of a [`KeepAliveServer`].
+fn answer_on(
+    stream: std::net::TcpStream,
+    answered: &AtomicUsize,
+    unhealthy: usize,
+) -> io::Result<()> {
+    use std::io::{BufRead, Write};
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = std::io::BufReader::new(stream);
+    let mut line = String::new();
+    for _ in 0..KEEP_ALIVE_MAX_REQUESTS {
+        // One request head: lines up to the empty one.
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let answer: &[u8] = if answered.fetch_add(1, Ordering::SeqCst) < unhealthy {
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 8\r\n\r\nstarting"
+        } else {
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        };
+        writer.write_all(answer)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

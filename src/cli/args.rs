@@ -150,10 +150,11 @@ pub struct WaitArgs {
     )]
     pub jitter: Option<String>,
 
-    /// Reuse each target's HTTP/1.1 connection for its next attempt instead of opening a
-    /// fresh one: far cheaper with thousands of targets. Off by default, because a reused
-    /// connection keeps asking the same server process where a load balancer might send a
-    /// fresh one to another
+    /// Reuse HTTP/1.1 connections for later attempts instead of opening a fresh one each time;
+    /// targets on the same server (scheme, host, port) share them, so thousands of paths on one
+    /// server need only as many connections as attempts in flight. Off by default, because a
+    /// reused connection keeps asking the same server process where a load balancer might send
+    /// a fresh one to another
     #[arg(long, env = "STILLUP_KEEP_ALIVE", value_parser = BoolishValueParser::new())]
     pub keep_alive: bool,
 

@@ -23,6 +23,7 @@ use crate::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, 
 use crate::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
 use crate::net::proxy::{ProxyError, ProxySettings};
 use crate::net::tls::{client_config, TlsConfigError, TlsOptions};
+use crate::probe::ConnectionPool;
 use crate::redact::{is_sensitive_header, redact_url, Secret};
 use crate::{FailFast, Probe, Require, Target, Until, WaitPolicy};
 
@@ -643,6 +644,9 @@ struct ProbeSettings {
     http2: bool,
     fail_when: Vec<JsonCondition>,
     addresses: AddressOverrides,
+    /// Shared by every target with these settings, so that with `--keep-alive` many paths on
+    /// one server share connections (each target a pool of its own would open one each).
+    pool: ConnectionPool,
 }
 
 fn probes(
@@ -717,6 +721,7 @@ fn probes(
                 http.addresses = settings.addresses.clone();
                 http.proxies = proxies.clone();
                 http.http2 = settings.http2;
+                http.pool = settings.pool.clone();
             }
             Probe::Tcp(tcp) => tcp.addresses = settings.addresses.clone(),
             Probe::Grpc(grpc) => grpc.addresses = settings.addresses.clone(),
@@ -763,6 +768,7 @@ fn probe_settings(input: &ProbeInput) -> Result<ProbeSettings, UsageError> {
         http2: args.http2,
         fail_when,
         addresses: addresses(args, origins)?,
+        pool: ConnectionPool::default(),
     })
 }
 
@@ -1178,6 +1184,25 @@ mod tests {
         let config = wait_config_from_text("s.toml", &text.replace("\"90\"", "\"90s\"")).unwrap();
         assert_eq!(config.probes.len(), 1);
         assert_eq!(config.policy.timeout, Duration::from_secs(90));
+    }
+
+    /// Reuse across targets is safe only between targets whose connections are made alike.
+    #[test]
+    fn targets_share_a_connection_pool_unless_they_have_options_of_their_own() {
+        let text = "[defaults]\nkeep-alive = true\n\n\
+                    [targets.a]\nurl = \"http://127.0.0.1:1/a\"\n\n\
+                    [targets.b]\nurl = \"http://127.0.0.1:1/b\"\n\n\
+                    [targets.c]\nurl = \"https://127.0.0.1:1/c\"\ninsecure = true\n";
+        let config = wait_config_from_text("s.toml", text).unwrap();
+        let pool = |i: usize| match &config.probes[i] {
+            Probe::Http(http) => {
+                assert!(http.keep_alive);
+                http.pool.clone()
+            }
+            other => panic!("not HTTP: {other:?}"),
+        };
+        assert!(pool(0).is_shared_with(&pool(1)));
+        assert!(!pool(0).is_shared_with(&pool(2)));
     }
 
     #[test]

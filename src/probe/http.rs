@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,7 @@ use crate::net::cause::find_cause;
 use crate::net::overrides::AddressOverrides;
 use crate::net::proxy::{self, Proxy, ProxySettings};
 use crate::net::{connect, tls};
+use crate::probe::pool::{ConnectionPool, Idle, Io};
 use crate::probe::{AbortOnDrop, ProbeResult, Prober};
 use crate::target::HttpTarget;
 use crate::timings::PhaseTimings;
@@ -66,7 +67,7 @@ pub struct HttpProbe {
     pub proxies: ProxySettings,
     /// Reuse HTTP/1.1 connections between attempts instead of a fresh one each time.
     pub keep_alive: bool,
-    /// Idle connections kept for `keep_alive`, shared by clones of this probe.
+    /// Idle connections kept for `keep_alive`, shared with every probe given a clone of it.
     pub pool: ConnectionPool,
     /// `--http2`: offer h2 by ALPN on https (HTTP/1.1 if the server declines), and speak
     /// HTTP/2 with prior knowledge on plain http.
@@ -228,15 +229,6 @@ impl HttpProbe {
         budget: &Deadline,
         trace: &mut Trace,
     ) -> Result<Hop, Failure> {
-        // Redirects are only followed within the origin, so every hop uses the same socket.
-        if let Some(socket) = self.target.socket_path() {
-            let connect_started = Instant::now();
-            let stream = connect::connect_unix(socket, budget).await?;
-            PhaseTimings::add(&mut trace.timings.connect, connect_started.elapsed());
-            return self.exchange(url, stream, budget, trace, None, None).await;
-        }
-        let host = host_of(url);
-        let port = url.port_or_known_default().unwrap_or(80);
         let proxy = self.proxies.for_url(url);
         if self.keep_alive && proxy.is_none() && !self.http2 {
             // A pooled connection the server closed meanwhile is dropped and a fresh one made.
@@ -252,6 +244,15 @@ impl HttpProbe {
                 }
             }
         }
+        // Redirects are only followed within the origin, so every hop uses the same socket.
+        if let Some(socket) = self.target.socket_path() {
+            let connect_started = Instant::now();
+            let stream = connect::connect_unix(socket, budget).await?;
+            PhaseTimings::add(&mut trace.timings.connect, connect_started.elapsed());
+            return self.exchange(url, stream, budget, trace, None, None).await;
+        }
+        let host = host_of(url);
+        let port = url.port_or_known_default().unwrap_or(80);
         let (addrs, dns) = match proxy {
             Some(proxy) => connect::resolve(&proxy.host(), proxy.port(), budget).await?,
             None => self.addresses.resolve(&host, port, budget).await?,
@@ -365,11 +366,7 @@ impl HttpProbe {
     /// Back to the pool, when there is a stream to keep.
     fn keep(&self, url: &Url, io: Option<Box<dyn Io>>, remote: Option<SocketAddr>) {
         if let Some(io) = io {
-            self.pool.put(Idle {
-                origin: origin_of(url),
-                io,
-                remote,
-            });
+            self.pool.put(origin_of(url), Idle { io, remote });
         }
     }
 
@@ -754,46 +751,6 @@ fn can_carry_another(version: http::Version, status: StatusCode, headers: &Heade
         || headers.contains_key(http::header::CONTENT_LENGTH)
         || headers.contains_key(http::header::TRANSFER_ENCODING);
     version == http::Version::HTTP_11 && !closes && delimited
-}
-
-/// A stream hyper can speak HTTP/1.1 over: TCP, TLS or a Unix socket.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for T {}
-
-/// An HTTP/1.1 connection between requests: only the open stream.
-struct Idle {
-    origin: String,
-    io: Box<dyn Io>,
-    remote: Option<SocketAddr>,
-}
-
-/// Idle connections for `keep_alive` probes; a few per probe at most.
-#[derive(Clone, Default)]
-pub struct ConnectionPool(Arc<Mutex<Vec<Idle>>>);
-
-/// More idle connections than this are closed rather than kept.
-const MAX_IDLE: usize = 16;
-
-impl ConnectionPool {
-    fn take(&self, origin: &str) -> Option<Idle> {
-        let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let at = idle.iter().rposition(|c| c.origin == origin)?;
-        Some(idle.swap_remove(at))
-    }
-
-    fn put(&self, connection: Idle) {
-        let mut idle = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(connection);
-        }
-    }
-}
-
-impl std::fmt::Debug for ConnectionPool {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let idle = self.0.lock().map(|i| i.len()).unwrap_or_default();
-        write!(f, "ConnectionPool({idle} idle)")
-    }
 }
 
 #[cfg(test)]

@@ -13,10 +13,12 @@ use crate::timings::PhaseTimings;
 
 pub mod grpc;
 pub mod http;
+pub mod pool;
 pub mod tcp;
 
 pub use grpc::GrpcProbe;
 pub use http::HttpProbe;
+pub use pool::ConnectionPool;
 pub use tcp::TcpProbe;
 
 /// What one attempt found, healthy or not.

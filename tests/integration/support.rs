@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-pub use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
+pub use stillup::testkit::{Behavior, KeepAliveServer, Reply, Script, ScriptedServer};
 
 /// Longest any one run of the binary may take before it is killed; far above every deadline
 /// the tests set, so reaching it means the binary overran.
@@ -385,62 +385,4 @@ pub fn assert_matches_schema(report: &Value) {
         "the report does not match schema/report.schema.json:\n{}\n{report:#}",
         errors.join("\n")
     );
-}
-
-/// An HTTP/1.1 server that keeps connections open and answers every request on them:
-/// 503 to the first `unhealthy` requests, 200 after. Counts connections and requests.
-pub struct KeepAliveServer {
-    pub port: u16,
-    pub connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl KeepAliveServer {
-    pub fn start(unhealthy: usize) -> KeepAliveServer {
-        use std::io::{BufRead, BufReader, Write};
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let (c, r) = (connections.clone(), requests.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(500) {
-                let Ok(stream) = stream else { continue };
-                c.fetch_add(1, Ordering::SeqCst);
-                let r = r.clone();
-                std::thread::spawn(move || {
-                    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut writer = stream.try_clone().unwrap();
-                    let mut reader = BufReader::new(stream);
-                    for _ in 0..10_000 {
-                        let mut line = String::new();
-                        // Read one request head.
-                        loop {
-                            line.clear();
-                            match reader.read_line(&mut line) {
-                                Ok(0) | Err(_) => return,
-                                Ok(_) if line == "\r\n" => break,
-                                Ok(_) => {}
-                            }
-                        }
-                        let answer: &[u8] = if r.fetch_add(1, Ordering::SeqCst) < unhealthy {
-                            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 8\r\n\r\nstarting"
-                        } else {
-                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-                        };
-                        if writer.write_all(answer).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        KeepAliveServer {
-            port,
-            connections,
-            requests,
-        }
-    }
 }

@@ -452,41 +452,40 @@ fn targets_file_and_data_file_cannot_both_read_stdin() {
 
 #[test]
 fn keep_alive_asks_again_on_the_same_connection_and_fresh_connections_are_the_default() {
-    use std::sync::atomic::Ordering;
     let fast = ["--interval", "50ms", "--timeout", "10s"];
 
-    let server = KeepAliveServer::start(3);
-    let url = format!("http://127.0.0.1:{}/health", server.port);
+    let server = KeepAliveServer::start(3).unwrap();
+    let url = server.url("/health");
     let run = wait_json(&[&url], &[&fast[..], &["--keep-alive"]].concat());
     run.assert_code(0);
     assert_eq!(
         classes(&run.json()),
         ["http_status", "http_status", "http_status", "healthy"]
     );
-    assert_eq!(server.requests.load(Ordering::SeqCst), 4);
-    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.requests(), 4);
+    assert_eq!(server.connections(), 1);
 
     // Without it, every attempt opens its own connection (and asks the server to close it).
-    let server = KeepAliveServer::start(3);
-    let url = format!("http://127.0.0.1:{}/health", server.port);
+    let server = KeepAliveServer::start(3).unwrap();
+    let url = server.url("/health");
     wait_json(&[&url], &fast).assert_code(0);
-    assert_eq!(server.requests.load(Ordering::SeqCst), 4);
-    assert_eq!(server.connections.load(Ordering::SeqCst), 4);
+    assert_eq!(server.requests(), 4);
+    assert_eq!(server.connections(), 4);
 
     // The same from the environment and from a config file's [defaults].
-    let server = KeepAliveServer::start(2);
-    let url = format!("http://127.0.0.1:{}/health", server.port);
+    let server = KeepAliveServer::start(2).unwrap();
+    let url = server.url("/health");
     let mut args = vec!["wait", url.as_str(), "--output", "json"];
     args.extend_from_slice(&fast);
     stillup_with_env(&args, &[("STILLUP_KEEP_ALIVE", "true")]).assert_code(0);
-    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
 
-    let server = KeepAliveServer::start(2);
-    let url = format!("http://127.0.0.1:{}/health", server.port);
+    let server = KeepAliveServer::start(2).unwrap();
+    let url = server.url("/health");
     let dir = TempDir::new("keep-alive");
     let config = dir.file("stillup.toml");
     std::fs::write(&config, "[defaults]\nkeep-alive = true\n").unwrap();
     let config = config.to_str().unwrap();
     wait_json(&[&url], &[&fast[..], &["--config", config]].concat()).assert_code(0);
-    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections(), 1);
 }

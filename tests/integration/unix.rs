@@ -3,6 +3,7 @@
 //! is `refused` naming the path.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,10 +13,12 @@ use tokio::runtime::Runtime;
 
 use super::support::*;
 
-/// An HTTP/1.1 server on a Unix socket answering each connection with the next canned
-/// response (the last one forever), logging every request head.
+/// An HTTP/1.1 server on a Unix socket answering each request with the next canned response
+/// (the last one forever), logging every request head. A connection stays open for further
+/// requests unless the response says `Connection: close`.
 struct UnixServer {
     heads: Arc<Mutex<Vec<String>>>,
+    connections: Arc<AtomicUsize>,
     runtime: Option<Runtime>,
 }
 
@@ -32,32 +35,40 @@ impl UnixServer {
             tokio::net::UnixListener::bind(path).unwrap()
         };
         let heads = Arc::new(Mutex::new(Vec::new()));
-        let log = Arc::clone(&heads);
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (log, accepted) = (Arc::clone(&heads), Arc::clone(&connections));
+        let responses = Arc::new(responses);
         runtime.spawn(async move {
-            let mut served = 0;
             while let Ok((mut stream, _)) = listener.accept().await {
-                let response = responses[served.min(responses.len() - 1)].clone();
-                served += 1;
-                let log = Arc::clone(&log);
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let (log, responses) = (Arc::clone(&log), Arc::clone(&responses));
                 tokio::spawn(async move {
-                    let mut head = Vec::new();
                     let mut chunk = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&chunk[..n]),
+                    loop {
+                        let mut head = Vec::new();
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match stream.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        let response = {
+                            let mut log = log.lock().unwrap();
+                            log.push(String::from_utf8_lossy(&head).into_owned());
+                            &responses[(log.len() - 1).min(responses.len() - 1)]
+                        };
+                        let closes = response.windows(17).any(|w| w == b"Connection: close");
+                        if stream.write_all(response).await.is_err() || closes {
+                            let _ = stream.shutdown().await;
+                            return;
                         }
                     }
-                    log.lock()
-                        .unwrap()
-                        .push(String::from_utf8_lossy(&head).into_owned());
-                    let _ = stream.write_all(&response).await;
-                    let _ = stream.shutdown().await;
                 });
             }
         });
         UnixServer {
             heads,
+            connections,
             runtime: Some(runtime),
         }
     }
@@ -65,6 +76,11 @@ impl UnixServer {
     /// The request heads read so far.
     fn heads(&self) -> Vec<String> {
         self.heads.lock().unwrap().clone()
+    }
+
+    /// Connections accepted so far.
+    fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
     }
 }
 
@@ -76,6 +92,7 @@ impl Drop for UnixServer {
     }
 }
 
+/// A response after which the server closes the connection.
 fn response(status: &str, headers: &[&str], body: &str) -> Vec<u8> {
     let mut text = format!("HTTP/1.1 {status}\r\n");
     for header in headers {
@@ -195,6 +212,34 @@ fn json_conditions_and_redirects_work_over_a_unix_socket() {
         .map(|h| h.split_whitespace().nth(1).unwrap_or_default().to_string())
         .collect();
     assert_eq!(paths, ["/health", "/health", "/ready"]);
+}
+
+#[test]
+fn keep_alive_asks_again_on_the_same_unix_socket_connection() {
+    let dir = TempDir::new("unix-keep-alive");
+    let socket = socket_in(&dir);
+    let open = |status: &str, body: &str| {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    };
+    let unavailable = open("503 Service Unavailable", "starting");
+    let server = UnixServer::start(
+        &socket,
+        vec![unavailable.clone(), unavailable, open("200 OK", "OK")],
+    );
+    let url = unix_url(&socket, "/_ping");
+    let run = wait_json(&[&url], &["--interval", "50ms", "--keep-alive"]);
+    run.assert_code(0);
+    assert_eq!(
+        classes(&run.json()),
+        ["http_status", "http_status", HEALTHY],
+        "{run}"
+    );
+    assert_eq!(server.heads().len(), 3);
+    assert_eq!(server.connections(), 1, "{run}");
 }
 
 #[test]

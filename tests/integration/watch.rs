@@ -281,9 +281,8 @@ fn the_html_report_is_self_contained_and_marks_every_outage() {
 
 #[test]
 fn keep_alive_reuses_connections_and_both_reports_each_kind() {
-    use std::sync::atomic::Ordering;
-    let server = KeepAliveServer::start(0);
-    let url = format!("http://127.0.0.1:{}/", server.port);
+    let server = KeepAliveServer::start(0).unwrap();
+    let url = server.url("/");
     let run = stillup([
         "watch",
         &url,
@@ -296,8 +295,8 @@ fn keep_alive_reuses_connections_and_both_reports_each_kind() {
         "json",
     ]);
     run.assert_code(0);
-    let requests = server.requests.load(Ordering::SeqCst);
-    let connections = server.connections.load(Ordering::SeqCst);
+    let requests = server.requests();
+    let connections = server.connections();
     assert!(requests >= 15, "{requests} requests");
     assert!(
         connections <= 4,

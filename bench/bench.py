@@ -776,6 +776,8 @@ def print_many(n, runs, check, floor):
     row("targets never answered 200", lambda r: count(r.never), count(check.never))
     row("requests per target, mean", lambda r: f"{r.stats['requests'] / n:.1f}",
         f"{check.stats['requests'] / n:.1f}")
+    row("requests per second, mean", lambda r: f"{r.stats['requests'] / r.spawned.seconds:,.0f}",
+        f"{check.stats['requests'] / check.spawned.seconds:,.0f}")
     row("closest two attempts of one target", lambda r: opt_ms(r.min_gap), "")
     row("targets polled faster than the interval", lambda r: count(r.too_fast), "", "0",
         judged(lambda r: r.too_fast == 0))

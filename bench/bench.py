@@ -592,9 +592,10 @@ class ManyRun:
                 self.min_gap = min(gaps + ([self.min_gap] if self.min_gap is not None else []))
                 if interval and min(gaps) < interval - 0.001:
                     self.too_fast += 1
-            # Every answered attempt was a request; a failed one may or may not have reached it.
+            # Every answered attempt was a request; a failed one may or may not have reached it
+            # (nor may the attempts a long run no longer lists).
             answered = sum(1 for a in t["attempts"] if a["status"] is not None)
-            if not answered <= r[2] <= len(t["attempts"]):
+            if not answered <= r[2] <= len(t["attempts"]) + t["attempts_omitted"]:
                 self.mismatched += 1
             for a in t["attempts"]:
                 self.attempts.append(a["duration_ms"] / 1000)

@@ -4,7 +4,8 @@
 //!
 //! Each target runs as its own task (a multi-thread runtime spreads them over the cores) and
 //! reports its events back over a channel; a decision stops the rest promptly: they end with
-//! the `stopped` outcome and keep every attempt they made.
+//! the `stopped` outcome and keep the attempts they made (the latest ones, when a long run
+//! made more than its share of the 200,000 a group keeps).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -77,6 +78,18 @@ impl GroupOutcome {
     }
 }
 
+/// Attempts kept over all the targets of a group (each keeps at least
+/// [`MIN_KEPT_ATTEMPTS`]): ten thousand targets polled for hours must not keep millions.
+const KEPT_ATTEMPTS_PER_GROUP: usize = 200_000;
+const MIN_KEPT_ATTEMPTS: usize = 20;
+
+/// How many attempts each of `targets` targets keeps: the policy's bound, shared out.
+fn kept_attempts_per_target(policy: &WaitPolicy, targets: usize) -> usize {
+    (KEPT_ATTEMPTS_PER_GROUP / targets.max(1))
+        .max(MIN_KEPT_ATTEMPTS)
+        .min(policy.max_kept_attempts)
+}
+
 /// Wait for `probes` under one deadline until `require` is met or cannot be met, or
 /// `cancel` fires. `observer` sees each target's events with the target's index.
 ///
@@ -95,8 +108,10 @@ where
     C: Future<Output = ()>,
 {
     let deadline = Deadline::after(policy.timeout);
+    let mut per_target = policy.clone();
+    per_target.max_kept_attempts = kept_attempts_per_target(policy, probes.len());
     let shared = Arc::new((
-        policy.clone(),
+        per_target,
         Semaphore::new(policy.max_concurrent_attempts.max(1)),
     ));
     let (stop_tx, stop_rx) = watch::channel(None::<OutcomeKind>);
@@ -314,6 +329,20 @@ fn failed_fast(outcomes: &[Option<Outcome>]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_attempts_are_shared_out_between_targets() {
+        let policy = WaitPolicy::default();
+        assert_eq!(kept_attempts_per_target(&policy, 1), 1_000);
+        assert_eq!(kept_attempts_per_target(&policy, 1_000), 200);
+        assert_eq!(kept_attempts_per_target(&policy, 10_000), MIN_KEPT_ATTEMPTS);
+        let few = WaitPolicy {
+            max_kept_attempts: 5,
+            ..WaitPolicy::default()
+        };
+        assert_eq!(kept_attempts_per_target(&few, 1), 5);
+        assert_eq!(kept_attempts_per_target(&few, 10_000), 5);
+    }
 
     #[test]
     fn needed_counts() {

@@ -62,6 +62,7 @@ pub mod event;
 pub mod failfast;
 pub mod failure;
 pub mod group;
+mod history;
 pub mod net;
 pub mod probe;
 pub mod redact;

@@ -16,7 +16,7 @@ use crate::timings::PhaseTimings;
 use crate::wait::{Attempt, Outcome, Until};
 
 /// Bumped on any incompatible change of the document's shape.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The whole document: the run, then each target.
 ///
@@ -61,7 +61,10 @@ pub struct TargetReport {
     pub healthy: bool,
     /// When this target's part of the run ended.
     pub elapsed_ms: f64,
+    /// The latest attempts (all of them unless the run was very long).
     pub attempts: Vec<AttemptReport>,
+    /// Earlier attempts not listed (their phases are in the timeline).
+    pub attempts_omitted: u32,
     pub last_failure: Option<FailureReport>,
     pub timeline: TimelineReport,
 }
@@ -150,6 +153,7 @@ impl TargetReport {
             healthy: outcome.is_healthy(),
             elapsed_ms: ms(outcome.elapsed),
             attempts: outcome.attempts.iter().map(AttemptReport::from).collect(),
+            attempts_omitted: outcome.attempts_omitted,
             last_failure: outcome.last_failure().map(FailureReport::from),
             timeline: TimelineReport::from(&outcome.timeline()),
         }

@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::failure::Failure;
-use crate::wait::{Outcome, OutcomeKind};
+use crate::wait::{Attempt, Outcome, OutcomeKind};
 
 /// One phase of failures that looked alike.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,9 @@ pub struct Timeline {
 
 /// The class of a segment of healthy attempts (not a failure class).
 pub const HEALTHY_CLASS: &str = "healthy";
+/// The class (and label) of the phase that sums up the oldest phases of a very long run
+/// whose failures kept changing (see [`Outcome::attempts_omitted`]).
+pub const MIXED_CLASS: &str = "mixed";
 
 impl Timeline {
     pub fn from_outcome(outcome: &Outcome) -> Timeline {
@@ -56,30 +59,9 @@ impl Timeline {
             _ => 0,
         };
         let phases = &outcome.attempts[..outcome.attempts.len() - reached];
-        let mut segments: Vec<Segment> = Vec::new();
+        let mut segments = outcome.omitted_phases.clone();
         for attempt in phases {
-            let (class, label) = match attempt.failure() {
-                Some(failure) => (failure.class(), failure.label()),
-                None => (HEALTHY_CLASS, HEALTHY_CLASS.to_string()),
-            };
-            match segments.last_mut() {
-                Some(last) if last.label == label && last.class == class => {
-                    last.attempts += 1;
-                    last.to = attempt.ended();
-                }
-                _ => {
-                    if let Some(last) = segments.last_mut() {
-                        last.to = attempt.started;
-                    }
-                    segments.push(Segment {
-                        class,
-                        label,
-                        from: attempt.started,
-                        to: attempt.ended(),
-                        attempts: 1,
-                    });
-                }
-            }
+            fold(&mut segments, attempt);
         }
         let first_reaching = outcome.attempts.get(outcome.attempts.len() - reached);
         let at = match (outcome.kind, first_reaching) {
@@ -105,6 +87,54 @@ impl Timeline {
             reason,
         }
     }
+}
+
+/// Add `attempt` to `segments`: into the last one if it failed alike, else as a new one
+/// (which ends the last one where it starts).
+pub(crate) fn fold(segments: &mut Vec<Segment>, attempt: &Attempt) {
+    let (class, label) = match attempt.failure() {
+        Some(failure) => (failure.class(), failure.label()),
+        None => (HEALTHY_CLASS, HEALTHY_CLASS.to_string()),
+    };
+    match segments.last_mut() {
+        Some(last) if last.label == label && last.class == class => {
+            last.attempts += 1;
+            last.to = attempt.ended();
+        }
+        _ => {
+            if let Some(last) = segments.last_mut() {
+                last.to = attempt.started;
+            }
+            segments.push(Segment {
+                class,
+                label,
+                from: attempt.started,
+                to: attempt.ended(),
+                attempts: 1,
+            });
+        }
+    }
+}
+
+/// Keep at most `max` segments (at least 2): the oldest ones beyond that are merged into one
+/// "mixed" phase, so a target whose failures change at every attempt for hours still holds
+/// a bounded story. Only the first segment can be mixed, so the latest phases stay exact.
+pub(crate) fn bound(segments: &mut Vec<Segment>, max: usize) {
+    let max = max.max(2);
+    if segments.len() <= max {
+        return;
+    }
+    let merged = segments.len() - max + 1;
+    let first = &segments[0];
+    let last = &segments[merged - 1];
+    let mixed = Segment {
+        class: MIXED_CLASS,
+        label: MIXED_CLASS.to_string(),
+        from: first.from,
+        to: last.to,
+        attempts: segments[..merged].iter().map(|s| s.attempts).sum(),
+    };
+    segments.splice(..merged, [mixed]);
 }
 
 /// Seconds with at most one decimal: "0", "5", "15.2".
@@ -145,11 +175,11 @@ impl fmt::Display for Timeline {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::wait::Attempt;
 
-    fn attempt(number: u32, started_ms: u64, failure: Option<Failure>) -> Attempt {
+    pub(crate) fn attempt(number: u32, started_ms: u64, failure: Option<Failure>) -> Attempt {
         Attempt {
             number,
             started: Duration::from_millis(started_ms),
@@ -163,13 +193,13 @@ mod tests {
         }
     }
 
-    fn refused() -> Option<Failure> {
+    pub(crate) fn refused() -> Option<Failure> {
         Some(Failure::Refused {
             addr: "127.0.0.1:1".into(),
         })
     }
 
-    fn status(code: u16) -> Option<Failure> {
+    pub(crate) fn status(code: u16) -> Option<Failure> {
         Some(Failure::HttpStatus {
             status: code,
             expected: "2xx".into(),
@@ -189,6 +219,8 @@ mod tests {
                 attempt(4, 10_000, status(502)),
                 attempt(5, 15_200, None),
             ],
+            attempts_omitted: 0,
+            omitted_phases: Vec::new(),
         };
         let t = outcome.timeline();
         assert_eq!(t.segments.len(), 3);
@@ -207,6 +239,8 @@ mod tests {
             elapsed: Duration::from_secs(10),
             timeout: Duration::from_secs(10),
             attempts: vec![attempt(1, 0, refused()), attempt(2, 1_000, refused())],
+            attempts_omitted: 0,
+            omitted_phases: Vec::new(),
         };
         assert_eq!(
             outcome.timeline().to_string(),

@@ -4,8 +4,9 @@
 //! One [`Deadline`] governs the run. Each attempt gets its own timeout clamped to what
 //! remains; the interval to the next attempt is measured from the *start* of the previous
 //! one, and no sleep goes past the deadline. When no further attempt could start before the
-//! deadline, the run gives up at once rather than idle until it. Every attempt is kept and
-//! reported through [`Event`]s as it happens.
+//! deadline, the run gives up at once rather than idle until it. Every attempt is reported
+//! through [`Event`]s as it happens; the outcome keeps the latest ones (all of them unless the
+//! run is very long) and a timeline of the whole run.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,8 +19,9 @@ use crate::deadline::Deadline;
 use crate::event::Event;
 use crate::failfast::FailFast;
 use crate::failure::Failure;
+use crate::history::History;
 use crate::probe::Prober;
-use crate::timeline::Timeline;
+use crate::timeline::{Segment, Timeline};
 use crate::timings::PhaseTimings;
 
 /// Default overall deadline, as the reference poller this replaces.
@@ -50,10 +52,16 @@ pub struct WaitPolicy {
     /// With many targets, at most this many attempts run at once (each holds a socket and
     /// buffers); the others wait their turn, and their attempt clock starts when they run.
     pub max_concurrent_attempts: usize,
+    /// Attempts the outcome keeps (raised to `successes` if lower): past that, the earliest
+    /// are folded into the timeline, so memory stays flat however long the run.
+    pub max_kept_attempts: usize,
 }
 
 /// Default bound on attempts in flight across the targets of one run.
 pub const DEFAULT_MAX_CONCURRENT_ATTEMPTS: usize = 512;
+
+/// Default for [`WaitPolicy::max_kept_attempts`].
+pub const DEFAULT_KEPT_ATTEMPTS: usize = 1_000;
 
 /// How soon to re-probe a port that refuses connections.
 pub const DEFAULT_REFUSED_INTERVAL: Duration = Duration::from_millis(100);
@@ -80,6 +88,7 @@ impl Default for WaitPolicy {
             fail_fast: FailFast::default(),
             refused_interval: Some(DEFAULT_REFUSED_INTERVAL),
             max_concurrent_attempts: DEFAULT_MAX_CONCURRENT_ATTEMPTS,
+            max_kept_attempts: DEFAULT_KEPT_ATTEMPTS,
         }
     }
 }
@@ -163,7 +172,7 @@ impl OutcomeKind {
     }
 }
 
-/// The result of a run, with every attempt.
+/// The result of a run: its latest attempts and the phases of the earlier ones.
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub kind: OutcomeKind,
@@ -171,7 +180,13 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// The overall deadline the run had.
     pub timeout: Duration,
+    /// The latest attempts, oldest first: all of them unless the run made more than
+    /// [`WaitPolicy::max_kept_attempts`].
     pub attempts: Vec<Attempt>,
+    /// Attempts made before `attempts[0]` and not kept (0 unless the run was long).
+    pub attempts_omitted: u32,
+    /// The timeline phases of the omitted attempts.
+    pub omitted_phases: Vec<Segment>,
 }
 
 impl Outcome {
@@ -182,6 +197,12 @@ impl Outcome {
     /// Whether the run reached what it waited for (healthy, or down in reverse mode).
     pub fn is_success(&self) -> bool {
         matches!(self.kind, OutcomeKind::Healthy | OutcomeKind::Down)
+    }
+
+    /// Attempts made, kept or not.
+    pub fn attempt_count(&self) -> u32 {
+        self.attempts_omitted
+            .saturating_add(self.attempts.len() as u32)
     }
 
     /// The failure of the last failed attempt: why it was not healthy, or why it is down.
@@ -233,13 +254,18 @@ where
     // Attempts that followed the backoff schedule (fast re-probes of a refusing port do not
     // make an exponential backoff grow).
     let mut paced = 0u32;
-    let mut attempts: Vec<Attempt> = Vec::new();
+    let mut attempts = History::new(policy.max_kept_attempts.max(policy.successes as usize));
     tokio::pin!(cancel);
-    let finish = |kind, attempts| Outcome {
-        kind,
-        elapsed: deadline.elapsed(),
-        timeout: policy.timeout,
-        attempts,
+    let finish = |kind, attempts: History| {
+        let (attempts, attempts_omitted, omitted_phases) = attempts.finish();
+        Outcome {
+            kind,
+            elapsed: deadline.elapsed(),
+            timeout: policy.timeout,
+            attempts,
+            attempts_omitted,
+            omitted_phases,
+        }
     };
     for number in 1u32.. {
         // Waiting for a turn is not part of the attempt: its clock starts when it runs.
@@ -307,7 +333,7 @@ where
         if policy.max_attempts.is_some_and(|max| number >= max) {
             return finish(OutcomeKind::GaveUp, attempts);
         }
-        let next = attempt_start + next_interval(policy, &attempts, &mut paced);
+        let next = attempt_start + next_interval(policy, attempts.latest(), &mut paced);
         if next >= deadline.end() || deadline.has_passed() {
             // No attempt could start before the deadline: idling until it helps nobody.
             return finish(OutcomeKind::GaveUp, attempts);

@@ -154,7 +154,7 @@ impl Renderer {
     }
 
     fn verdict(&self, target: &str, outcome: &Outcome, kind: OutcomeKind, signal: Option<Signal>) {
-        let attempts = outcome.attempts.len();
+        let attempts = outcome.attempt_count();
         let plural = if attempts == 1 { "" } else { "s" };
         let elapsed = tenths(outcome.elapsed);
         match (kind, self.command) {
@@ -291,7 +291,7 @@ impl Renderer {
                 "  {:<width$}  {:<11}  {:>8}  {:>7}s  {last}",
                 redact_url(&t.target),
                 t.outcome.kind.as_str(),
-                t.outcome.attempts.len(),
+                t.outcome.attempt_count(),
                 tenths(t.outcome.elapsed),
             ));
         }

@@ -151,3 +151,41 @@ fn no_attempt_starts_once_the_deadline_has_passed() {
         );
     }
 }
+
+/// Thousands of 1 ms re-probes of a refusing port: the report lists the latest 1,000
+/// attempts, says how many came before, and its timeline still counts every one.
+#[test]
+fn a_long_run_lists_its_latest_attempts_and_counts_the_rest() {
+    let tcp = format!("tcp://127.0.0.1:{}", closed_port());
+    let run = stillup([
+        "wait",
+        &tcp,
+        "--timeout",
+        "5s",
+        "--refused-interval",
+        "1ms",
+        "--output",
+        "json",
+    ]);
+    run.assert_code(1)
+        .assert_within(Duration::from_secs(5) + SLACK);
+    let report = run.json();
+    assert_matches_schema(&report);
+    let only = target(&report, 0);
+    let listed = attempts_of(only);
+    let omitted = only["attempts_omitted"].as_u64().unwrap();
+    let phases = only["timeline"]["phases"].as_array().unwrap();
+    let counted: u64 = phases.iter().map(|p| p["attempts"].as_u64().unwrap()).sum();
+    assert!(
+        counted > 1_000,
+        "only {counted} attempts in 5 s: the test needs more than 1,000"
+    );
+    assert_eq!(listed.len(), 1_000);
+    assert_eq!(omitted + 1_000, counted, "{}", only["timeline"]);
+    for (i, attempt) in listed.iter().enumerate() {
+        assert_eq!(attempt["number"].as_u64().unwrap(), omitted + 1 + i as u64);
+    }
+    // The omitted attempts are still in the story, from the first one on.
+    assert_eq!(phases[0]["class"], "refused", "{}", only["timeline"]);
+    assert!(phases[0]["from_ms"].as_f64().unwrap() < 1_000.0);
+}

@@ -58,7 +58,7 @@ fn main() -> ExitCode {
                     return exit::code(exit::USAGE);
                 }
             };
-            return run_on_runtime(cli::watch::run(config));
+            return run_on_runtime(config.probes.len(), cli::watch::run(config));
         }
         Command::Completions { shell } => {
             let mut command = Cli::command();
@@ -94,7 +94,8 @@ fn main() -> ExitCode {
             return exit::code(exit::USAGE);
         }
     };
-    run_on_runtime(async move {
+    let targets = prepared.as_ref().map_or(1, |config| config.probes.len());
+    run_on_runtime(targets, async move {
         match (&cli.command, prepared) {
             (_, Some(config)) => run(config).await,
             (Command::Demo(args), None) => demo(args).await,
@@ -170,15 +171,22 @@ async fn wait_for_signal(record: tokio::sync::watch::Sender<Option<Signal>>) {
     let _ = record.send(Some(cli::signals::next_signal().await));
 }
 
-/// Run one future to its end on the runtime and exit with its code.
-fn run_on_runtime(job: impl std::future::Future<Output = u8>) -> ExitCode {
-    // Thousands of targets are CPU work (connects, TLS): spread them over a few cores.
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-    {
+/// Up to this many targets, one thread runs everything: a target's attempts run one at a
+/// time, so a few targets gain nothing from more threads, and each costs start-up and memory.
+const SINGLE_THREAD_TARGETS: usize = 8;
+
+/// Run one future to its end on a runtime sized for `targets` and exit with its code.
+fn run_on_runtime(targets: usize, job: impl std::future::Future<Output = u8>) -> ExitCode {
+    let mut builder = if targets <= SINGLE_THREAD_TARGETS {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        // Thousands of targets are CPU work (connects, TLS): spread them over a few cores.
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             let _ = writeln!(std::io::stderr(), "stillup: cannot start the runtime: {e}");

@@ -10,7 +10,7 @@ use anstyle::{AnsiColor, Style};
 use crate::redact::redact_url;
 use crate::watch::report::{window_summary, Budgets, WatchReport};
 use crate::watch::{SampleRecord, TargetWatch, WatchOutcome, WatchPolicy};
-use crate::{Failure, Probe, Prober};
+use crate::{Failure, Probe};
 
 use super::args::{OutputFormat, TargetArgs, WatchArgs};
 use super::config::{self, presentation_for, Presentation, UsageError};
@@ -230,7 +230,10 @@ pub async fn run(config: WatchConfig) -> u8 {
         report,
         exec,
     } = config;
-    let names: Vec<String> = probes.iter().map(|p| redact_url(&p.describe())).collect();
+    let names: Vec<String> = probes
+        .iter()
+        .map(|p| redact_url(&crate::watch::label(p)))
+        .collect();
     if !presentation.quiet && presentation.format == OutputFormat::Human {
         let how_long = match (&policy.duration, exec.is_empty()) {
             (Some(d), _) => format!("for {:.0}s", d.as_secs_f64()),

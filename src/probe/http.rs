@@ -210,15 +210,15 @@ impl Prober for HttpProbe {
     }
 
     fn describe(&self) -> String {
-        if self.keep_alive {
-            format!("{} (keep-alive)", self.target)
-        } else {
-            self.target.to_string()
-        }
+        self.target.to_string()
     }
 
     fn kind(&self) -> &'static str {
         "http"
+    }
+
+    fn reuses_connections(&self) -> bool {
+        self.keep_alive
     }
 }
 

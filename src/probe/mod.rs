@@ -59,6 +59,11 @@ pub trait Prober {
 
     /// The kind of target as a stable word (`http`, `tcp`, `grpc`).
     fn kind(&self) -> &'static str;
+
+    /// Whether attempts reuse connections (`--keep-alive`) rather than open their own.
+    fn reuses_connections(&self) -> bool {
+        false
+    }
 }
 
 /// A probe of any supported kind, built from a [`Target`].
@@ -132,6 +137,14 @@ impl Prober for Probe {
             Probe::Http(http) => http.describe(),
             Probe::Tcp(tcp) => tcp.describe(),
             Probe::Grpc(grpc) => grpc.describe(),
+        }
+    }
+
+    fn reuses_connections(&self) -> bool {
+        match self {
+            Probe::Http(http) => http.reuses_connections(),
+            Probe::Tcp(tcp) => tcp.reuses_connections(),
+            Probe::Grpc(grpc) => grpc.reuses_connections(),
         }
     }
 

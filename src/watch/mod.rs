@@ -279,7 +279,17 @@ where
             }
         }
     }
-    fold.finish(probe.describe(), probe.kind(), start.elapsed())
+    fold.finish(label(probe), probe.kind(), start.elapsed())
+}
+
+/// How a watch names a target: a watch may sample one URL both ways (`--keep-alive both`),
+/// so the one that reuses connections says so.
+pub fn label<P: Prober + ?Sized>(probe: &P) -> String {
+    if probe.reuses_connections() {
+        format!("{} (keep-alive)", probe.describe())
+    } else {
+        probe.describe()
+    }
 }
 
 async fn one_sample<P: Prober>(

@@ -458,6 +458,9 @@ fn keep_alive_asks_again_on_the_same_connection_and_fresh_connections_are_the_de
     let url = server.url("/health");
     let run = wait_json(&[&url], &[&fast[..], &["--keep-alive"]].concat());
     run.assert_code(0);
+    // How it asks is not part of what it asks: the report names the target as given.
+    assert_eq!(target(&run.json(), 0)["target"], url.as_str());
+    assert!(!run.stderr.contains("(keep-alive)"), "{run}");
     assert_eq!(
         classes(&run.json()),
         ["http_status", "http_status", "http_status", "healthy"]

@@ -47,6 +47,9 @@ impl Require {
 pub struct TargetOutcome {
     /// The target, safe to print.
     pub target: String,
+    /// A name the caller gave the target (the CLI: its `[targets.NAME]`); `wait_group`
+    /// leaves it `None`.
+    pub name: Option<String>,
     /// `http`, `tcp`, …
     pub kind: &'static str,
     pub outcome: Outcome,
@@ -250,6 +253,7 @@ where
         .zip(outcomes)
         .map(|(probe, outcome)| TargetOutcome {
             target: probe.describe(),
+            name: None,
             kind: probe.kind(),
             outcome: outcome.expect("every target's task ran to its end"),
         })

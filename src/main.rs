@@ -132,23 +132,29 @@ async fn run(config: RunConfig) -> u8 {
     let RunConfig {
         command,
         probes,
+        names,
         policy,
         require,
         presentation,
         exec,
     } = config;
-    let names = probes.iter().map(Prober::describe).collect();
+    // Lines name a config file's target by its [targets.NAME], any other by its URL.
+    let labels = probes
+        .iter()
+        .zip(&names)
+        .map(|(probe, name)| name.clone().unwrap_or_else(|| probe.describe()))
+        .collect();
     let mut renderer = Renderer::new(
         presentation,
         command,
         policy.until,
-        names,
+        labels,
         policy.timeout,
         policy.backoff.interval,
     );
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
     let cancel = wait_for_signal(signal_tx);
-    let group = stillup::wait_group(
+    let mut group = stillup::wait_group(
         &probes,
         &policy,
         require,
@@ -156,6 +162,9 @@ async fn run(config: RunConfig) -> u8 {
         cancel,
     )
     .await;
+    for (target, name) in group.targets.iter_mut().zip(names) {
+        target.name = name;
+    }
     let signal = *signal_rx.borrow();
     renderer.finish(&group, signal);
     let code = exit::for_outcome(group.kind, signal);

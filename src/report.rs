@@ -45,7 +45,7 @@ fn each_target<S: serde::Serializer>(targets: &[TargetOutcome], out: S) -> Resul
     out.collect_seq(
         targets
             .iter()
-            .map(|t| TargetReport::new(&t.target, t.kind, &t.outcome)),
+            .map(|t| TargetReport::new(&t.target, t.name.as_deref(), t.kind, &t.outcome)),
     )
 }
 
@@ -54,6 +54,8 @@ fn each_target<S: serde::Serializer>(targets: &[TargetOutcome], out: S) -> Resul
 pub struct TargetReport {
     /// The target, credentials removed.
     pub target: String,
+    /// Its `[targets.NAME]` in the config file, if it came from one.
+    pub name: Option<String>,
     /// `http` or `tcp`.
     pub kind: &'static str,
     /// `healthy`, `down`, `gave_up`, `failed_fast`, `stopped` or `interrupted`.
@@ -145,9 +147,15 @@ impl<'a> Report<'a> {
 }
 
 impl TargetReport {
-    pub fn new(target: &str, kind: &'static str, outcome: &Outcome) -> TargetReport {
+    pub fn new(
+        target: &str,
+        name: Option<&str>,
+        kind: &'static str,
+        outcome: &Outcome,
+    ) -> TargetReport {
         TargetReport {
             target: redact_url(target),
+            name: name.map(str::to_string),
             kind,
             outcome: outcome.kind.as_str(),
             healthy: outcome.is_healthy(),

@@ -213,6 +213,8 @@ pub struct Presentation {
 pub struct RunConfig {
     pub command: &'static str,
     pub probes: Vec<Probe>,
+    /// Per probe: its `[targets.NAME]` when it came from a config file.
+    pub names: Vec<Option<String>>,
     pub policy: WaitPolicy,
     pub require: Require,
     pub presentation: Presentation,
@@ -269,7 +271,7 @@ fn wait_config_loading(
     }
     let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
     let refused_interval = duration(origins.of("refused-interval"), &args.probe.refused_interval)?;
-    let mut probes = probes(
+    let (mut probes, names) = probes(
         &args.targets,
         &args.probe,
         &args.fail_when,
@@ -300,6 +302,7 @@ fn wait_config_loading(
         command: "wait",
         require: require(&args.targets, probes.len(), &origins)?,
         probes,
+        names,
         policy,
         presentation: presentation_for(&args.output),
         exec: args.command.clone(),
@@ -380,7 +383,7 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
         )?;
     }
     let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
-    let probes = probes(
+    let (probes, names) = probes(
         &args.targets,
         &args.probe,
         &[],
@@ -393,6 +396,7 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
         command: "check",
         require: require(&args.targets, probes.len(), &origins)?,
         probes,
+        names,
         policy: WaitPolicy::once(attempt_timeout),
         presentation: presentation_for(&args.output),
         exec: Vec::new(),
@@ -449,7 +453,7 @@ pub fn watch_probes(
 ) -> Result<(Vec<Probe>, Duration), UsageError> {
     let (sources, origins) = (Sources::default(), Origins::default());
     let timeout = attempt_timeout(probe, &origins)?;
-    let probes = probes(targets, probe, &[], false, None, &sources, &origins)?;
+    let (probes, _) = probes(targets, probe, &[], false, None, &sources, &origins)?;
     Ok((probes, timeout))
 }
 
@@ -657,7 +661,7 @@ fn probes(
     file: Option<&ConfigFile>,
     sources: &Sources,
     origins: &Origins,
-) -> Result<Vec<Probe>, UsageError> {
+) -> Result<(Vec<Probe>, Vec<Option<String>>), UsageError> {
     let plan = plan(targets, file, origins)?;
     let proxies = ProxySettings::from_env().map_err(|e| match e {
         ProxyError::Invalid {
@@ -688,7 +692,9 @@ fn probes(
     let mut stdin = stdin_readers(Some(targets), &base);
     let shared = probe_settings(&base)?;
     let mut probes = Vec::new();
+    let mut names = Vec::new();
     for planned in plan {
+        names.push(planned.table.map(|table| table.name.clone()));
         let target = Target::parse(&planned.raw)
             .map_err(|e| UsageError::invalid(&planned.origin, "target", &planned.raw, e))?;
         let own;
@@ -748,7 +754,7 @@ fn probes(
         }
         probes.push(probe);
     }
-    Ok(probes)
+    Ok((probes, names))
 }
 
 fn probe_settings(input: &ProbeInput) -> Result<ProbeSettings, UsageError> {

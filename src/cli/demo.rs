@@ -47,6 +47,7 @@ fn run_config(url: &str, args: &DemoArgs) -> Result<RunConfig, UsageError> {
     Ok(RunConfig {
         command: "wait",
         probes: vec![probe.into()],
+        names: vec![None],
         require: Require::All,
         exec: Vec::new(),
         policy: WaitPolicy {

@@ -140,7 +140,7 @@ impl Renderer {
                 print_json(&Report::new(self.command, self.until, group));
             }
             OutputFormat::Human => match group.targets.as_slice() {
-                [one] => self.verdict(&one.target, &one.outcome, group.kind, signal),
+                [one] => self.verdict(&self.targets[0], &one.outcome, group.kind, signal),
                 _ => self.group_verdict(group, signal),
             },
         }
@@ -270,10 +270,10 @@ impl Renderer {
             ),
         };
         self.line(&head);
-        let width = group
+        let width = self
             .targets
             .iter()
-            .map(|t| t.target.chars().count())
+            .map(|label| label.chars().count())
             .max()
             .unwrap_or(6)
             .clamp(6, 60);
@@ -281,7 +281,7 @@ impl Renderer {
             "  {:<width$}  {:<11}  {:>8}  {:>8}  LAST FAILURE",
             "TARGET", "STATE", "ATTEMPTS", "ELAPSED"
         ));
-        for t in &group.targets {
+        for (t, label) in group.targets.iter().zip(&self.targets) {
             let last = t
                 .outcome
                 .last_failure()
@@ -289,7 +289,7 @@ impl Renderer {
                 .unwrap_or_default();
             self.line(&format!(
                 "  {:<width$}  {:<11}  {:>8}  {:>7}s  {last}",
-                redact_url(&t.target),
+                redact_url(label),
                 t.outcome.kind.as_str(),
                 t.outcome.attempt_count(),
                 tenths(t.outcome.elapsed),

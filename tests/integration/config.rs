@@ -211,6 +211,54 @@ fn named_targets_select_from_the_file_and_the_others_are_never_contacted() {
     );
 }
 
+#[test]
+fn file_targets_are_called_by_their_names_in_every_output() {
+    let api = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let broken = serve(Behavior::Respond(Reply::status(503)));
+    let plain = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let (_dir, path) = config_file(&format!(
+        "[targets.api]\nurl = \"{}\"\n\n[targets.payments]\nurl = \"{}\"\n",
+        api.url("/health"),
+        broken.url("/health"),
+    ));
+    let args = [
+        "check",
+        "--config",
+        &path,
+        "@api",
+        "@payments",
+        &plain.url("/"),
+    ];
+    let run = json_run(&args, &[]);
+    run.assert_code(1);
+    let report = run.json();
+    assert_matches_schema(&report);
+    let names: Vec<Option<&str>> = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, [Some("api"), Some("payments"), None]);
+    assert!(target(&report, 2)["name"].is_null());
+    assert_eq!(target(&report, 1)["target"], broken.url("/health").as_str());
+
+    // The summary table: names where there are names, the URL otherwise.
+    let run = stillup_with_env(args, &[]);
+    run.assert_code(1);
+    let row = |start: &str| {
+        run.stderr
+            .lines()
+            .find(|line| line.trim_start().starts_with(start))
+            .unwrap_or_else(|| panic!("no row for {start}:\n{run}"))
+            .to_string()
+    };
+    assert!(row("payments ").contains("[http_status]"), "{run}");
+    assert!(row("api ").contains("healthy"), "{run}");
+    assert!(row(&plain.url("/")).contains("healthy"), "{run}");
+    assert!(!run.stderr.contains(&api.url("/health")), "{run}");
+}
+
 /// A config-error case: the file's text (`{url}` stands for a live server's URL, `None` for
 /// no file written), the arguments after the subcommand, variables, and words stderr must
 /// hold; run under `wait` and `check` (whose one attempt still judges wait-only keys).

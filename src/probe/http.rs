@@ -231,15 +231,18 @@ impl HttpProbe {
     ) -> Result<Hop, Failure> {
         let proxy = self.proxies.for_url(url);
         if self.keep_alive && proxy.is_none() && !self.http2 {
-            // A pooled connection the server closed meanwhile is dropped and a fresh one made.
-            while let Some(idle) = self.pool.take(&origin_of(url)) {
+            let origin = origin_of(url);
+            if let Some(idle) = self.pool.take(&origin) {
                 match self.request_http1(url, idle.io, budget, trace, None).await {
                     Ok((hop, io)) => {
                         trace.remote = idle.remote;
                         self.keep(url, io, idle.remote);
                         return Ok(hop);
                     }
-                    Err((_, true)) => continue,
+                    // The server closed it meanwhile. The others of that origin have been
+                    // idle longer (the server restarted, or times idle connections out):
+                    // all are dropped, and this attempt makes a fresh one.
+                    Err((_, true)) => self.pool.forget(&origin),
                     Err((failure, false)) => return Err(failure),
                 }
             }

@@ -57,6 +57,14 @@ impl ConnectionPool {
         }
     }
 
+    /// Close every idle connection to `origin`.
+    pub(crate) fn forget(&self, origin: &str) {
+        let mut idle = self.lock();
+        if let Some(closed) = idle.by_origin.remove(origin) {
+            idle.count -= closed.len();
+        }
+    }
+
     /// Whether `self` and `other` are one pool.
     pub fn is_shared_with(&self, other: &ConnectionPool) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
@@ -105,6 +113,13 @@ mod tests {
         assert_eq!(port(pool.take("http://a:80")), None);
         assert_eq!(port(pool.take("http://b:80")), Some(3));
         assert_eq!(pool.idle(), 0);
+
+        pool.put("http://a:80".into(), idle(4));
+        pool.put("http://a:80".into(), idle(5));
+        pool.put("http://b:80".into(), idle(6));
+        pool.forget("http://a:80");
+        assert_eq!(pool.idle(), 1);
+        assert!(pool.take("http://a:80").is_none());
     }
 
     /// Twenty paths on one server, two attempts in flight at a time: with one pool they share
@@ -166,6 +181,51 @@ mod tests {
         let outcome = run(&server, None).await;
         assert!(outcome.is_success(), "{outcome:?}");
         assert_eq!(server.connections(), TARGETS);
+    }
+
+    /// A server that answers one request per connection, says nothing of closing, then
+    /// closes: every pooled connection is dead when next taken, and each attempt still
+    /// succeeds on a fresh one.
+    #[tokio::test]
+    async fn a_pooled_connection_the_server_closed_is_replaced_by_a_fresh_one() {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+
+        use crate::deadline::Deadline;
+        use crate::probe::Prober;
+        use crate::{HttpProbe, HttpTarget};
+
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(10) {
+                let Ok(mut stream) = stream else { continue };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                    head.push(byte[0]);
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            }
+        });
+
+        let url = format!("http://127.0.0.1:{port}/health");
+        let mut probe = HttpProbe::new(HttpTarget::parse(&url).unwrap());
+        probe.keep_alive = true;
+        for attempt in 1..=3 {
+            let result = probe
+                .probe_once(&Deadline::after(Duration::from_secs(5)))
+                .await;
+            assert!(result.result.is_ok(), "attempt {attempt}: {result:?}");
+            assert_eq!(probe.pool.idle(), 1, "kept for the next attempt");
+            // Let the server's close arrive.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(connections.load(Ordering::SeqCst), 3);
     }
 
     #[test]

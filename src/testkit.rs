@@ -1022,6 +1022,13 @@ const KEEP_ALIVE_MAX_REQUESTS: usize = 10_000;
 
 impl KeepAliveServer {
     pub fn start(unhealthy: usize) -> io::Result<KeepAliveServer> {
+        KeepAliveServer::closing_after(unhealthy, KEEP_ALIVE_MAX_REQUESTS)
+    }
+
+    /// Like [`KeepAliveServer::start`], but each connection is closed after `per_connection`
+    /// requests without the last response saying so (as a server that times idle
+    /// connections out, or restarts, does to a client that pooled them).
+    pub fn closing_after(unhealthy: usize, per_connection: usize) -> io::Result<KeepAliveServer> {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let port = listener.local_addr()?.port();
         let connections = Arc::new(AtomicUsize::new(0));
@@ -1033,7 +1040,7 @@ impl KeepAliveServer {
                 accepted.fetch_add(1, Ordering::SeqCst);
                 let answered = answered.clone();
                 std::thread::spawn(move || {
-                    let _ = answer_on(stream, &answered, unhealthy);
+                    let _ = answer_on(stream, &answered, unhealthy, per_connection);
                 });
             }
         });
@@ -1069,13 +1076,14 @@ fn answer_on(
     stream: std::net::TcpStream,
     answered: &AtomicUsize,
     unhealthy: usize,
+    per_connection: usize,
 ) -> io::Result<()> {
     use std::io::{BufRead, Write};
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut writer = stream.try_clone()?;
     let mut reader = std::io::BufReader::new(stream);
     let mut line = String::new();
-    for _ in 0..KEEP_ALIVE_MAX_REQUESTS {
+    for _ in 0..per_connection {
         // One request head: lines up to the empty one.
         loop {
             line.clear();

@@ -188,33 +188,15 @@ mod tests {
     /// succeeds on a fresh one.
     #[tokio::test]
     async fn a_pooled_connection_the_server_closed_is_replaced_by_a_fresh_one() {
-        use std::io::{Read, Write};
-        use std::sync::atomic::{AtomicUsize, Ordering};
         use std::time::Duration;
 
         use crate::deadline::Deadline;
         use crate::probe::Prober;
+        use crate::testkit::KeepAliveServer;
         use crate::{HttpProbe, HttpTarget};
 
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let accepted = connections.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming().take(10) {
-                let Ok(mut stream) = stream else { continue };
-                accepted.fetch_add(1, Ordering::SeqCst);
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-            }
-        });
-
-        let url = format!("http://127.0.0.1:{port}/health");
-        let mut probe = HttpProbe::new(HttpTarget::parse(&url).unwrap());
+        let server = KeepAliveServer::closing_after(0, 1).unwrap();
+        let mut probe = HttpProbe::new(HttpTarget::parse(&server.url("/health")).unwrap());
         probe.keep_alive = true;
         for attempt in 1..=3 {
             let result = probe
@@ -225,7 +207,7 @@ mod tests {
             // Let the server's close arrive.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert_eq!(connections.load(Ordering::SeqCst), 3);
+        assert_eq!(server.connections(), 3);
     }
 
     #[test]

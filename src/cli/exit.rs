@@ -15,6 +15,11 @@ macro_rules! exit_code_table {
            1    not healthy: gave up at the deadline (wait) or the attempt failed (check)\n  \
            2    usage or configuration error: nothing was sent\n  \
            3    failed fast: a --fail-fast class or --fail-when condition was met\n  \
+           5    output not written: the JSON document or a report could not be written\n  \
+           6    inconclusive: no verdict because of stillup's own trouble (out of files, memory, threads)\n  \
+           126  with -- COMMAND: the command was found but cannot run\n  \
+           127  with -- COMMAND: the command was not found\n  \
+           129  hung up by SIGHUP (terminal closed); the summary so far is printed\n  \
            130  interrupted by SIGINT (Ctrl-C); the summary so far is printed\n  \
            143  terminated by SIGTERM; the summary so far is printed\n"
     };
@@ -28,7 +33,14 @@ macro_rules! watch_exit_code_table {
            0    every target stayed within the budgets (--max-downtime, --max-outages, --min-availability)\n  \
            2    usage or configuration error: nothing was sent\n  \
            4    a budget was exceeded\n  \
-           N    with -- COMMAND: the command's non-zero exit code\n"
+           5    output not written: the JSON document or the report could not be written\n  \
+           6    inconclusive: no verdict because of stillup's own trouble (out of files, memory, threads)\n  \
+           N    with -- COMMAND: the command's non-zero exit code (it wins over 4)\n  \
+           126  with -- COMMAND: the command was found but cannot run\n  \
+           127  with -- COMMAND: the command was not found\n  \
+           129  hung up by SIGHUP (terminal closed); the report so far is written\n  \
+           130  interrupted by SIGINT (Ctrl-C); the report so far is written\n  \
+           143  terminated by SIGTERM; the report so far is written\n"
     };
 }
 pub(crate) use watch_exit_code_table;
@@ -48,6 +60,17 @@ pub const GAVE_UP: u8 = 1;
 pub const USAGE: u8 = 2;
 /// A failure that waiting will not heal (`--fail-fast`, `--fail-when`).
 pub const FAILED_FAST: u8 = 3;
+/// The JSON document, a report or another output file could not be written.
+pub const OUTPUT_FAILED: u8 = 5;
+/// No verdict: the cause was stillup's own trouble (out of descriptors, threads, memory),
+/// which is no evidence about the target.
+pub const INCONCLUSIVE: u8 = 6;
+/// `-- COMMAND` was found but cannot be run (permissions, not executable), as shells say.
+pub const COMMAND_CANNOT_RUN: u8 = 126;
+/// `-- COMMAND` was not found, as shells say.
+pub const COMMAND_NOT_FOUND: u8 = 127;
+/// 128 + SIGHUP: the terminal closed or the ssh session dropped.
+pub const HUNG_UP: u8 = 129;
 /// 128 + SIGINT.
 pub const INTERRUPTED: u8 = 130;
 /// 128 + SIGTERM.
@@ -58,6 +81,7 @@ pub const TERMINATED: u8 = 143;
 pub enum Signal {
     Interrupt,
     Terminate,
+    Hangup,
 }
 
 /// The exit code for how a run ended.
@@ -68,6 +92,7 @@ pub fn for_outcome(kind: OutcomeKind, signal: Option<Signal>) -> u8 {
         OutcomeKind::FailedFast => FAILED_FAST,
         OutcomeKind::Interrupted => match signal {
             Some(Signal::Terminate) => TERMINATED,
+            Some(Signal::Hangup) => HUNG_UP,
             _ => INTERRUPTED,
         },
     }
@@ -88,6 +113,11 @@ mod tests {
             GAVE_UP,
             USAGE,
             FAILED_FAST,
+            OUTPUT_FAILED,
+            INCONCLUSIVE,
+            COMMAND_CANNOT_RUN,
+            COMMAND_NOT_FOUND,
+            HUNG_UP,
             INTERRUPTED,
             TERMINATED,
         ];

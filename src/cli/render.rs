@@ -301,6 +301,7 @@ impl Renderer {
 fn signal_name(signal: Option<Signal>) -> &'static str {
     match signal {
         Some(Signal::Terminate) => "SIGTERM",
+        Some(Signal::Hangup) => "SIGHUP",
         _ => "SIGINT",
     }
 }

@@ -115,6 +115,14 @@ impl Failure {
         }
     }
 
+    /// Whether the cause lies inside stillup (out of descriptors, threads, memory; a sample
+    /// that started late because stillup lagged) rather than in the target. Such a failure
+    /// is no evidence about the target: it never counts as "down", as downtime, or as an
+    /// outage, and a run left with only such failures has no verdict (exit 6).
+    pub fn is_inconclusive(&self) -> bool {
+        matches!(self, Failure::LocalLimit { .. })
+    }
+
     /// Every class name, in the order the docs list them.
     pub const CLASSES: &'static [&'static str] = &[
         "dns",

@@ -58,7 +58,7 @@ pub struct TargetOutcome {
 /// The result of a group run.
 #[derive(Debug, Clone)]
 pub struct GroupOutcome {
-    /// Success (healthy / down), gave up, failed fast, or interrupted.
+    /// Success (healthy / down), gave up, failed fast, inconclusive, or interrupted.
     pub kind: OutcomeKind,
     pub elapsed: Duration,
     pub timeout: Duration,
@@ -160,6 +160,7 @@ where
     let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
     let mut succeeded = 0;
     let mut failed = 0;
+    let mut in_doubt = 0;
     let mut decided: Option<OutcomeKind> = None;
     // The first reason to stop wins; targets still running end with it.
     let stop = |kind: OutcomeKind| {
@@ -214,21 +215,25 @@ where
             // A target's task cannot fail short of a bug; let the bug be seen.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
-        if outcome.is_success() {
-            succeeded += 1;
-        } else if !matches!(
-            outcome.kind,
-            OutcomeKind::Stopped | OutcomeKind::Interrupted
-        ) {
-            failed += 1;
-            if outcome.kind == OutcomeKind::FailedFast && require == Require::All {
-                decided.get_or_insert(OutcomeKind::FailedFast);
+        // No verdict yet, or only "inconclusive", which a conclusive failure overrides.
+        let open = matches!(decided, None | Some(OutcomeKind::Inconclusive));
+        match outcome.kind {
+            _ if outcome.is_success() => succeeded += 1,
+            OutcomeKind::Stopped | OutcomeKind::Interrupted => {}
+            // Ended without a verdict because of stillup's own trouble: not a failure of
+            // the target, but not a success either.
+            OutcomeKind::Inconclusive => in_doubt += 1,
+            kind => {
+                failed += 1;
+                if kind == OutcomeKind::FailedFast && require == Require::All && open {
+                    decided = Some(OutcomeKind::FailedFast);
+                }
             }
         }
         let success_kind = outcome.kind;
         outcomes[index] = Some(outcome);
-        if decided.is_none() {
-            if succeeded >= needed {
+        if matches!(decided, None | Some(OutcomeKind::Inconclusive)) {
+            if decided.is_none() && succeeded >= needed {
                 decided = Some(success_kind);
             } else if failed > n - needed {
                 decided = Some(if failed_fast(&outcomes) {
@@ -236,12 +241,18 @@ where
                 } else {
                     OutcomeKind::GaveUp
                 });
+            } else if failed + in_doubt > n - needed {
+                // The goal is out of reach only because of targets stillup could not judge.
+                decided = Some(OutcomeKind::Inconclusive);
             }
         }
         // A one-shot run (`check`) reports every target's attempt, even when the verdict is
         // already known; a waiting run stops the rest at once.
         let one_shot = policy.max_attempts.is_some();
-        let failed_verdict = matches!(decided, Some(OutcomeKind::GaveUp | OutcomeKind::FailedFast));
+        let failed_verdict = matches!(
+            decided,
+            Some(OutcomeKind::GaveUp | OutcomeKind::FailedFast | OutcomeKind::Inconclusive)
+        );
         if decided.is_some() && !(one_shot && failed_verdict) {
             stop(OutcomeKind::Stopped);
         }

@@ -78,6 +78,7 @@ mod tests {
             attempts,
             attempts_omitted,
             omitted_phases,
+            inconclusive: 0,
         }
     }
 

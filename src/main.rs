@@ -198,8 +198,9 @@ fn run_on_runtime(targets: usize, job: impl std::future::Future<Output = u8>) ->
     let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
+            // Out of descriptors or threads: stillup's own trouble, no verdict on any target.
             let _ = writeln!(std::io::stderr(), "stillup: cannot start the runtime: {e}");
-            return exit::code(exit::USAGE);
+            return exit::code(exit::INCONCLUSIVE);
         }
     };
     let code = runtime.block_on(job);

@@ -16,7 +16,7 @@ use crate::timings::PhaseTimings;
 use crate::wait::{Attempt, Outcome, Until};
 
 /// Bumped on any incompatible change of the document's shape.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The whole document: the run, then each target.
 ///
@@ -27,7 +27,7 @@ pub struct Report<'a> {
     pub schema_version: u32,
     /// `wait` or `check`.
     pub command: String,
-    /// `healthy`, `down`, `gave_up`, `failed_fast` or `interrupted`.
+    /// `healthy`, `down`, `gave_up`, `failed_fast`, `inconclusive` or `interrupted`.
     pub outcome: &'static str,
     /// Whether the run reached its goal (exit code 0).
     pub success: bool,
@@ -58,7 +58,8 @@ pub struct TargetReport {
     pub name: Option<String>,
     /// `http` or `tcp`.
     pub kind: &'static str,
-    /// `healthy`, `down`, `gave_up`, `failed_fast`, `stopped` or `interrupted`.
+    /// `healthy`, `down`, `gave_up`, `failed_fast`, `inconclusive`, `stopped` or
+    /// `interrupted`.
     pub outcome: &'static str,
     pub healthy: bool,
     /// When this target's part of the run ended.
@@ -67,6 +68,9 @@ pub struct TargetReport {
     pub attempts: Vec<AttemptReport>,
     /// Earlier attempts not listed (their phases are in the timeline).
     pub attempts_omitted: u32,
+    /// Attempts (listed or not) that failed for stillup's own reasons (`local_limit`): no
+    /// evidence about the target either way.
+    pub inconclusive: u32,
     pub last_failure: Option<FailureReport>,
     pub timeline: TimelineReport,
 }
@@ -162,6 +166,7 @@ impl TargetReport {
             elapsed_ms: ms(outcome.elapsed),
             attempts: outcome.attempts.iter().map(AttemptReport::from).collect(),
             attempts_omitted: outcome.attempts_omitted,
+            inconclusive: outcome.inconclusive,
             last_failure: outcome.last_failure().map(FailureReport::from),
             timeline: TimelineReport::from(&outcome.timeline()),
         }

@@ -54,7 +54,8 @@ impl Timeline {
                 .attempts
                 .iter()
                 .rev()
-                .take_while(|a| !a.is_healthy())
+                // stillup's own trouble is no sign of down.
+                .take_while(|a| a.failure().is_some_and(|f| !f.is_inconclusive()))
                 .count(),
             _ => 0,
         };
@@ -165,6 +166,7 @@ impl fmt::Display for Timeline {
             OutcomeKind::FailedFast => "failed fast at",
             OutcomeKind::Stopped => "stopped at",
             OutcomeKind::Interrupted => "interrupted at",
+            OutcomeKind::Inconclusive => "no verdict at",
         };
         write!(f, "{end} {}s", short_seconds(self.at))?;
         if let Some(reason) = &self.reason {
@@ -220,6 +222,7 @@ pub(crate) mod tests {
                 attempt(5, 15_200, None),
             ],
             attempts_omitted: 0,
+            inconclusive: 0,
             omitted_phases: Vec::new(),
         };
         let t = outcome.timeline();
@@ -240,6 +243,7 @@ pub(crate) mod tests {
             timeout: Duration::from_secs(10),
             attempts: vec![attempt(1, 0, refused()), attempt(2, 1_000, refused())],
             attempts_omitted: 0,
+            inconclusive: 0,
             omitted_phases: Vec::new(),
         };
         assert_eq!(

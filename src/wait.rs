@@ -156,6 +156,10 @@ pub enum OutcomeKind {
     Stopped,
     /// The caller's cancellation fired (SIGINT / SIGTERM in the CLI).
     Interrupted,
+    /// No verdict: the run ended (deadline, attempt limit) while the latest evidence was
+    /// stillup's own trouble ([`Failure::is_inconclusive`]), which says nothing about the
+    /// target — had those attempts been made, the run might have ended otherwise.
+    Inconclusive,
 }
 
 impl OutcomeKind {
@@ -168,6 +172,7 @@ impl OutcomeKind {
             OutcomeKind::FailedFast => "failed_fast",
             OutcomeKind::Stopped => "stopped",
             OutcomeKind::Interrupted => "interrupted",
+            OutcomeKind::Inconclusive => "inconclusive",
         }
     }
 }
@@ -185,6 +190,9 @@ pub struct Outcome {
     pub attempts: Vec<Attempt>,
     /// Attempts made before `attempts[0]` and not kept (0 unless the run was long).
     pub attempts_omitted: u32,
+    /// Attempts, kept or not, that failed for stillup's own reasons
+    /// ([`Failure::is_inconclusive`]): no evidence about the target either way.
+    pub inconclusive: u32,
     /// The timeline phases of the omitted attempts.
     pub omitted_phases: Vec<Segment>,
 }
@@ -251,15 +259,25 @@ where
     C: Future<Output = OutcomeKind>,
 {
     let mut streak = 0u32;
+    // Attempts that failed for stillup's own reasons, and whether one came after the last
+    // attempt that conclusively missed the goal: if so, a run that ends without reaching it
+    // has no verdict (those attempts might have reached it).
+    let mut inconclusive = 0u32;
+    let mut in_doubt = false;
     // Attempts that followed the backoff schedule (fast re-probes of a refusing port do not
     // make an exponential backoff grow).
     let mut paced = 0u32;
     let mut attempts = History::new(policy.max_kept_attempts.max(policy.successes as usize));
     tokio::pin!(cancel);
-    let finish = |kind, attempts: History| {
+    let finish = |kind, attempts: History, inconclusive: u32, in_doubt: bool| {
         let (attempts, attempts_omitted, omitted_phases) = attempts.finish();
+        let kind = match kind {
+            OutcomeKind::GaveUp if in_doubt => OutcomeKind::Inconclusive,
+            kind => kind,
+        };
         Outcome {
             kind,
+            inconclusive,
             elapsed: deadline.elapsed(),
             timeout: policy.timeout,
             attempts,
@@ -273,9 +291,9 @@ where
             None => None,
             Some(permits) => tokio::select! {
                 biased;
-                kind = &mut cancel => return finish(kind, attempts),
+                kind = &mut cancel => return finish(kind, attempts, inconclusive, in_doubt),
                 () = tokio::time::sleep_until(deadline.end().into()) => {
-                    return finish(OutcomeKind::GaveUp, attempts)
+                    return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt)
                 }
                 permit = permits.acquire() => permit.ok(),
             },
@@ -294,7 +312,7 @@ where
         // asleep between attempts; unboxed, thousands of sleeping targets would each hold it.
         let probed = tokio::select! {
             biased;
-            kind = &mut cancel => return finish(kind, attempts),
+            kind = &mut cancel => return finish(kind, attempts, inconclusive, in_doubt),
             probed = Box::pin(probe.probe_once(&budget)) => probed,
         };
         drop(permit);
@@ -310,33 +328,50 @@ where
             retry_after: probed.retry_after,
         };
         observer(&Event::AttemptFinished(&attempt));
+        let doubtful = attempt.failure().is_some_and(Failure::is_inconclusive);
         let fail_fast = policy.until == Until::Healthy
             && attempt
                 .failure()
                 .is_some_and(|f| f.is_final() || policy.fail_fast.matches(f));
-        let reached = match policy.until {
-            Until::Healthy => attempt.is_healthy(),
-            Until::Down => !attempt.is_healthy(),
-        };
+        let reached = !doubtful
+            && match policy.until {
+                Until::Healthy => attempt.is_healthy(),
+                Until::Down => !attempt.is_healthy(),
+            };
         attempts.push(attempt);
-        if fail_fast {
-            return finish(OutcomeKind::FailedFast, attempts);
+        if doubtful {
+            inconclusive = inconclusive.saturating_add(1);
+            in_doubt = true;
+        } else if !reached {
+            in_doubt = false;
         }
+        if fail_fast {
+            // `--fail-fast local_limit` asks to stop at once, but stillup's own trouble is
+            // still no verdict about the target.
+            let kind = if doubtful {
+                OutcomeKind::Inconclusive
+            } else {
+                OutcomeKind::FailedFast
+            };
+            return finish(kind, attempts, inconclusive, in_doubt);
+        }
+        // Consecutive means observed back to back: an attempt stillup could not make breaks
+        // the streak as surely as a miss does, though it is no miss.
         streak = if reached { streak + 1 } else { 0 };
         if streak >= policy.successes.max(1) {
             let kind = match policy.until {
                 Until::Healthy => OutcomeKind::Healthy,
                 Until::Down => OutcomeKind::Down,
             };
-            return finish(kind, attempts);
+            return finish(kind, attempts, inconclusive, in_doubt);
         }
         if policy.max_attempts.is_some_and(|max| number >= max) {
-            return finish(OutcomeKind::GaveUp, attempts);
+            return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt);
         }
         let next = attempt_start + next_interval(policy, attempts.latest(), &mut paced);
         if next >= deadline.end() || deadline.has_passed() {
             // No attempt could start before the deadline: idling until it helps nobody.
-            return finish(OutcomeKind::GaveUp, attempts);
+            return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt);
         }
         if next > Instant::now() {
             observer(&Event::Sleeping {
@@ -344,7 +379,7 @@ where
             });
             tokio::select! {
                 biased;
-                kind = &mut cancel => return finish(kind, attempts),
+                kind = &mut cancel => return finish(kind, attempts, inconclusive, in_doubt),
                 () = tokio::time::sleep_until(next.into()) => {}
             }
         }
@@ -382,6 +417,124 @@ mod tests {
     use super::*;
     use crate::probe::Probe;
     use crate::target::Target;
+
+    /// A prober that answers from a script (the last answer repeats): the loop's verdict
+    /// rules, without a network.
+    #[derive(Debug)]
+    struct Scripted {
+        answers: Vec<Option<Failure>>,
+        next: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Scripted {
+        fn new(answers: Vec<Option<Failure>>) -> Self {
+            Scripted {
+                answers,
+                next: Default::default(),
+            }
+        }
+    }
+
+    impl Prober for Scripted {
+        fn probe_once(
+            &self,
+            _budget: &Deadline,
+        ) -> impl Future<Output = crate::probe::ProbeResult> + Send {
+            let i = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let answer = self.answers[i.min(self.answers.len() - 1)].clone();
+            let result = crate::probe::ProbeResult {
+                result: answer.map_or(Ok(()), Err),
+                status: None,
+                timings: PhaseTimings::default(),
+                remote: None,
+                redirects: 0,
+                retry_after: None,
+            };
+            std::future::ready(result)
+        }
+
+        fn describe(&self) -> String {
+            "scripted".into()
+        }
+
+        fn kind(&self) -> &'static str {
+            "tcp"
+        }
+    }
+
+    fn out_of_files() -> Option<Failure> {
+        Some(Failure::LocalLimit {
+            detail: "too many open files".into(),
+        })
+    }
+
+    fn refused() -> Option<Failure> {
+        Some(Failure::Refused {
+            addr: "127.0.0.1:1".into(),
+        })
+    }
+
+    fn policy(until: Until, successes: u32, max_attempts: u32) -> WaitPolicy {
+        WaitPolicy {
+            timeout: Duration::from_secs(10),
+            backoff: Backoff {
+                interval: Duration::from_millis(1),
+                ..Backoff::default()
+            },
+            refused_interval: None,
+            until,
+            successes,
+            max_attempts: Some(max_attempts),
+            ..WaitPolicy::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn stillup_out_of_files_never_makes_a_healthy_target_down() {
+        let probe = Scripted::new(vec![out_of_files()]);
+        let outcome = wait(&probe, &policy(Until::Down, 1, 5)).await;
+        assert_eq!(outcome.kind, OutcomeKind::Inconclusive);
+        assert_eq!(outcome.inconclusive, 5);
+        assert!(!outcome.is_success());
+    }
+
+    #[tokio::test]
+    async fn a_local_limit_breaks_a_healthy_streak_without_counting_as_a_miss() {
+        // healthy, out of files, healthy, healthy: two in a row only at the end.
+        let probe = Scripted::new(vec![None, out_of_files(), None, None]);
+        let outcome = wait(&probe, &policy(Until::Healthy, 2, 10)).await;
+        assert_eq!(outcome.kind, OutcomeKind::Healthy);
+        assert_eq!(outcome.attempt_count(), 4);
+        assert_eq!(outcome.inconclusive, 1);
+    }
+
+    #[tokio::test]
+    async fn a_run_that_ends_on_a_local_limit_has_no_verdict_but_a_later_miss_is_one() {
+        let ends_in_doubt = Scripted::new(vec![refused(), out_of_files()]);
+        let outcome = wait(&ends_in_doubt, &policy(Until::Healthy, 1, 3)).await;
+        assert_eq!(outcome.kind, OutcomeKind::Inconclusive);
+
+        let ends_refused = Scripted::new(vec![out_of_files(), refused()]);
+        let outcome = wait(&ends_refused, &policy(Until::Healthy, 1, 3)).await;
+        assert_eq!(outcome.kind, OutcomeKind::GaveUp);
+        assert_eq!(outcome.inconclusive, 1);
+
+        // Waiting for down, healthy answers are conclusive misses too.
+        let still_up = Scripted::new(vec![out_of_files(), None]);
+        let outcome = wait(&still_up, &policy(Until::Down, 1, 3)).await;
+        assert_eq!(outcome.kind, OutcomeKind::GaveUp);
+    }
+
+    #[tokio::test]
+    async fn a_down_target_is_down_even_after_a_local_limit() {
+        let probe = Scripted::new(vec![out_of_files(), refused()]);
+        let outcome = wait(&probe, &policy(Until::Down, 1, 3)).await;
+        assert_eq!(outcome.kind, OutcomeKind::Down);
+        assert_eq!(
+            outcome.timeline().to_string(),
+            "0–0s stillup out of resources · down at 0s (connection refused)"
+        );
+    }
 
     /// Thousands of targets spend most of their time asleep between attempts: what a waiting
     /// target holds must stay small, whatever an attempt needs while it runs.

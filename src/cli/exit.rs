@@ -90,6 +90,7 @@ pub fn for_outcome(kind: OutcomeKind, signal: Option<Signal>) -> u8 {
         OutcomeKind::Healthy | OutcomeKind::Down => HEALTHY,
         OutcomeKind::GaveUp | OutcomeKind::Stopped => GAVE_UP,
         OutcomeKind::FailedFast => FAILED_FAST,
+        OutcomeKind::Inconclusive => INCONCLUSIVE,
         OutcomeKind::Interrupted => match signal {
             Some(Signal::Terminate) => TERMINATED,
             Some(Signal::Hangup) => HUNG_UP,
@@ -134,6 +135,7 @@ mod tests {
     fn outcomes_map_to_codes() {
         assert_eq!(for_outcome(OutcomeKind::Healthy, None), 0);
         assert_eq!(for_outcome(OutcomeKind::GaveUp, None), 1);
+        assert_eq!(for_outcome(OutcomeKind::Inconclusive, None), 6);
         assert_eq!(
             for_outcome(OutcomeKind::Interrupted, Some(Signal::Interrupt)),
             130

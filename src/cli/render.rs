@@ -186,6 +186,13 @@ impl Renderer {
                     self.paint(GOOD, "✓")
                 ));
             }
+            (OutcomeKind::Inconclusive, _) => {
+                self.line(&format!(
+                    "{} no verdict on {target} after {elapsed}s: {} of {attempts} attempt{plural} failed for stillup's own reasons, which says nothing about the target",
+                    self.paint(BAD, "?"),
+                    outcome.inconclusive,
+                ));
+            }
             (OutcomeKind::GaveUp | OutcomeKind::FailedFast | OutcomeKind::Stopped, "check") => {
                 let why = outcome
                     .last_failure()
@@ -263,6 +270,15 @@ impl Renderer {
                 "{} failed fast after {elapsed}s — {done} of {n} targets {goal} (needed {needed})",
                 self.paint(BAD, "✗")
             ),
+            OutcomeKind::Inconclusive => format!(
+                "{} no verdict after {elapsed}s — {done} of {n} targets {goal} (needed {needed}); {} could not be judged because of stillup's own trouble",
+                self.paint(BAD, "?"),
+                group
+                    .targets
+                    .iter()
+                    .filter(|t| t.outcome.kind == OutcomeKind::Inconclusive)
+                    .count()
+            ),
             _ => format!(
                 "{} only {done} of {n} targets {goal} after {elapsed}s of the {} deadline (needed {needed})",
                 self.paint(BAD, "✗"),
@@ -278,7 +294,7 @@ impl Renderer {
             .unwrap_or(6)
             .clamp(6, 60);
         self.line(&format!(
-            "  {:<width$}  {:<11}  {:>8}  {:>8}  LAST FAILURE",
+            "  {:<width$}  {:<12}  {:>8}  {:>8}  LAST FAILURE",
             "TARGET", "STATE", "ATTEMPTS", "ELAPSED"
         ));
         for (t, label) in group.targets.iter().zip(&self.targets) {
@@ -288,7 +304,7 @@ impl Renderer {
                 .map(|f| format!("{} [{}]", redact_url(&f.to_string()), f.class()))
                 .unwrap_or_default();
             self.line(&format!(
-                "  {:<width$}  {:<11}  {:>8}  {:>7}s  {last}",
+                "  {:<width$}  {:<12}  {:>8}  {:>7}s  {last}",
                 redact_url(label),
                 t.outcome.kind.as_str(),
                 t.outcome.attempt_count(),

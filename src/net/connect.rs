@@ -104,11 +104,7 @@ pub async fn connect(
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => {
                 refused.push(addr.to_string());
             }
-            Ok(Err(e)) if is_out_of_descriptors(&e) => {
-                return Err(Failure::LocalLimit {
-                    detail: "too many open files".into(),
-                });
-            }
+            Ok(Err(e)) if is_out_of_descriptors(&e) => return Err(out_of_descriptors()),
             Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionReset => {
                 // Seen when a listener closes with our connection still in its backlog.
                 other = Some(Failure::Reset {
@@ -187,6 +183,9 @@ fn classify_unix(e: &io::Error, path: &std::path::Path) -> Failure {
         addr: format!("unix socket {shown}"),
         detail: detail.to_string(),
     };
+    if is_out_of_descriptors(e) {
+        return out_of_descriptors();
+    }
     match e.kind() {
         io::ErrorKind::NotFound => Failure::SocketRefused {
             path: shown,
@@ -206,6 +205,13 @@ fn classify_unix(e: &io::Error, path: &std::path::Path) -> Failure {
         ),
         io::ErrorKind::NotADirectory => connect("a part of the path is not a directory"),
         _ => connect(&e.to_string()),
+    }
+}
+
+/// stillup (or the system) has no descriptor left for a socket: no evidence about the target.
+fn out_of_descriptors() -> Failure {
+    Failure::LocalLimit {
+        detail: "too many open files".into(),
     }
 }
 
@@ -287,6 +293,17 @@ mod tests {
         assert_eq!(denied.class(), "connect");
         assert!(denied.to_string().contains("permission denied"), "{denied}");
         assert!(denied.to_string().contains(&path.display().to_string()));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_unix_connect_out_of_descriptors_is_a_local_limit() {
+        let path = std::path::Path::new("/run/app.sock");
+        for errno in [23, 24] {
+            let failure = classify_unix(&io::Error::from_raw_os_error(errno), path);
+            assert_eq!(failure.class(), "local_limit", "errno {errno}: {failure}");
+            assert!(failure.is_inconclusive());
+        }
     }
 
     #[cfg(unix)]

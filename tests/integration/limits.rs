@@ -103,3 +103,77 @@ fn a_redirect_to_another_origin_is_not_followed_and_fails_as_http_status() {
     assert_eq!(classes(&report), ["http_status"], "{run}");
     assert_eq!(server.requests(), 1);
 }
+
+/// Run `stillup args…` with its open-file limit (soft and hard) at `nofile`, through prlimit.
+fn with_open_files(nofile: u32, args: &[&str]) -> Run {
+    let bin = assert_cmd::cargo::cargo_bin("stillup");
+    let limit = format!("--nofile={nofile}:{nofile}");
+    let mut all = vec![limit.as_str(), bin.to_str().unwrap()];
+    all.extend_from_slice(args);
+    run_to_end(wrapper("prlimit", all))
+}
+
+/// Too few descriptors to open a socket say nothing about the target: waiting for a healthy
+/// server to go down must never succeed because of them (exit 6 when that is all stillup saw).
+#[test]
+fn stillup_out_of_files_never_says_a_healthy_target_is_down() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/health");
+    let mut starved = 0;
+    // Around the number of descriptors the runtime itself needs: low enough that a socket
+    // cannot be opened, high enough that the runtime starts.
+    for nofile in 8..=14 {
+        let run = with_open_files(
+            nofile,
+            &[
+                "wait",
+                &url,
+                "--until",
+                "down",
+                "--timeout",
+                "1s",
+                "-o",
+                "json",
+            ],
+        );
+        assert_ne!(run.code, Some(0), "nofile={nofile}\n{run}");
+        if run.code == Some(6) && !run.stdout.is_empty() {
+            let report = run.json();
+            assert_matches_schema(&report);
+            assert_eq!(report["outcome"], "inconclusive", "{run}");
+            let t = target(&report, 0);
+            assert_eq!(t["outcome"], "inconclusive", "{run}");
+            assert!(t["inconclusive"].as_u64().unwrap() >= 1, "{run}");
+            assert!(classes(&report).iter().all(|c| c == "local_limit"), "{run}");
+            starved += 1;
+        } else if run.code == Some(1) {
+            let report = run.json();
+            assert_eq!(target(&report, 0)["outcome"], "gave_up", "{run}");
+            assert!(classes(&report).contains(&HEALTHY.to_string()), "{run}");
+        } else {
+            // Too few to start at all: stillup's own trouble too.
+            assert_eq!(run.code, Some(6), "nofile={nofile}\n{run}");
+        }
+    }
+    assert!(starved > 0, "no limit left stillup without a socket");
+}
+
+/// The same in human output: a "no verdict" line, never "is down".
+#[test]
+fn stillup_out_of_files_says_no_verdict() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/health");
+    let starved = (8..=14).find_map(|nofile| {
+        let run = with_open_files(nofile, &["check", &url, "-o", "json"]);
+        (run.code == Some(6) && !run.stdout.is_empty()).then_some(nofile)
+    });
+    let nofile = starved.expect("some limit leaves stillup without a socket");
+    let run = with_open_files(
+        nofile,
+        &["wait", &url, "--until", "down", "--timeout", "1s"],
+    );
+    run.assert_code(6);
+    assert!(!run.stderr.contains("is down"), "{run}");
+    assert!(run.stderr.contains("no verdict"), "{run}");
+    assert!(run.stderr.contains("local_limit"), "{run}");
+}

@@ -41,7 +41,7 @@ fn a_gave_up_wait_report_matches_the_schema() {
     let report = run.json();
     assert_matches_schema(&report);
     assert_eq!(report["outcome"], "gave_up");
-    assert_eq!(report["schema_version"], 3);
+    assert_eq!(report["schema_version"], 4);
     assert_eq!(report["success"], false);
     assert_eq!(target(&report, 0)["outcome"], "gave_up");
     assert_eq!(target(&report, 0)["timeline"]["end"], "gave_up");

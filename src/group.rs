@@ -4,14 +4,15 @@
 //!
 //! Each target runs as its own task (a multi-thread runtime spreads them over the cores) and
 //! reports its events back over a channel; a decision stops the rest promptly: they end with
-//! the `stopped` outcome and keep the attempts they made (the latest ones, when a long run
-//! made more than its share of the 200,000 a group keeps).
+//! the `stopped` outcome (or `gave_up`, when the run gave up) and keep the attempts they made
+//! (the latest ones, when a long run made more than its share of the 200,000 a group keeps).
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore, SemaphorePermit};
 use tokio::task::JoinSet;
 
 use crate::deadline::Deadline;
@@ -115,7 +116,7 @@ where
     per_target.max_kept_attempts = kept_attempts_per_target(policy, probes.len());
     let shared = Arc::new((
         per_target,
-        Semaphore::new(policy.max_concurrent_attempts.max(1)),
+        Turns::new(policy.max_concurrent_attempts, probes.len()),
     ));
     let (stop_tx, stop_rx) = watch::channel(None::<OutcomeKind>);
     let (event_tx, mut events) = mpsc::unbounded_channel::<(usize, OwnedEvent)>();
@@ -138,12 +139,12 @@ where
                     Err(_) => std::future::pending().await,
                 }
             };
-            let (policy, permits) = &*shared;
+            let (policy, turns) = &*shared;
             let outcome = run(
                 &probe,
                 policy,
                 deadline,
-                Some(permits),
+                Some(turns),
                 |event: &Event<'_>| {
                     let _ = events.send((index, OwnedEvent::from(event)));
                 },
@@ -246,15 +247,19 @@ where
                 decided = Some(OutcomeKind::Inconclusive);
             }
         }
-        // A one-shot run (`check`) reports every target's attempt, even when the verdict is
-        // already known; a waiting run stops the rest at once.
+        // Success or a fail-fast verdict stops the rest at once: they are `stopped`, decided
+        // by the others. Giving up is the deadline's doing, not a target's: the rest give up
+        // too (each keeping the attempt it has in flight, which ends by the deadline), so
+        // alike targets end alike. A one-shot run (`check`) reports every target's attempt,
+        // even when the verdict is already known.
         let one_shot = policy.max_attempts.is_some();
-        let failed_verdict = matches!(
-            decided,
-            Some(OutcomeKind::GaveUp | OutcomeKind::FailedFast | OutcomeKind::Inconclusive)
-        );
-        if decided.is_some() && !(one_shot && failed_verdict) {
-            stop(OutcomeKind::Stopped);
+        match decided {
+            Some(OutcomeKind::Healthy | OutcomeKind::Down) => stop(OutcomeKind::Stopped),
+            Some(OutcomeKind::FailedFast) if !one_shot => stop(OutcomeKind::Stopped),
+            Some(OutcomeKind::GaveUp | OutcomeKind::Inconclusive) if !one_shot => {
+                stop(OutcomeKind::GaveUp)
+            }
+            _ => {}
         }
     }
     // Events still queued when the last target ended.
@@ -280,6 +285,44 @@ where
         timeout: policy.timeout,
         require,
         targets,
+    }
+}
+
+/// Whose turn it is to make an attempt: at most `max_in_flight` attempts at once, and no
+/// target's second attempt before every target has started its first, so a target late in
+/// a long list is never starved by the retries of those before it.
+#[derive(Debug)]
+pub(crate) struct Turns {
+    permits: Semaphore,
+    targets: usize,
+    first_started: AtomicUsize,
+    all_started: watch::Sender<bool>,
+}
+
+impl Turns {
+    fn new(max_in_flight: usize, targets: usize) -> Turns {
+        Turns {
+            permits: Semaphore::new(max_in_flight.max(1)),
+            targets,
+            first_started: AtomicUsize::new(0),
+            all_started: watch::Sender::new(targets <= 1),
+        }
+    }
+
+    /// Wait for the turn of attempt `number` (1-based); the permit ends the turn when dropped.
+    /// The semaphore is fair (first come, first served), so first attempts run in the order
+    /// their targets asked.
+    pub(crate) async fn take(&self, number: u32) -> Option<SemaphorePermit<'_>> {
+        if number > 1 {
+            let mut all_started = self.all_started.subscribe();
+            // The sender lives as long as `self`.
+            let _ = all_started.wait_for(|all| *all).await;
+        }
+        let permit = self.permits.acquire().await.ok();
+        if number == 1 && self.first_started.fetch_add(1, Ordering::AcqRel) + 1 >= self.targets {
+            self.all_started.send_replace(true);
+        }
+        permit
     }
 }
 
@@ -357,6 +400,27 @@ mod tests {
         };
         assert_eq!(kept_attempts_per_target(&few, 1), 5);
         assert_eq!(kept_attempts_per_target(&few, 10_000), 5);
+    }
+
+    /// No target's second attempt before every target's first, however quick the first
+    /// targets are to come back.
+    #[tokio::test]
+    async fn every_target_has_its_first_turn_before_any_second() {
+        let turns = Turns::new(1, 3);
+        drop(turns.take(1).await);
+        let second = turns.take(2);
+        tokio::pin!(second);
+        let quick = Duration::from_millis(50);
+        assert!(
+            tokio::time::timeout(quick, &mut second).await.is_err(),
+            "a second attempt before the others' first"
+        );
+        drop(turns.take(1).await);
+        assert!(tokio::time::timeout(quick, &mut second).await.is_err());
+        drop(turns.take(1).await);
+        assert!(tokio::time::timeout(Duration::from_secs(5), &mut second)
+            .await
+            .is_ok());
     }
 
     #[test]

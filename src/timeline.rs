@@ -29,9 +29,13 @@ pub struct Timeline {
     pub end: OutcomeKind,
     /// When the run ended (for healthy: when the healthy answer arrived).
     pub at: Duration,
-    /// Why the target counts as down (reverse mode), e.g. "connection refused".
+    /// Why the target counts as down (reverse mode), e.g. "connection refused"; or
+    /// [`NOT_ATTEMPTED`].
     pub reason: Option<String>,
 }
+
+/// Why a target that gave up has no attempt at all.
+pub const NOT_ATTEMPTED: &str = "not attempted before the deadline";
 
 /// The class of a segment of healthy attempts (not a failure class).
 pub const HEALTHY_CLASS: &str = "healthy";
@@ -79,6 +83,8 @@ impl Timeline {
         }
         let reason = match outcome.kind {
             OutcomeKind::Down => outcome.last_failure().map(Failure::label),
+            // Many targets and a cap on attempts in flight: its turn never came.
+            OutcomeKind::GaveUp if outcome.attempt_count() == 0 => Some(NOT_ATTEMPTED.into()),
             _ => None,
         };
         Timeline {

@@ -12,13 +12,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
-
 use crate::backoff::Backoff;
 use crate::deadline::Deadline;
 use crate::event::Event;
 use crate::failfast::FailFast;
 use crate::failure::Failure;
+use crate::group::Turns;
 use crate::history::History;
 use crate::probe::Prober;
 use crate::timeline::{Segment, Timeline};
@@ -249,7 +248,7 @@ pub(crate) async fn run<P, F, C>(
     probe: &P,
     policy: &WaitPolicy,
     deadline: Deadline,
-    permits: Option<&Semaphore>,
+    turns: Option<&Turns>,
     mut observer: F,
     cancel: C,
 ) -> Outcome
@@ -287,17 +286,21 @@ where
     };
     for number in 1u32.. {
         // Waiting for a turn is not part of the attempt: its clock starts when it runs.
-        let permit = match permits {
+        let permit = match turns {
             None => None,
-            Some(permits) => tokio::select! {
+            Some(turns) => tokio::select! {
                 biased;
                 kind = &mut cancel => return finish(kind, attempts, inconclusive, in_doubt),
                 () = tokio::time::sleep_until(deadline.end().into()) => {
                     return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt)
                 }
-                permit = permits.acquire() => permit.ok(),
+                permit = turns.take(number) => permit,
             },
         };
+        if deadline.has_passed() {
+            // A turn that came at the deadline is no time to start an attempt.
+            return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt);
+        }
         let attempt_start = Instant::now();
         let started = attempt_start - deadline.start();
         observer(&Event::AttemptStarted {
@@ -310,10 +313,20 @@ where
         );
         // Boxed: an attempt's state is kilobytes, and a target spends most of its time
         // asleep between attempts; unboxed, thousands of sleeping targets would each hold it.
+        let mut probing = Box::pin(probe.probe_once(&budget));
+        let mut giving_up = false;
         let probed = tokio::select! {
             biased;
-            kind = &mut cancel => return finish(kind, attempts, inconclusive, in_doubt),
-            probed = Box::pin(probe.probe_once(&budget)) => probed,
+            kind = &mut cancel => {
+                if kind != OutcomeKind::GaveUp {
+                    return finish(kind, attempts, inconclusive, in_doubt);
+                }
+                // The run gave up: this attempt still ends by the deadline, and what it
+                // finds is the target's last word (`cancel` is not polled again).
+                giving_up = true;
+                probing.await
+            }
+            probed = &mut probing => probed,
         };
         drop(permit);
         let attempt = Attempt {
@@ -365,7 +378,7 @@ where
             };
             return finish(kind, attempts, inconclusive, in_doubt);
         }
-        if policy.max_attempts.is_some_and(|max| number >= max) {
+        if giving_up || policy.max_attempts.is_some_and(|max| number >= max) {
             return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt);
         }
         let next = attempt_start + next_interval(policy, attempts.latest(), &mut paced);

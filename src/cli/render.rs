@@ -11,7 +11,7 @@ use anstyle::{AnsiColor, Style};
 
 use crate::redact::redact_url;
 use crate::report::Report;
-use crate::timeline::short_seconds;
+use crate::timeline::{short_seconds, NOT_ATTEMPTED};
 use crate::{Event, GroupOutcome, Outcome, OutcomeKind, Until};
 
 use super::args::OutputFormat;
@@ -237,7 +237,7 @@ impl Renderer {
             }
         }
         let timeline = outcome.timeline();
-        if !timeline.segments.is_empty() || kind == OutcomeKind::Down {
+        if !timeline.segments.is_empty() || timeline.reason.is_some() {
             let text = redact_url(&timeline.to_string());
             self.line(&format!("  {} {text}", self.paint(DIM, "timeline:")));
         }
@@ -298,11 +298,13 @@ impl Renderer {
             "TARGET", "STATE", "ATTEMPTS", "ELAPSED"
         ));
         for (t, label) in group.targets.iter().zip(&self.targets) {
-            let last = t
-                .outcome
-                .last_failure()
-                .map(|f| format!("{} [{}]", redact_url(&f.to_string()), f.class()))
-                .unwrap_or_default();
+            let last = match t.outcome.last_failure() {
+                Some(f) => format!("{} [{}]", redact_url(&f.to_string()), f.class()),
+                None if t.outcome.kind == OutcomeKind::GaveUp && t.outcome.attempt_count() == 0 => {
+                    NOT_ATTEMPTED.to_string()
+                }
+                None => String::new(),
+            };
             self.line(&format!(
                 "  {:<width$}  {:<12}  {:>8}  {:>7}s  {last}",
                 redact_url(label),

@@ -492,3 +492,98 @@ fn keep_alive_asks_again_on_the_same_connection_and_fresh_connections_are_the_de
     wait_json(&[&url], &[&fast[..], &["--config", config]].concat()).assert_code(0);
     assert_eq!(server.connections(), 1);
 }
+
+/// A port on 127.0.0.1 whose listener's backlog is full: connects to it get no answer at all
+/// (the SYN is dropped), as through a firewall that drops packets. Keep the value alive.
+struct Blackhole {
+    port: u16,
+    _listener: std::net::TcpListener,
+    _queued: Vec<std::net::TcpStream>,
+}
+
+fn blackhole() -> Blackhole {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let listener = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        // A backlog of 0 queues a single connection; nothing ever accepts it.
+        socket.listen(0).unwrap().into_std().unwrap()
+    });
+    let addr = listener.local_addr().unwrap();
+    let queued = (0..2)
+        .filter_map(|_| {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)).ok()
+        })
+        .collect();
+    Blackhole {
+        port: addr.port(),
+        _listener: listener,
+        _queued: queued,
+    }
+}
+
+/// Alike targets still trying at the deadline all end alike: `gave_up`, each with the attempt
+/// it had in flight — never some `gave_up` and some `stopped` at random.
+#[test]
+fn alike_targets_that_run_out_of_time_all_end_gave_up() {
+    let hole = blackhole();
+    let url = format!("tcp://127.0.0.1:{}", hole.port);
+    for (n, round) in [(2, 0), (2, 1), (12, 0), (12, 1), (12, 2)] {
+        let targets = vec![url.as_str(); n];
+        let run = wait_json(&targets, &["--timeout", "1s"]);
+        run.assert_code(1)
+            .assert_within(Duration::from_secs(1) + SLACK);
+        let report = run.json();
+        assert_matches_schema(&report);
+        assert_eq!(report["outcome"], "gave_up", "{run}");
+        assert_eq!(
+            outcomes(&report),
+            vec!["gave_up"; n],
+            "{n} targets, round {round}\n{run}"
+        );
+        for i in 0..n {
+            assert_eq!(
+                classes_of(target(&report, i)),
+                ["connect_timeout"],
+                "{n} targets, round {round}\n{run}"
+            );
+        }
+    }
+}
+
+/// Past the cap on attempts in flight (512), targets wait their turn; those whose turn never
+/// came before the deadline gave up without an attempt and say so — they were not `stopped`
+/// by the others.
+#[test]
+fn targets_whose_turn_never_came_gave_up_not_attempted() {
+    let hole = blackhole();
+    let url = format!("tcp://127.0.0.1:{}", hole.port);
+    let targets = vec![url.as_str(); 600];
+    let run = wait_json(&targets, &["--timeout", "1s"]);
+    run.assert_code(1)
+        .assert_within(Duration::from_secs(1) + SLACK);
+    let report = run.json();
+    assert_eq!(report["outcome"], "gave_up", "{}", run.stderr);
+    let all = report["targets"].as_array().unwrap();
+    assert!(
+        all.iter().all(|t| t["outcome"] == "gave_up"),
+        "{}",
+        run.stderr
+    );
+    let untried: Vec<_> = all.iter().filter(|t| attempts_of(t).is_empty()).collect();
+    assert!(
+        !untried.is_empty(),
+        "every target had a turn: {}",
+        run.stderr
+    );
+    for t in untried {
+        let summary = t["timeline"]["summary"].as_str().unwrap();
+        assert!(
+            summary.contains("not attempted before the deadline"),
+            "{summary}"
+        );
+    }
+}

@@ -17,7 +17,10 @@ use crate::{Event, GroupOutcome, Outcome, OutcomeKind, Until};
 use super::args::OutputFormat;
 use super::config::Presentation;
 use super::exit::Signal;
-use super::progress::Progress;
+use super::progress::{Lines, Progress};
+
+/// How long the summary may wait for a slow reader of stderr before the run ends anyway.
+const SUMMARY_GRACE: Duration = Duration::from_secs(1);
 
 const GOOD: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
@@ -37,6 +40,11 @@ pub struct Renderer {
     /// Per target: the label and start of the last attempt line printed.
     last_printed: RefCell<Vec<Option<(String, Duration)>>>,
     progress: Option<Progress>,
+    /// Plain lines (no spinner): written from their own thread, so a stderr that blocks
+    /// never holds the run.
+    lines: Lines,
+    /// Lines are now the summary, not progress: never dropped (but waited for a bounded time).
+    summing_up: std::cell::Cell<bool>,
 }
 
 impl Renderer {
@@ -54,6 +62,11 @@ impl Renderer {
         };
         let progress =
             (presentation.spinner && command != "check").then(|| Progress::start(&what, timeout));
+        let lines = if presentation.quiet || progress.is_some() {
+            Lines::direct()
+        } else {
+            Lines::start()
+        };
         Renderer {
             presentation,
             command,
@@ -62,6 +75,8 @@ impl Renderer {
             targets,
             timeout,
             repeat_after,
+            lines,
+            summing_up: std::cell::Cell::new(false),
             progress,
         }
     }
@@ -77,10 +92,8 @@ impl Renderer {
     fn line(&self, text: &str) {
         match &self.progress {
             Some(progress) => progress.println(text),
-            None => {
-                // A closed stderr is no reason to fail the run.
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
-            }
+            None if self.summing_up.get() => self.lines.summary(text),
+            None => self.lines.progress(text),
         }
     }
 
@@ -135,6 +148,7 @@ impl Renderer {
         if self.presentation.quiet {
             return;
         }
+        self.summing_up.set(true);
         match self.presentation.format {
             OutputFormat::Json => {
                 print_json(&Report::new(self.command, self.until, group));
@@ -144,12 +158,15 @@ impl Renderer {
                 _ => self.group_verdict(group, signal),
             },
         }
+        self.lines.drain(SUMMARY_GRACE);
     }
 
     /// Say that the command runs now.
     pub fn running(&self, command: &[String]) {
         if !self.presentation.quiet && self.presentation.format == OutputFormat::Human {
             self.line(&format!("  running: {}", redact_url(&command.join(" "))));
+            // Out before the command writes to the same stream.
+            self.lines.drain(SUMMARY_GRACE);
         }
     }
 

@@ -587,3 +587,58 @@ fn targets_whose_turn_never_came_gave_up_not_attempted() {
         );
     }
 }
+
+/// A stderr nobody reads (a log driver that blocks) fills its pipe with attempt lines; they
+/// are then dropped, not waited for: the run still ends at its deadline (the summary waits
+/// about a second at most).
+#[test]
+fn a_stderr_nobody_reads_does_not_hold_the_run_past_its_deadline() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let dir = TempDir::new("unread-stderr");
+    let file = dir.file("targets.txt");
+    // Well over the 64 KiB a pipe holds: a line of about 100 bytes for each.
+    let lines: Vec<String> = (0..1_500)
+        .map(|_| format!("http://127.0.0.1:{}/health", closed_port()))
+        .collect();
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("stillup"))
+        .args([
+            "wait",
+            "--targets-file",
+            file.to_str().unwrap(),
+            "--timeout",
+            "2s",
+        ])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let limit = Duration::from_secs(2) + Duration::from_secs(1) + SLACK;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > limit + Duration::from_secs(5) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let ended = started.elapsed();
+    let mut stderr = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("still running after {ended:?} with its stderr unread");
+    };
+    assert!(ended < limit, "ended after {ended:?}, not by {limit:?}");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.len() > 60_000,
+        "the pipe was full: {} bytes",
+        stderr.len()
+    );
+}

@@ -1,9 +1,10 @@
 //! Resolve a host and open a TCP connection, or connect to a Unix domain socket, each within
 //! the attempt's remaining budget.
 //!
-//! The resolver runs the system's getaddrinfo on a blocking thread; when the budget runs
-//! out we stop waiting for it (the thread finishes on its own), so DNS can never hold a run
-//! past its deadline. `localhost` names always mean both loopback addresses (RFC 6761), so
+//! The resolver runs the system's getaddrinfo on a thread of its own (see [`super::dns`]:
+//! one pending lookup per name, a bounded number in all); when the budget runs out we stop
+//! waiting for it (the thread finishes on its own), so DNS can never hold a run past its
+//! deadline. `localhost` names always mean both loopback addresses (RFC 6761), so
 //! an app listening on 127.0.0.1 or only on ::1 is found whatever /etc/hosts says. Every
 //! address is tried in order until one connects, each with a fair share of the budget so a
 //! black-holed first address cannot starve the others.
@@ -34,46 +35,18 @@ pub async fn resolve(
         return Ok((loopbacks.map(|ip| SocketAddr::new(ip, port)).to_vec(), None));
     }
     let started = Instant::now();
-    let remaining = budget.remaining();
-    match tokio::time::timeout(remaining, tokio::net::lookup_host((host, port))).await {
-        Err(_) => Err(Failure::DnsTimeout {
-            host: host.to_string(),
-            after: started.elapsed(),
-        }),
-        Ok(Err(e)) => Err(Failure::Dns {
-            host: host.to_string(),
-            detail: dns_detail(&e),
-        }),
-        Ok(Ok(addrs)) => {
-            let addrs: Vec<SocketAddr> = addrs.collect();
-            if addrs.is_empty() {
-                return Err(Failure::Dns {
-                    host: host.to_string(),
-                    detail: "the name has no addresses".into(),
-                });
-            }
-            Ok((addrs, Some(started.elapsed())))
-        }
-    }
+    // One pending lookup per name, a bounded number over all names (see `dns`).
+    let ips = super::dns::lookup(host, budget).await?;
+    let addrs = ips
+        .into_iter()
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect();
+    Ok((addrs, Some(started.elapsed())))
 }
 
 fn is_localhost(host: &str) -> bool {
     let host = host.trim_end_matches('.').to_ascii_lowercase();
     host == "localhost" || host.ends_with(".localhost")
-}
-
-/// The resolver's own words, minus the Rust prefix, as the failure detail.
-fn dns_detail(e: &io::Error) -> String {
-    let text = e.to_string();
-    let text = text
-        .strip_prefix("failed to lookup address information: ")
-        .unwrap_or(&text);
-    let text = text.to_string();
-    if text.is_empty() {
-        "no such host".into()
-    } else {
-        text.to_lowercase()
-    }
 }
 
 /// Connect to the first address that accepts, within the budget.

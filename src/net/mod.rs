@@ -3,6 +3,7 @@
 
 pub mod cause;
 pub mod connect;
+pub mod dns;
 pub mod overrides;
 pub mod proxy;
 pub mod tls;

@@ -51,7 +51,7 @@ fn main() -> ExitCode {
         Command::Check(args) => config::check_config(args, &sources).map(Some),
         Command::Demo(_) => Ok(None),
         Command::Watch(args) => {
-            let config = match cli::watch::watch_config(args) {
+            let config = match cli::watch::watch_config(args, &sources) {
                 Ok(config) => config,
                 Err(e) => {
                     let _ = writeln!(std::io::stderr(), "stillup: {e}");

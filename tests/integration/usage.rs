@@ -114,3 +114,136 @@ fn a_missing_target_is_a_usage_error() {
     run.assert_code(2);
     assert!(run.stderr.contains("TARGET"), "{run}");
 }
+
+/// A valid value for every option of the applicability table, as (flag, value) pairs (an
+/// empty value for a switch): what the table-driven test below gives each option.
+fn sample(key: &str, dir: &TempDir) -> Vec<(String, String)> {
+    let file = |name: &str, text: &str| {
+        let path = dir.file(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let cert = self_signed(&["127.0.0.1"], None);
+    let pem = file("cert.pem", &cert.pem);
+    let key_pem = file("key.pem", &cert.key_pem);
+    let pair = |flag: &str, value: &str| (flag.to_string(), value.to_string());
+    let value = match key {
+        "config" => file("stillup.toml", "[defaults]\n"),
+        "targets-file" => file("targets.txt", "# none\n"),
+        "any" | "keep-alive" | "insecure" | "http2" | "no-follow" | "quiet" => String::new(),
+        "require" | "successes" | "max-outages" => "1".into(),
+        "until" => "down".into(),
+        "fail-fast" => "refused".into(),
+        "fail-when" | "expect-json" => "$.x == 1".into(),
+        "timeout" | "max-interval" | "attempt-timeout" | "max-latency" | "max-downtime" => {
+            "5s".into()
+        }
+        "interval" | "refused-interval" => "100ms".into(),
+        "backoff" => "fixed".into(),
+        "jitter" => "0.3".into(),
+        "expect-status" => "200".into(),
+        "expect-body" => "ok".into(),
+        "expect-header" => "x-ready".into(),
+        "max-body" => "1KiB".into(),
+        "method" => "POST".into(),
+        "header" => "x-a: b".into(),
+        "data" => "x".into(),
+        "data-file" => file("body.txt", "x"),
+        "user" => "u:p".into(),
+        "bearer" => "t".into(),
+        "cacert" => pem.clone(),
+        "cert" | "key" => return vec![pair("--cert", &pem), pair("--key", &key_pem)],
+        "resolve" => "db.test:1:127.0.0.1".into(),
+        "connect-to" => "db.test:1:127.0.0.1:1".into(),
+        "output" => "json".into(),
+        "color" => "never".into(),
+        "duration" => "300ms".into(),
+        "rate" => "10/s".into(),
+        "max-in-flight" => "4".into(),
+        "min-availability" => "50".into(),
+        "report" => dir.file("report.html").display().to_string(),
+        other => panic!("no sample value for --{other}: add one"),
+    };
+    vec![pair(&format!("--{key}"), &value)]
+}
+
+/// Principle 2: every option either applies to a target or is refused before any request —
+/// as a flag and as its variable, for a tcp:// and a grpc:// target, in every command that
+/// has it. An option that applies is never refused.
+#[test]
+fn every_option_applies_to_a_tcp_or_grpc_target_or_is_refused_naming_it() {
+    use clap::CommandFactory;
+    use stillup::cli::options::{applies, Kind, APPLIES_TO};
+    let cli = stillup::cli::args::Cli::command();
+    let dir = TempDir::new("applies");
+    let port = closed_port();
+    let kinds = [
+        (Kind::Tcp, format!("tcp://127.0.0.1:{port}")),
+        (Kind::Grpc, format!("grpc://127.0.0.1:{port}")),
+    ];
+    let mut tried = 0;
+    for (key, _) in APPLIES_TO {
+        if *key == "targets" {
+            continue;
+        }
+        let pairs = sample(key, &dir);
+        for command in ["check", "wait", "watch"] {
+            let has = |long: &str| {
+                cli.find_subcommand(command)
+                    .unwrap()
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(long))
+            };
+            if !pairs.iter().all(|(flag, _)| has(&flag[2..])) {
+                continue;
+            }
+            // Ends at once with a closed port: `wait` is down at the first refusal.
+            let base: &[(&str, &str)] = match command {
+                "wait" => &[("--until", "down"), ("--timeout", "5s")],
+                "watch" => &[("--duration", "300ms")],
+                _ => &[],
+            };
+            for (kind, target) in &kinds {
+                let mut args = vec![command.to_string(), target.clone()];
+                let mut vars = Vec::new();
+                for (flag, value) in base {
+                    if &flag[2..] != *key {
+                        args.extend([flag.to_string(), value.to_string()]);
+                    }
+                }
+                let mut with_flags = args.clone();
+                for (flag, value) in &pairs {
+                    with_flags.push(flag.clone());
+                    if !value.is_empty() {
+                        with_flags.push(value.clone());
+                    }
+                    let var = format!("STILLUP_{}", flag[2..].replace('-', "_").to_uppercase());
+                    let value = if value.is_empty() { "true" } else { value };
+                    vars.push((var, value.to_string()));
+                }
+                let mut runs = vec![(with_flags.join(" "), stillup(&with_flags))];
+                if command != "watch" {
+                    let vars: Vec<(&str, &str)> =
+                        vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    runs.push((format!("{vars:?} {}", args.join(" ")), stillup_with_env(&args, &vars)));
+                }
+                for (what, run) in runs {
+                    tried += 1;
+                    if applies(key, *kind) {
+                        assert_ne!(run.code, Some(2), "{what} was refused\n{run}");
+                        continue;
+                    }
+                    let line = run.usage_error_line(&what);
+                    let named = pairs.iter().any(|(flag, _)| {
+                        let var = format!("STILLUP_{}", flag[2..].replace('-', "_").to_uppercase());
+                        line.contains(flag.as_str()) || line.contains(&var)
+                    });
+                    assert!(named, "{what}: the option is not named in {line:?}");
+                    assert!(line.contains(target.as_str()), "{what}: {line:?}");
+                    assert!(line.contains("does not apply"), "{what}: {line:?}");
+                }
+            }
+        }
+    }
+    assert!(tried > 100, "only {tried} runs");
+}

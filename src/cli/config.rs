@@ -83,6 +83,8 @@ pub enum UsageError {
         key: Option<String>,
         message: String,
     },
+    /// A whole line of its own, e.g. clap's word on a variable.
+    Line(String),
     /// An option set for a target of a kind it means nothing to (see `options.rs`).
     NotApplicable {
         origin: Origin,
@@ -125,6 +127,7 @@ impl fmt::Display for UsageError {
                 key: None,
                 message,
             } => write!(f, "{at}: {message}"),
+            UsageError::Line(line) => f.write_str(line),
             UsageError::NotApplicable {
                 origin,
                 target,
@@ -412,11 +415,23 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
     split_variables(&mut args.targets, &mut args.probe, sources);
     let mut origins = Origins::new(sources);
     let file = config_file(&args.targets, &origins, ConfigFile::load)?;
+    // The options only `wait` has are judged from their variables and the file alike.
+    let (mut wait, wait_sources) = WaitArgs::from_variables().map_err(UsageError::Line)?;
+    split_variable(&mut wait.fail_fast, "fail-fast", &wait_sources);
+    split_variable(&mut wait.fail_when, "fail-when", &wait_sources);
+    let mut wait_origins = Origins::new(&wait_sources);
     if let Some(file) = &file {
-        let mut wait = WaitArgs::defaults();
-        let mut wait_origins = Origins::default();
-        file.apply_wait(&mut wait, &Sources::default(), &mut wait_origins)?;
-        poll(&wait, &wait_origins)?;
+        file.apply_wait(&mut wait, &wait_sources, &mut wait_origins)?;
+    }
+    poll(&wait, &wait_origins)?;
+    parse_each(
+        &wait.fail_when,
+        "fail-when",
+        "condition",
+        &wait_origins,
+        JsonCondition::parse,
+    )?;
+    if let Some(file) = &file {
         file.apply_run(
             &mut args.targets,
             &mut args.probe,

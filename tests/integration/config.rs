@@ -428,8 +428,7 @@ fn cases() -> Vec<Case> {
             &["stillup.toml:3", "invalid TOML"],
         ),
         Case {
-            // `check` has no --timeout, so STILLUP_TIMEOUT is not its business.
-            commands: &["wait"],
+            // `check` judges wait's variables as it judges the file's wait-only keys.
             vars: vec![("STILLUP_TIMEOUT", "90")],
             ..case(
                 "bad value in a variable",

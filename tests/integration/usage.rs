@@ -65,6 +65,21 @@ fn cases(url: &str, addr: &str) -> Vec<Case> {
             &["--max-body", "lots"],
         ),
         case(&["wait", url, "--jitter", "2"], &["--jitter", "2"]),
+        // An empty host is no host, however many slashes follow (not host `x`, resolved).
+        case(&["check", "http:///x"], &["TARGET", "http:///x", "no host"]),
+        case(&["wait", "https:///x/y"], &["TARGET", "no host"]),
+        // Negative values are judged like any other bad value, in one line.
+        case(&["wait", url, "--timeout", "-5s"], &["--timeout", "-5s"]),
+        case(&["wait", url, "--successes", "-1"], &["--successes", "-1"]),
+        case(&["wait", url, "--jitter", "-0.3"], &["--jitter", "-0.3"]),
+        case(&["check", url, "--max-body", "-1"], &["--max-body", "-1"]),
+        case(&["wait", url, "--until", "never"], &["--until", "never", "healthy, down"]),
+        // An option of wait given to check: no advice to write `-- --timeout`.
+        case(
+            &["check", url, "--timeout", "5s"],
+            &["--timeout", "check", "--attempt-timeout"],
+        ),
+        case(&["check", "--interval=1s", url], &["--interval", "check"]),
     ]
 }
 
@@ -106,6 +121,69 @@ fn an_unknown_flag_exits_2_naming_it_before_any_request() {
         assert!(first.contains("--nope"), "{run}");
     }
     assert_eq!(server.connections(), 0);
+}
+
+/// Bare `stillup` is a usage error (it was exit 0): the short help, on stderr.
+#[test]
+fn bare_stillup_is_a_usage_error_with_the_short_help() {
+    let run = stillup(Vec::<String>::new());
+    run.assert_code(2);
+    assert!(run.stdout.is_empty(), "{run}");
+    assert!(run.stderr.contains("Usage: stillup"), "{run}");
+    assert!(run.stderr.contains("wait"), "{run}");
+}
+
+/// A bad variable is named as the variable — switches and choices included, which clap
+/// blamed on the flag — and `check` judges wait's variables as it judges the config file's
+/// wait-only keys.
+#[test]
+fn a_bad_variable_is_named_in_one_line_by_every_command() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/health");
+    for (var, value, commands) in [
+        ("STILLUP_INSECURE", "maybe", &["check", "wait"][..]),
+        ("STILLUP_QUIET", "2", &["check", "wait"]),
+        ("STILLUP_UNTIL", "never", &["check", "wait"]),
+        ("STILLUP_SUCCESSES", "0", &["check", "wait"]),
+        ("STILLUP_KEEP_ALIVE", "maybe", &["check", "wait"]),
+        ("STILLUP_TIMEOUT", "90", &["check", "wait"]),
+    ] {
+        for command in commands {
+            let run = stillup_with_env([*command, url.as_str()], &[(var, value)]);
+            let what = format!("{var}={value} stillup {command}");
+            let line = run.usage_error_line(&what);
+            assert!(line.contains(var), "{what}: {line:?}");
+            assert!(line.contains(&format!("{value:?}")), "{what}: {line:?}");
+        }
+    }
+    assert_eq!(server.connections(), 0);
+}
+
+/// An option whose value may be left out takes the next word only when it is a value of
+/// its own: the target after it stays a target, and the natural orders all work.
+#[test]
+fn an_optional_value_never_swallows_the_target() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/health");
+    for args in [
+        vec!["wait", "--jitter", &url],
+        vec!["wait", &url, "--jitter"],
+        vec!["wait", "--jitter", "0.3", &url],
+        vec!["wait", &url, "--jitter", "0.3"],
+        vec!["wait", "--jitter=0.3", &url],
+        vec!["wait", "--jitter", "--timeout", "5s", &url],
+        vec!["watch", "--keep-alive", &url, "--duration", "300ms"],
+        vec!["watch", &url, "--keep-alive", "--duration", "300ms"],
+        vec!["watch", "--keep-alive", "both", &url, "--duration", "300ms"],
+        vec!["watch", &url, "--duration", "300ms", "--keep-alive"],
+    ] {
+        let run = stillup(&args);
+        run.assert_code(0);
+        assert!(run.stderr.contains(&url), "{args:?}\n{run}");
+    }
+    let run = stillup(["wait", "--jitter", &url, "--", "echo", "ran"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("ran"), "{run}");
 }
 
 #[test]

@@ -58,6 +58,14 @@ pub enum Failure {
     Proxy { proxy: String, detail: String },
     /// A `--fail-when` condition held: the service says it has failed for good.
     FailWhen { status: u16, condition: String },
+    /// A TCP or gRPC target answered, but slower than `--max-latency` (class
+    /// `condition_failed`, as an HTTP response over the limit).
+    TooSlow {
+        condition: String,
+        expected: String,
+        actual: String,
+        reason: String,
+    },
     /// More redirects than allowed, or a redirect loop.
     RedirectLimit { hops: usize, looped: bool },
     /// The gRPC health check answered, but not SERVING: NOT_SERVING, UNKNOWN (not decided
@@ -102,7 +110,7 @@ impl Failure {
             Failure::Reset { .. } => "reset",
             Failure::InvalidResponse { .. } => "invalid_response",
             Failure::HttpStatus { .. } => "http_status",
-            Failure::ConditionFailed { .. } => "condition_failed",
+            Failure::ConditionFailed { .. } | Failure::TooSlow { .. } => "condition_failed",
             Failure::BodyTooLarge { .. } => "body_too_large",
             Failure::FailWhen { .. } => "fail_when",
             Failure::Proxy { .. } => "proxy",
@@ -182,6 +190,7 @@ impl Failure {
             }
             Failure::BodyTooLarge { .. } => "body too large".into(),
             Failure::FailWhen { condition, .. } => format!("failed: {condition}"),
+            Failure::TooSlow { condition, .. } => format!("unmet: {condition}"),
             Failure::Proxy { .. } => "proxy failure".into(),
             Failure::LocalLimit { .. } => "stillup out of resources".into(),
             Failure::RedirectLimit { .. } => "redirect limit".into(),
@@ -210,6 +219,24 @@ impl Failure {
 
 impl Failure {
     /// Classify an unmet condition of a response that came back with `status`.
+    /// A TCP or gRPC answer over `--max-latency`: `what` names the answer ("connection").
+    pub fn too_slow(what: &str, latency: Duration, limit: Duration) -> Result<(), Failure> {
+        crate::condition::latency::check(what, latency, limit).map_err(|unmet| match unmet {
+            Unmet::Condition {
+                condition,
+                expected,
+                actual,
+                reason,
+            } => Failure::TooSlow {
+                condition,
+                expected,
+                actual,
+                reason,
+            },
+            Unmet::Status { .. } => unreachable!("a latency limit is no status condition"),
+        })
+    }
+
     pub fn from_unmet(unmet: Unmet, status: u16) -> Self {
         match unmet {
             Unmet::Status { status, expected } => Failure::HttpStatus { status, expected },
@@ -367,6 +394,7 @@ impl fmt::Display for Failure {
                 f,
                 "stillup could not make the attempt: {detail} — not the target's fault; raise `ulimit -n` or watch fewer targets at once"
             ),
+            Failure::TooSlow { reason, .. } => f.write_str(reason),
             Failure::FailWhen { status, condition } => write!(
                 f,
                 "HTTP {status} and {condition} holds — the service reports a failure waiting will not fix"

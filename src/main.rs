@@ -29,19 +29,23 @@ fn raise_open_file_limit() {
 fn main() -> ExitCode {
     raise_open_file_limit();
     // Parsed in two steps so the config file can tell flags and variables from defaults.
-    let command = Cli::command();
+    let command = cli::args::command();
+    let argv = cli::args::normalize(&command, std::env::args_os());
     let parsed = command
         .clone()
-        .try_get_matches()
+        .try_get_matches_from(&argv)
         .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
     let (cli, sources) = match parsed {
         Ok((cli, matches)) => (cli, Sources::of(&command, &matches)),
         Err(e) => {
+            if let Some(line) = cli::args::usage_line(&command, &argv, &e) {
+                let _ = writeln!(std::io::stderr(), "stillup: {line}");
+                return exit::code(exit::USAGE);
+            }
             let _ = e.print();
             return match e.kind() {
-                ErrorKind::DisplayHelp
-                | ErrorKind::DisplayVersion
-                | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => exit::code(exit::HEALTHY),
+                // Bare `stillup` prints the short help, on stderr, as the usage error it is.
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => exit::code(exit::HEALTHY),
                 _ => exit::code(exit::USAGE),
             };
         }
@@ -51,7 +55,7 @@ fn main() -> ExitCode {
         Command::Check(args) => config::check_config(args, &sources).map(Some),
         Command::Demo(_) => Ok(None),
         Command::Watch(args) => {
-            let config = match cli::watch::watch_config(args) {
+            let config = match cli::watch::watch_config(args, &sources) {
                 Ok(config) => config,
                 Err(e) => {
                     let _ = writeln!(std::io::stderr(), "stillup: {e}");

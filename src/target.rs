@@ -371,7 +371,9 @@ impl HttpTarget {
                 })
             }
         }
-        if url.host_str().is_none_or(str::is_empty) {
+        // The URL standard skips any number of slashes after `http:`, so `http:///x` parses
+        // as host `x`: judge the text as written, where the host is empty.
+        if url.host_str().is_none_or(str::is_empty) || written_host_is_empty(trimmed) {
             return Err(TargetError::MissingHost {
                 input: redact_input(trimmed),
             });
@@ -495,6 +497,14 @@ fn unix_example(path: &str) -> String {
     let socket = format!("/{}", segments[..=end].join("/"));
     let encoded = percent_encoding::utf8_percent_encode(&socket, SOCKET_ESCAPES);
     format!("http+unix://{encoded}/{}", segments[end + 1..].join("/"))
+}
+
+/// Whether the authority between `://` and the path, after any `user@`, holds no host.
+fn written_host_is_empty(input: &str) -> bool {
+    let rest = input.split_once("://").map_or("", |(_, rest)| rest);
+    let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    host.is_empty() || host.starts_with(':')
 }
 
 fn redact_input(input: &str) -> String {
@@ -646,6 +656,32 @@ mod tests {
         assert_eq!(t.to_string(), "http://http//use:rhunter4rf");
         assert_eq!(t.basic_auth().unwrap().expose(), "use:rhunter4");
         assert!(http(&t.to_string()).basic_auth().is_none());
+    }
+
+    /// `http:///x` is not host `x`: a URL with nothing where the host goes is refused, never
+    /// resolved.
+    #[test]
+    fn an_empty_host_is_refused_whatever_follows_it() {
+        for input in [
+            "http:///x",
+            "https:///x/y",
+            "http:////x",
+            "http://@/x",
+            "http://u:p@/x",
+            "http://:8080/x",
+            "http://?x",
+        ] {
+            let e = Target::parse(input).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    TargetError::MissingHost { .. } | TargetError::NotAUrl { .. }
+                ),
+                "{input}: {e}"
+            );
+        }
+        assert_eq!(http("http://x/").to_string(), "http://x/");
+        assert_eq!(http("http://u:p@x/").to_string(), "http://x/");
     }
 
     #[test]

@@ -7,10 +7,12 @@
 //! (`--max-body` → `STILLUP_MAX_BODY`); the targets through `STILLUP_TARGETS`.
 
 use std::collections::HashMap;
+use std::ffi::OsString;
 
 use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use super::exit::{exit_code_table, watch_exit_code_table, EXIT_CODES_HELP, WATCH_EXIT_CODES};
 
@@ -180,6 +182,35 @@ impl WaitArgs {
             .try_get_matches_from(["wait", "http://defaults/"])
             .and_then(|matches| WaitArgs::from_arg_matches(&matches))
             .expect("wait parses with only a target")
+    }
+}
+
+impl WaitArgs {
+    /// `wait`'s options as their `STILLUP_*` variables set them (the rest at their defaults),
+    /// and which were set: what `check` judges of the options only `wait` has, as it judges
+    /// the config file's, so that a bad value is refused by both commands alike. The error
+    /// is one line.
+    pub fn from_variables() -> Result<(WaitArgs, Sources), String> {
+        let command =
+            clap::Command::new("stillup").subcommand(WaitArgs::augment_args(clap::Command::new("wait")));
+        let argv: Vec<OsString> = ["stillup", "wait", "http://defaults/"]
+            .into_iter()
+            .map(OsString::from)
+            .collect();
+        let parsed = command
+            .clone()
+            .try_get_matches_from(&argv)
+            .and_then(|matches| {
+                let (_, sub) = matches.subcommand().expect("wait was given");
+                WaitArgs::from_arg_matches(sub).map(|args| (args, Sources::of(&command, &matches)))
+            });
+        parsed.map_err(|e| {
+            usage_line(&command, &argv, &e).unwrap_or_else(|| {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                first.trim_start_matches("error: ").to_string()
+            })
+        })
     }
 }
 
@@ -494,6 +525,159 @@ pub enum ColorArg {
     Auto,
     Always,
     Never,
+}
+
+/// The command line as the binary parses it: [`Cli`], with every option that takes one
+/// value also taking one that starts with `-` (`--timeout -5s`, `--successes -1`), so that a
+/// negative number is judged — one line naming the option — rather than taken for a flag.
+pub fn command() -> clap::Command {
+    let mut command = Cli::command();
+    for name in ["wait", "check", "watch"] {
+        command = command.mut_subcommand(name, |sub| {
+            sub.mut_args(|arg| {
+                if takes_one_value(&arg) {
+                    arg.allow_hyphen_values(true)
+                } else {
+                    arg
+                }
+            })
+        });
+    }
+    command
+}
+
+/// A named option that takes exactly one value (not a switch, not `--jitter [RATIO]`).
+fn takes_one_value(arg: &clap::Arg) -> bool {
+    let optional = arg.get_num_args().is_some_and(|n| n.min_values() == 0);
+    !arg.is_positional() && arg.get_action().takes_values() && !optional
+}
+
+/// Options whose value may be left out (`--jitter [RATIO]`, `watch --keep-alive [MODE]`) take
+/// the next word only when it is one of their values: `--jitter http://…` means `--jitter`
+/// alone, where clap would take the URL as the ratio. Rewritten — `--jitter=0.3` with its
+/// value, or moved to the end of the options when alone — the words are unambiguous.
+pub fn normalize(
+    command: &clap::Command,
+    args: impl IntoIterator<Item = OsString>,
+) -> Vec<OsString> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let Some(position) = args
+        .iter()
+        .skip(1)
+        .position(|a| !a.to_string_lossy().starts_with('-'))
+        .map(|p| p + 1)
+    else {
+        return args;
+    };
+    let Some(sub) = command.find_subcommand(args[position].to_string_lossy().as_ref()) else {
+        return args;
+    };
+    let optional: Vec<&clap::Arg> = sub
+        .get_arguments()
+        .filter(|a| a.get_long().is_some() && a.get_num_args().is_some_and(|n| n.min_values() == 0))
+        .collect();
+    let mut out: Vec<OsString> = args[..=position].to_vec();
+    let mut alone = Vec::new();
+    let mut rest = args[position + 1..].iter();
+    let mut command_part = Vec::new();
+    while let Some(word) = rest.next() {
+        let text = word.to_string_lossy();
+        if text == "--" {
+            command_part.push(word.clone());
+            command_part.extend(rest.cloned());
+            break;
+        }
+        let Some(arg) = optional
+            .iter()
+            .find(|a| text.strip_prefix("--") == a.get_long())
+        else {
+            out.push(word.clone());
+            continue;
+        };
+        match rest.as_slice().first().map(|n| n.to_string_lossy()) {
+            Some(value) if is_value_of(arg, &value) => {
+                out.push(format!("{text}={value}").into());
+                rest.next();
+            }
+            _ => alone.push(word.clone()),
+        }
+    }
+    out.extend(alone);
+    out.extend(command_part);
+    out
+}
+
+/// Whether `word` is a value of an option with an optional value: one of its choices, or a
+/// number (a bad number is then judged with the option named).
+fn is_value_of(arg: &clap::Arg, word: &str) -> bool {
+    let choices = arg.get_possible_values();
+    if choices.is_empty() {
+        word.trim().parse::<f64>().is_ok()
+    } else {
+        choices.iter().any(|c| c.matches(word, false))
+    }
+}
+
+/// Our one line for the clap errors that would otherwise mislead: a bad switch variable
+/// (`STILLUP_INSECURE=maybe`, which clap blames on `--insecure`) and an option of `wait` given
+/// to `check` (which clap answers with "use '-- --timeout'"). `args` is the command line.
+pub fn usage_line(command: &clap::Command, args: &[OsString], error: &clap::Error) -> Option<String> {
+    let context = |kind| match error.get(kind) {
+        Some(ContextValue::String(s)) => Some(s.clone()),
+        _ => None,
+    };
+    let sub = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy())
+        .find(|a| !a.starts_with('-'))
+        .and_then(|name| command.find_subcommand(name.as_ref()))?;
+    match error.kind() {
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            // Named as given: the flag when it is on the command line, else its variable.
+            let flag = context(ContextKind::InvalidArg)?;
+            let long = flag.strip_prefix("--")?.split([' ', '=']).next()?;
+            let arg = sub.get_arguments().find(|a| a.get_long() == Some(long))?;
+            let on_line = args.iter().any(|a| {
+                let a = a.to_string_lossy();
+                a == format!("--{long}")
+                    || a.starts_with(&format!("--{long}="))
+                    || arg.get_short().is_some_and(|c| a == format!("-{c}"))
+            });
+            let name = match arg.get_env() {
+                Some(var) if !on_line => var.to_string_lossy().into_owned(),
+                _ => format!("--{long}"),
+            };
+            let value = context(ContextKind::InvalidValue).unwrap_or_default();
+            let choices: Vec<String> = arg
+                .get_possible_values()
+                .iter()
+                .map(|v| v.get_name().to_string())
+                .collect();
+            let expected = if matches!(arg.get_action(), ArgAction::SetTrue) {
+                "expected true or false (or yes/no, on/off, 1/0)".to_string()
+            } else if choices.is_empty() {
+                return None;
+            } else {
+                format!("expected one of {}", choices.join(", "))
+            };
+            Some(format!("invalid {name} {value:?}: {expected}"))
+        }
+        ErrorKind::UnknownArgument if sub.get_name() == "check" => {
+            let given = context(ContextKind::InvalidArg)?;
+            let long = given.strip_prefix("--")?.split('=').next()?.to_string();
+            let wait = command.find_subcommand("wait")?;
+            wait.get_arguments().find(|a| a.get_long() == Some(long.as_str()))?;
+            Some(if long == "timeout" {
+                "--timeout is an option of wait, not of check: check makes one attempt, \
+                 bounded by --attempt-timeout"
+                    .to_string()
+            } else {
+                format!("--{long} is an option of wait, not of check, which makes one attempt")
+            })
+        }
+        _ => None,
+    }
 }
 
 /// Which options were given explicitly — on the command line or through their `STILLUP_*`

@@ -32,6 +32,7 @@ use super::args::{
     UntilArg, WaitArgs,
 };
 use super::file::{ConfigFile, FileTarget};
+use super::options::{self, Kind};
 
 /// Where a value came from, for messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +83,20 @@ pub enum UsageError {
         key: Option<String>,
         message: String,
     },
+    /// A whole line of its own, e.g. clap's word on a variable.
+    Line(String),
+    /// An option set for a target of a kind it means nothing to (see `options.rs`).
+    NotApplicable {
+        origin: Origin,
+        /// The target, safe to print.
+        target: String,
+        kind: Kind,
+        /// "http(s)://, http+unix:// targets".
+        applies_to: String,
+        /// Whether the run has targets of other kinds, which a config file's per-target
+        /// tables can give the option to alone.
+        mixed: bool,
+    },
 }
 
 impl fmt::Display for UsageError {
@@ -112,6 +127,32 @@ impl fmt::Display for UsageError {
                 key: None,
                 message,
             } => write!(f, "{at}: {message}"),
+            UsageError::Line(line) => f.write_str(line),
+            UsageError::NotApplicable {
+                origin,
+                target,
+                kind,
+                applies_to,
+                mixed,
+            } => {
+                match origin {
+                    Origin::Arg(name) => write!(f, "{name} does not apply")?,
+                    Origin::File { at, key } => write!(f, "{at}: {key}: does not apply")?,
+                }
+                write!(
+                    f,
+                    " to {target} ({}): it applies to {applies_to}",
+                    kind.noun()
+                )?;
+                let per_target = matches!(origin, Origin::File { key, .. } if key.starts_with("targets."));
+                if *mixed && !per_target {
+                    f.write_str(
+                        "; to give it to some targets only, set it in their [targets.NAME] \
+                         tables of a --config file",
+                    )?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -190,6 +231,11 @@ impl Origins {
         } else {
             self.items.insert(key.to_string(), items);
         }
+    }
+
+    /// Whether a variable or the config file set the option (flags are in [`Sources`]).
+    pub fn is_set(&self, key: &str) -> bool {
+        self.values.contains_key(key)
     }
 
     /// The option was reset to nothing.
@@ -369,11 +415,23 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
     split_variables(&mut args.targets, &mut args.probe, sources);
     let mut origins = Origins::new(sources);
     let file = config_file(&args.targets, &origins, ConfigFile::load)?;
+    // The options only `wait` has are judged from their variables and the file alike.
+    let (mut wait, wait_sources) = WaitArgs::from_variables().map_err(UsageError::Line)?;
+    split_variable(&mut wait.fail_fast, "fail-fast", &wait_sources);
+    split_variable(&mut wait.fail_when, "fail-when", &wait_sources);
+    let mut wait_origins = Origins::new(&wait_sources);
     if let Some(file) = &file {
-        let mut wait = WaitArgs::defaults();
-        let mut wait_origins = Origins::default();
-        file.apply_wait(&mut wait, &Sources::default(), &mut wait_origins)?;
-        poll(&wait, &wait_origins)?;
+        file.apply_wait(&mut wait, &wait_sources, &mut wait_origins)?;
+    }
+    poll(&wait, &wait_origins)?;
+    parse_each(
+        &wait.fail_when,
+        "fail-when",
+        "condition",
+        &wait_origins,
+        JsonCondition::parse,
+    )?;
+    if let Some(file) = &file {
         file.apply_run(
             &mut args.targets,
             &mut args.probe,
@@ -446,14 +504,16 @@ fn config_file(
     }
 }
 
-/// The probes and the per-sample timeout of `watch`, from its flags.
+/// The probes and the per-sample timeout of `watch`, from its flags and variables
+/// (`sources`, which also says which of its own options were given).
 pub fn watch_probes(
     targets: &TargetArgs,
     probe: &ProbeArgs,
+    sources: &Sources,
 ) -> Result<(Vec<Probe>, Duration), UsageError> {
-    let (sources, origins) = (Sources::default(), Origins::default());
+    let origins = Origins::new(sources);
     let timeout = attempt_timeout(probe, &origins)?;
-    let (probes, _) = probes(targets, probe, &[], false, None, &sources, &origins)?;
+    let (probes, _) = probes(targets, probe, &[], false, None, sources, &origins)?;
     Ok((probes, timeout))
 }
 
@@ -691,18 +751,24 @@ fn probes(
     }
     let mut stdin = stdin_readers(Some(targets), &base);
     let shared = probe_settings(&base)?;
+    let parsed = plan
+        .into_iter()
+        .map(|planned| {
+            Target::parse(&planned.raw)
+                .map(|target| (planned.table, target))
+                .map_err(|e| UsageError::invalid(&planned.origin, "target", &planned.raw, e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mixed = parsed
+        .windows(2)
+        .any(|pair| Kind::of(&pair[0].1) != Kind::of(&pair[1].1));
     let mut probes = Vec::new();
     let mut names = Vec::new();
-    for planned in plan {
-        names.push(planned.table.map(|table| table.name.clone()));
-        let target = Target::parse(&planned.raw)
-            .map_err(|e| UsageError::invalid(&planned.origin, "target", &planned.raw, e))?;
+    for (table, target) in parsed {
+        names.push(table.map(|table| table.name.clone()));
         let own;
-        let settings = match (planned.table, file) {
+        let settings = match (table, file) {
             (Some(table), Some(file)) if table.has_probe_options() => {
-                if let Target::Tcp(_) = target {
-                    return Err(table.http_only_error());
-                }
                 let mut input = base.clone();
                 file.apply_probe(
                     Some(table),
@@ -711,12 +777,14 @@ fn probes(
                     sources,
                     &mut input.origins,
                 )?;
+                check_applicable(&target, sources, &input.origins, mixed)?;
                 stdin.extend(stdin_readers(None, &input));
                 check_stdin(&stdin)?;
                 own = probe_settings(&input)?;
                 &own
             }
             _ => {
+                check_applicable(&target, sources, &base.origins, mixed)?;
                 check_stdin(&stdin)?;
                 &shared
             }
@@ -729,8 +797,14 @@ fn probes(
                 http.http2 = settings.http2;
                 http.pool = settings.pool.clone();
             }
-            Probe::Tcp(tcp) => tcp.addresses = settings.addresses.clone(),
-            Probe::Grpc(grpc) => grpc.addresses = settings.addresses.clone(),
+            Probe::Tcp(tcp) => {
+                tcp.addresses = settings.addresses.clone();
+                tcp.max_latency = settings.conditions.max_latency;
+            }
+            Probe::Grpc(grpc) => {
+                grpc.addresses = settings.addresses.clone();
+                grpc.max_latency = settings.conditions.max_latency;
+            }
         }
         if let Some(http) = probe.as_http_mut() {
             http.conditions = settings.conditions.clone();
@@ -795,6 +869,31 @@ fn addresses(args: &ProbeArgs, origins: &Origins) -> Result<AddressOverrides, Us
             ConnectToRule::parse,
         )?,
     })
+}
+
+/// Refuses every option set for `target` — by a flag, a variable or the config file — that
+/// does not apply to its kind: an option is used or refused, never ignored. Flags, variables
+/// and `[defaults]` reach every target; a `[targets.NAME]` table its own.
+fn check_applicable(
+    target: &Target,
+    sources: &Sources,
+    origins: &Origins,
+    mixed: bool,
+) -> Result<(), UsageError> {
+    let kind = Kind::of(target);
+    for (key, kinds) in options::APPLIES_TO {
+        if kinds.contains(&kind) || !(sources.explicit(key) || origins.is_set(key)) {
+            continue;
+        }
+        return Err(UsageError::NotApplicable {
+            origin: origins.of(key),
+            target: target.to_string(),
+            kind,
+            applies_to: options::described(key),
+            mixed,
+        });
+    }
+    Ok(())
 }
 
 /// Parse every value of a repeatable option, blaming the one that fails where it was given.

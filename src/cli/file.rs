@@ -272,22 +272,6 @@ impl FileTarget {
     pub fn has_probe_options(&self) -> bool {
         self.first_option.is_some()
     }
-
-    /// The error for a `tcp://` target whose table sets options, all of which are HTTP's.
-    pub fn http_only_error(&self) -> UsageError {
-        let (at, key) = match &self.first_option {
-            Some(Origin::File { at, key }) => (at.clone(), Some(key.clone())),
-            Some(Origin::Arg(at)) => (at.clone(), None),
-            None => (self.url_origin.to_string(), None),
-        };
-        UsageError::File {
-            at,
-            key,
-            message: "a tcp:// target takes no HTTP options (conditions, request, TLS); \
-                      remove it or give an http:// url"
-                .to_string(),
-        }
-    }
 }
 
 impl ConfigFile {

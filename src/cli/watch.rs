@@ -12,7 +12,7 @@ use crate::watch::report::{window_summary, Budgets, WatchReport};
 use crate::watch::{SampleRecord, TargetWatch, WatchOutcome, WatchPolicy};
 use crate::{Failure, Probe};
 
-use super::args::{OutputFormat, TargetArgs, WatchArgs};
+use super::args::{OutputFormat, Sources, TargetArgs, WatchArgs};
 use super::config::{self, presentation_for, Presentation, UsageError};
 use super::exit;
 use super::progress::Progress;
@@ -28,7 +28,7 @@ pub struct WatchConfig {
     pub exec: Vec<String>,
 }
 
-pub fn watch_config(args: &WatchArgs) -> Result<WatchConfig, UsageError> {
+pub fn watch_config(args: &WatchArgs, sources: &Sources) -> Result<WatchConfig, UsageError> {
     let targets = TargetArgs {
         targets: args.targets.clone(),
         targets_file: args.targets_file.clone(),
@@ -36,7 +36,7 @@ pub fn watch_config(args: &WatchArgs) -> Result<WatchConfig, UsageError> {
         any: false,
         require: None,
     };
-    let (probes, sample_timeout) = config::watch_probes(&targets, &args.probe)?;
+    let (probes, sample_timeout) = config::watch_probes(&targets, &args.probe, sources)?;
     let probes = match args.keep_alive.as_deref() {
         None => probes,
         Some(mode) => with_keep_alive(probes, mode == "both"),

@@ -1,4 +1,6 @@
-//! The latency limit: time to response headers compared with `max_latency`.
+//! The latency limit (`--max-latency`): how long an attempt took to get its answer — the
+//! response for HTTP, the accepted connection for TCP, the health call's answer for gRPC —
+//! compared with the limit.
 //!
 //! Owns only the comparison and its message; measuring the time is the prober's job and
 //! parsing the duration is the CLI's.
@@ -7,8 +9,9 @@ use std::time::Duration;
 
 use super::{human_duration, Unmet};
 
-/// `Ok` when `latency` is within `limit` (a response exactly at the limit passes).
-pub(crate) fn check(latency: Duration, limit: Duration) -> Result<(), Unmet> {
+/// `Ok` when `latency` is within `limit` (an answer exactly at the limit passes); `what`
+/// names the answer in the message ("response", "connection").
+pub fn check(what: &str, latency: Duration, limit: Duration) -> Result<(), Unmet> {
     if latency <= limit {
         return Ok(());
     }
@@ -22,7 +25,7 @@ pub(crate) fn check(latency: Duration, limit: Duration) -> Result<(), Unmet> {
         format!("latency <= {max}"),
         format!("<= {max}"),
         took.clone(),
-        format!("response took {took}, more than the limit {max}"),
+        format!("{what} took {took}, more than the limit {max}"),
     ))
 }
 
@@ -33,13 +36,13 @@ mod tests {
     #[test]
     fn within_or_at_the_limit_passes() {
         let limit = Duration::from_millis(500);
-        assert_eq!(check(Duration::from_millis(10), limit), Ok(()));
-        assert_eq!(check(limit, limit), Ok(()));
+        assert_eq!(check("response", Duration::from_millis(10), limit), Ok(()));
+        assert_eq!(check("response", limit, limit), Ok(()));
     }
 
     #[test]
     fn over_the_limit_reads_well() {
-        let u = check(Duration::from_millis(1200), Duration::from_millis(500)).unwrap_err();
+        let u = check("response", Duration::from_millis(1200), Duration::from_millis(500)).unwrap_err();
         assert_eq!(
             u.to_string(),
             "response took 1.2s, more than the limit 500ms"
@@ -51,8 +54,17 @@ mod tests {
     }
 
     #[test]
+    fn the_message_names_what_was_slow() {
+        let u = check("connection", Duration::from_millis(30), Duration::from_millis(10));
+        assert_eq!(
+            u.unwrap_err().to_string(),
+            "connection took 30ms, more than the limit 10ms"
+        );
+    }
+
+    #[test]
     fn just_over_the_limit_does_not_print_as_equal() {
-        let u = check(Duration::from_micros(1_000_400), Duration::from_secs(1)).unwrap_err();
+        let u = check("response", Duration::from_micros(1_000_400), Duration::from_secs(1)).unwrap_err();
         assert_eq!(
             u.to_string(),
             "response took 1.0004s, more than the limit 1s"

@@ -13,7 +13,7 @@ use std::time::Duration;
 mod body;
 mod header;
 mod json;
-mod latency;
+pub mod latency;
 mod status;
 
 pub use body::BodyPattern;
@@ -64,7 +64,7 @@ impl Conditions {
     pub fn check(&self, response: &ResponseView<'_>) -> Result<(), Unmet> {
         self.status.check(response.status.as_u16())?;
         if let Some(limit) = self.max_latency {
-            latency::check(response.latency, limit)?;
+            latency::check("response", response.latency, limit)?;
         }
         for header in &self.headers {
             header.check(response.headers)?;

@@ -12,7 +12,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, TE, USER_AGENT};
@@ -56,6 +56,9 @@ pub struct GrpcProbe {
     /// `--resolve` / `--connect-to`: where to connect instead of where DNS points (the
     /// `:authority` and TLS name stay the target's).
     pub addresses: AddressOverrides,
+    /// `--max-latency`: the longest the health call may take to be answered SERVING
+    /// (resolving and connecting included), as a response may for HTTP.
+    pub max_latency: Option<Duration>,
 }
 
 impl GrpcProbe {
@@ -66,6 +69,7 @@ impl GrpcProbe {
             tls: tls::with_h2_alpn(&tls::default_client_config()),
             headers: Vec::new(),
             addresses: AddressOverrides::default(),
+            max_latency: None,
         }
     }
 
@@ -83,10 +87,13 @@ impl Prober for GrpcProbe {
         let mut timings = PhaseTimings::default();
         let mut remote = None;
         let mut status = None;
-        let result = self
+        let mut result = self
             .call(budget, &mut timings, &mut remote, &mut status)
             .await;
         timings.total = started.elapsed();
+        if let (Ok(()), Some(limit)) = (&result, self.max_latency) {
+            result = Failure::too_slow("health call", timings.total, limit);
+        }
         ProbeResult {
             result,
             status,

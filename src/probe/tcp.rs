@@ -2,9 +2,10 @@
 //! port whose protocol stillup does not speak). Resolve and connect share the attempt's
 //! budget and classify their own failures.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::deadline::Deadline;
+use crate::failure::Failure;
 use crate::net::connect;
 use crate::net::overrides::AddressOverrides;
 use crate::probe::{ProbeResult, Prober};
@@ -17,6 +18,9 @@ pub struct TcpProbe {
     pub target: TcpTarget,
     /// `--resolve` / `--connect-to`: where to connect instead of where DNS points.
     pub addresses: AddressOverrides,
+    /// `--max-latency`: the longest a connection may take to be accepted (resolving
+    /// included), as a response may for HTTP.
+    pub max_latency: Option<Duration>,
 }
 
 impl TcpProbe {
@@ -24,6 +28,7 @@ impl TcpProbe {
         TcpProbe {
             target,
             addresses: AddressOverrides::default(),
+            max_latency: None,
         }
     }
 }
@@ -51,7 +56,10 @@ impl Prober for TcpProbe {
         timings.total = started.elapsed();
         match connected {
             Ok((_stream, remote)) => ProbeResult {
-                result: Ok(()),
+                result: match self.max_latency {
+                    Some(limit) => Failure::too_slow("connection", timings.total, limit),
+                    None => Ok(()),
+                },
                 status: None,
                 timings,
                 remote: Some(remote),

@@ -377,7 +377,25 @@ fn cases() -> Vec<Case> {
             "HTTP option on a tcp target",
             Some("[targets.db]\nurl = \"tcp://{addr}\"\nexpect-status = \"200\"\n"),
             &[],
-            &["stillup.toml:3", "targets.db.expect-status", "tcp://"],
+            &["stillup.toml:3", "targets.db.expect-status", "tcp://", "does not apply"],
+        ),
+        case(
+            "HTTP option in [defaults] with a tcp target",
+            Some("[defaults]\nheader = [\"x-a: b\"]\n"),
+            &["tcp://{addr}"],
+            &["stillup.toml:2", "defaults.header", "tcp://{addr}", "a TCP target"],
+        ),
+        case(
+            "HTTP-only option in a grpc target's table",
+            Some("[targets.api]\nurl = \"grpc://{addr}\"\nexpect-json = \"$.x == 1\"\n"),
+            &[],
+            &["stillup.toml:3", "targets.api.expect-json", "a gRPC target", "http(s)://"],
+        ),
+        case(
+            "HTTP option on the command line with an http and a tcp target",
+            None,
+            &["{url}", "tcp://{addr}", "--expect-status", "200"],
+            &["--expect-status", "tcp://{addr}", "[targets.NAME]"],
         ),
         case(
             "client certificate without its key",
@@ -410,8 +428,7 @@ fn cases() -> Vec<Case> {
             &["stillup.toml:3", "invalid TOML"],
         ),
         Case {
-            // `check` has no --timeout, so STILLUP_TIMEOUT is not its business.
-            commands: &["wait"],
+            // `check` judges wait's variables as it judges the file's wait-only keys.
             vars: vec![("STILLUP_TIMEOUT", "90")],
             ..case(
                 "bad value in a variable",
@@ -577,4 +594,29 @@ fn a_body_from_stdin_is_read_once_and_sent_to_every_file_target() {
         ("POST", Some("5")),
         "the flag's method wins over the target's, and the body is the same"
     );
+}
+
+/// A config file's per-target tables are the exact way to give an HTTP option to the HTTP
+/// targets of a mixed run; a tcp target's table takes the options that apply to TCP
+/// (`resolve`, `max-latency`), which it used to refuse as HTTP options.
+#[test]
+fn per_target_tables_give_each_kind_the_options_that_apply_to_it() {
+    let api = serve(Behavior::Respond(Reply::text(404, "gone")));
+    let db = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let text = format!(
+        "[targets.api]\nurl = \"{}\"\nexpect-status = \"404\"\nheader = [\"x-a: b\"]\n\n\
+         [targets.db]\nurl = \"tcp://db.test:{}\"\nresolve = [\"db.test:{}:127.0.0.1\"]\n\
+         max-latency = \"10s\"\n",
+        api.url("/health"),
+        db.addr().port(),
+        db.addr().port(),
+    );
+    let (_dir, path) = config_file(&text);
+    let run = json_run(&["check", "--config", &path], &[]);
+    run.assert_code(0);
+    let report = run.json();
+    assert_eq!(classes_of(target(&report, 0)), [HEALTHY], "{run}");
+    assert_eq!(classes_of(target(&report, 1)), [HEALTHY], "{run}");
+    assert_eq!(api.requests(), 1);
+    assert_eq!(db.requests(), 0, "tcp:// sends nothing");
 }

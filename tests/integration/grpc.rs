@@ -457,3 +457,17 @@ fn grpc_targets_that_cannot_work_are_usage_errors() {
         assert!(line.contains(hint), "{bad}: {hint:?} missing from {line}");
     }
 }
+
+/// `--max-latency` applies to grpc:// too: the time until the health call is answered.
+#[test]
+fn max_latency_bounds_the_health_call() {
+    let server = GrpcServer::health();
+    let url = server.url("");
+    let run = check_json(&url, &["--max-latency", "1ns"]);
+    run.assert_code(1);
+    let report = run.json();
+    assert_matches_schema(&report);
+    assert_eq!(classes(&report), ["condition_failed"], "{run}");
+    assert!(last_message(&report).contains("health call took"), "{run}");
+    check_json(&url, &["--max-latency", "10s"]).assert_code(0);
+}

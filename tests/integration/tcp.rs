@@ -113,3 +113,20 @@ fn a_tcp_target_without_a_port_or_with_a_path_is_a_usage_error() {
         }
     }
 }
+
+/// `--max-latency` applies to tcp:// too: the time until the connection is accepted.
+#[test]
+fn max_latency_bounds_the_time_to_connect() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let tcp = format!("tcp://{}", server.addr());
+    let run = check_json(&tcp, &["--max-latency", "1ns"]);
+    run.assert_code(1);
+    let report = run.json();
+    assert_matches_schema(&report);
+    assert_eq!(classes(&report), ["condition_failed"], "{run}");
+    assert!(
+        last_message(&report).contains("connection took"),
+        "{run}"
+    );
+    check_json(&tcp, &["--max-latency", "10s"]).assert_code(0);
+}

@@ -65,6 +65,21 @@ fn cases(url: &str, addr: &str) -> Vec<Case> {
             &["--max-body", "lots"],
         ),
         case(&["wait", url, "--jitter", "2"], &["--jitter", "2"]),
+        // An empty host is no host, however many slashes follow (not host `x`, resolved).
+        case(&["check", "http:///x"], &["TARGET", "http:///x", "no host"]),
+        case(&["wait", "https:///x/y"], &["TARGET", "no host"]),
+        // Negative values are judged like any other bad value, in one line.
+        case(&["wait", url, "--timeout", "-5s"], &["--timeout", "-5s"]),
+        case(&["wait", url, "--successes", "-1"], &["--successes", "-1"]),
+        case(&["wait", url, "--jitter", "-0.3"], &["--jitter", "-0.3"]),
+        case(&["check", url, "--max-body", "-1"], &["--max-body", "-1"]),
+        case(&["wait", url, "--until", "never"], &["--until", "never", "healthy, down"]),
+        // An option of wait given to check: no advice to write `-- --timeout`.
+        case(
+            &["check", url, "--timeout", "5s"],
+            &["--timeout", "check", "--attempt-timeout"],
+        ),
+        case(&["check", "--interval=1s", url], &["--interval", "check"]),
     ]
 }
 
@@ -108,9 +123,205 @@ fn an_unknown_flag_exits_2_naming_it_before_any_request() {
     assert_eq!(server.connections(), 0);
 }
 
+/// Bare `stillup` is a usage error (it was exit 0): the short help, on stderr.
+#[test]
+fn bare_stillup_is_a_usage_error_with_the_short_help() {
+    let run = stillup(Vec::<String>::new());
+    run.assert_code(2);
+    assert!(run.stdout.is_empty(), "{run}");
+    assert!(run.stderr.contains("Usage: stillup"), "{run}");
+    assert!(run.stderr.contains("wait"), "{run}");
+}
+
+/// A bad variable is named as the variable — switches and choices included, which clap
+/// blamed on the flag — and `check` judges wait's variables as it judges the config file's
+/// wait-only keys.
+#[test]
+fn a_bad_variable_is_named_in_one_line_by_every_command() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/health");
+    for (var, value, commands) in [
+        ("STILLUP_INSECURE", "maybe", &["check", "wait"][..]),
+        ("STILLUP_QUIET", "2", &["check", "wait"]),
+        ("STILLUP_UNTIL", "never", &["check", "wait"]),
+        ("STILLUP_SUCCESSES", "0", &["check", "wait"]),
+        ("STILLUP_KEEP_ALIVE", "maybe", &["check", "wait"]),
+        ("STILLUP_TIMEOUT", "90", &["check", "wait"]),
+    ] {
+        for command in commands {
+            let run = stillup_with_env([*command, url.as_str()], &[(var, value)]);
+            let what = format!("{var}={value} stillup {command}");
+            let line = run.usage_error_line(&what);
+            assert!(line.contains(var), "{what}: {line:?}");
+            assert!(line.contains(&format!("{value:?}")), "{what}: {line:?}");
+        }
+    }
+    assert_eq!(server.connections(), 0);
+}
+
+/// An option whose value may be left out takes the next word only when it is a value of
+/// its own: the target after it stays a target, and the natural orders all work.
+#[test]
+fn an_optional_value_never_swallows_the_target() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/health");
+    for args in [
+        vec!["wait", "--jitter", &url],
+        vec!["wait", &url, "--jitter"],
+        vec!["wait", "--jitter", "0.3", &url],
+        vec!["wait", &url, "--jitter", "0.3"],
+        vec!["wait", "--jitter=0.3", &url],
+        vec!["wait", "--jitter", "--timeout", "5s", &url],
+        vec!["watch", "--keep-alive", &url, "--duration", "300ms"],
+        vec!["watch", &url, "--keep-alive", "--duration", "300ms"],
+        vec!["watch", "--keep-alive", "both", &url, "--duration", "300ms"],
+        vec!["watch", &url, "--duration", "300ms", "--keep-alive"],
+    ] {
+        let run = stillup(&args);
+        run.assert_code(0);
+        assert!(run.stderr.contains(&url), "{args:?}\n{run}");
+    }
+    let run = stillup(["wait", "--jitter", &url, "--", "echo", "ran"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("ran"), "{run}");
+}
+
 #[test]
 fn a_missing_target_is_a_usage_error() {
     let run = stillup(["wait"]);
     run.assert_code(2);
     assert!(run.stderr.contains("TARGET"), "{run}");
+}
+
+/// A valid value for every option of the applicability table, as (flag, value) pairs (an
+/// empty value for a switch): what the table-driven test below gives each option.
+fn sample(key: &str, dir: &TempDir) -> Vec<(String, String)> {
+    let file = |name: &str, text: &str| {
+        let path = dir.file(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let cert = self_signed(&["127.0.0.1"], None);
+    let pem = file("cert.pem", &cert.pem);
+    let key_pem = file("key.pem", &cert.key_pem);
+    let pair = |flag: &str, value: &str| (flag.to_string(), value.to_string());
+    let value = match key {
+        "config" => file("stillup.toml", "[defaults]\n"),
+        "targets-file" => file("targets.txt", "# none\n"),
+        "any" | "keep-alive" | "insecure" | "http2" | "no-follow" | "quiet" => String::new(),
+        "require" | "successes" | "max-outages" => "1".into(),
+        "until" => "down".into(),
+        "fail-fast" => "refused".into(),
+        "fail-when" | "expect-json" => "$.x == 1".into(),
+        "timeout" | "max-interval" | "attempt-timeout" | "max-latency" | "max-downtime" => {
+            "5s".into()
+        }
+        "interval" | "refused-interval" => "100ms".into(),
+        "backoff" => "fixed".into(),
+        "jitter" => "0.3".into(),
+        "expect-status" => "200".into(),
+        "expect-body" => "ok".into(),
+        "expect-header" => "x-ready".into(),
+        "max-body" => "1KiB".into(),
+        "method" => "POST".into(),
+        "header" => "x-a: b".into(),
+        "data" => "x".into(),
+        "data-file" => file("body.txt", "x"),
+        "user" => "u:p".into(),
+        "bearer" => "t".into(),
+        "cacert" => pem.clone(),
+        "cert" | "key" => return vec![pair("--cert", &pem), pair("--key", &key_pem)],
+        "resolve" => "db.test:1:127.0.0.1".into(),
+        "connect-to" => "db.test:1:127.0.0.1:1".into(),
+        "output" => "json".into(),
+        "color" => "never".into(),
+        "duration" => "300ms".into(),
+        "rate" => "10/s".into(),
+        "max-in-flight" => "4".into(),
+        "min-availability" => "50".into(),
+        "report" => dir.file("report.html").display().to_string(),
+        other => panic!("no sample value for --{other}: add one"),
+    };
+    vec![pair(&format!("--{key}"), &value)]
+}
+
+/// Principle 2: every option either applies to a target or is refused before any request —
+/// as a flag and as its variable, for a tcp:// and a grpc:// target, in every command that
+/// has it. An option that applies is never refused.
+#[test]
+fn every_option_applies_to_a_tcp_or_grpc_target_or_is_refused_naming_it() {
+    use clap::CommandFactory;
+    use stillup::cli::options::{applies, Kind, APPLIES_TO};
+    let cli = stillup::cli::args::Cli::command();
+    let dir = TempDir::new("applies");
+    let port = closed_port();
+    let kinds = [
+        (Kind::Tcp, format!("tcp://127.0.0.1:{port}")),
+        (Kind::Grpc, format!("grpc://127.0.0.1:{port}")),
+    ];
+    let mut tried = 0;
+    for (key, _) in APPLIES_TO {
+        if *key == "targets" {
+            continue;
+        }
+        let pairs = sample(key, &dir);
+        for command in ["check", "wait", "watch"] {
+            let has = |long: &str| {
+                cli.find_subcommand(command)
+                    .unwrap()
+                    .get_arguments()
+                    .any(|a| a.get_long() == Some(long))
+            };
+            if !pairs.iter().all(|(flag, _)| has(&flag[2..])) {
+                continue;
+            }
+            // Ends at once with a closed port: `wait` is down at the first refusal.
+            let base: &[(&str, &str)] = match command {
+                "wait" => &[("--until", "down"), ("--timeout", "5s")],
+                "watch" => &[("--duration", "300ms")],
+                _ => &[],
+            };
+            for (kind, target) in &kinds {
+                let mut args = vec![command.to_string(), target.clone()];
+                let mut vars = Vec::new();
+                for (flag, value) in base {
+                    if &flag[2..] != *key {
+                        args.extend([flag.to_string(), value.to_string()]);
+                    }
+                }
+                let mut with_flags = args.clone();
+                for (flag, value) in &pairs {
+                    with_flags.push(flag.clone());
+                    if !value.is_empty() {
+                        with_flags.push(value.clone());
+                    }
+                    let var = format!("STILLUP_{}", flag[2..].replace('-', "_").to_uppercase());
+                    let value = if value.is_empty() { "true" } else { value };
+                    vars.push((var, value.to_string()));
+                }
+                let mut runs = vec![(with_flags.join(" "), stillup(&with_flags))];
+                if command != "watch" {
+                    let vars: Vec<(&str, &str)> =
+                        vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                    runs.push((format!("{vars:?} {}", args.join(" ")), stillup_with_env(&args, &vars)));
+                }
+                for (what, run) in runs {
+                    tried += 1;
+                    if applies(key, *kind) {
+                        assert_ne!(run.code, Some(2), "{what} was refused\n{run}");
+                        continue;
+                    }
+                    let line = run.usage_error_line(&what);
+                    let named = pairs.iter().any(|(flag, _)| {
+                        let var = format!("STILLUP_{}", flag[2..].replace('-', "_").to_uppercase());
+                        line.contains(flag.as_str()) || line.contains(&var)
+                    });
+                    assert!(named, "{what}: the option is not named in {line:?}");
+                    assert!(line.contains(target.as_str()), "{what}: {line:?}");
+                    assert!(line.contains("does not apply"), "{what}: {line:?}");
+                }
+            }
+        }
+    }
+    assert!(tried > 100, "only {tried} runs");
 }

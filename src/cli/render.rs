@@ -127,23 +127,25 @@ impl Renderer {
         }
     }
 
-    /// Print the verdict and timeline (human) or the JSON document.
-    pub fn finish(&mut self, group: &GroupOutcome, signal: Option<Signal>) {
+    /// Print the verdict and timeline (human) or the JSON document; an error is a JSON
+    /// document that could not be written (the human lines on stderr are best effort).
+    pub fn finish(&mut self, group: &GroupOutcome, signal: Option<Signal>) -> std::io::Result<()> {
         if let Some(progress) = self.progress.take() {
             progress.finish();
         }
         if self.presentation.quiet {
-            return;
+            return Ok(());
         }
         match self.presentation.format {
             OutputFormat::Json => {
-                print_json(&Report::new(self.command, self.until, group));
+                return print_json(&Report::new(self.command, self.until, group));
             }
             OutputFormat::Human => match group.targets.as_slice() {
                 [one] => self.verdict(&self.targets[0], &one.outcome, group.kind, signal),
                 _ => self.group_verdict(group, signal),
             },
         }
+        Ok(())
     }
 
     /// Say that the command runs now.
@@ -316,13 +318,8 @@ fn seconds(d: Duration) -> String {
     format!("{}s", short_seconds(d))
 }
 
-/// Write a JSON document to stdout, whole, before returning.
-pub(crate) fn print_json(document: &impl serde::Serialize) {
-    // Buffered: unbuffered, a report of thousands of attempts is one write per token.
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    // A closed pipe (`| head`) ends output quietly.
-    let _ = serde_json::to_writer_pretty(&mut stdout, document);
-    let _ = writeln!(stdout);
-    // Before any `-- COMMAND` writes to the same stream.
-    let _ = stdout.flush();
+/// Write a JSON document to stdout, whole, before returning (before any `-- COMMAND` writes
+/// to the same stream); see [`super::output`] for what a failed write means.
+pub(crate) fn print_json(document: &impl serde::Serialize) -> std::io::Result<()> {
+    super::output::print_json(document)
 }

@@ -11,6 +11,7 @@ use stillup::cli;
 use stillup::cli::args::{Cli, Command, Sources};
 use stillup::cli::config::{self, RunConfig};
 use stillup::cli::exit::{self, Signal};
+use stillup::cli::output;
 use stillup::cli::render::Renderer;
 use stillup::Prober;
 
@@ -42,10 +43,20 @@ fn main() -> ExitCode {
                 let _ = writeln!(std::io::stderr(), "stillup: {line}");
                 return exit::code(exit::USAGE);
             }
-            let _ = e.print();
+            let printed = e.print();
             return match e.kind() {
                 // Bare `stillup` prints the short help, on stderr, as the usage error it is.
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => exit::code(exit::HEALTHY),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => match printed {
+                    // Asked-for output that did not arrive is a failure; `| head` is not.
+                    Err(failed) if failed.kind() != std::io::ErrorKind::BrokenPipe => {
+                        let what = match e.kind() {
+                            ErrorKind::DisplayVersion => "the version",
+                            _ => "the help",
+                        };
+                        exit::code(output::failed(what, &failed))
+                    }
+                    _ => exit::code(exit::HEALTHY),
+                },
                 _ => exit::code(exit::USAGE),
             };
         }
@@ -66,8 +77,13 @@ fn main() -> ExitCode {
         }
         Command::Completions { shell } => {
             let mut command = Cli::command();
-            clap_complete::generate(*shell, &mut command, "stillup", &mut std::io::stdout());
-            return exit::code(exit::HEALTHY);
+            // Into memory first: clap_complete panics on a failed write.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut command, "stillup", &mut script);
+            return match output::write_stdout(script) {
+                Ok(()) => exit::code(exit::HEALTHY),
+                Err(e) => exit::code(output::failed("the completions", &e)),
+            };
         }
         Command::Man { command } => {
             let root = Cli::command();
@@ -85,9 +101,13 @@ fn main() -> ExitCode {
                     }
                 },
             };
-            return match clap_mangen::Man::new(page).render(&mut std::io::stdout()) {
+            let mut text = Vec::new();
+            return match clap_mangen::Man::new(page)
+                .render(&mut text)
+                .and_then(|()| output::write_stdout(text))
+            {
                 Ok(()) => exit::code(exit::HEALTHY),
-                Err(_) => exit::code(exit::USAGE),
+                Err(e) => exit::code(output::failed("the man page", &e)),
             };
         }
     };
@@ -170,7 +190,10 @@ async fn run(config: RunConfig) -> u8 {
         target.name = name;
     }
     let signal = *signal_rx.borrow();
-    renderer.finish(&group, signal);
+    if let Err(e) = renderer.finish(&group, signal) {
+        // The command would follow output the caller never got.
+        return output::failed("the JSON document", &e);
+    }
     let code = exit::for_outcome(group.kind, signal);
     if code != exit::HEALTHY || exec.is_empty() {
         return code;
@@ -188,8 +211,33 @@ async fn wait_for_signal(record: tokio::sync::watch::Sender<Option<Signal>>) {
 /// time, so a few targets gain nothing from more threads, and each costs start-up and memory.
 const SINGLE_THREAD_TARGETS: usize = 8;
 
+/// Descriptors tokio's runtime opens as it starts (epoll, its waker, the signal socket pair
+/// and a clone of it; it panics when the pair cannot be made), with room for an attempt.
+const DESCRIPTORS_TO_START: usize = 8;
+
+/// Whether `n` more descriptors can be opened: tried with socket pairs (no file system
+/// needed), closed again at once. Called before any other thread exists, so nothing takes
+/// them between this check and the runtime's start.
+fn descriptors_free(n: usize) -> std::io::Result<()> {
+    let mut held = Vec::with_capacity(n / 2 + 1);
+    while held.len() * 2 < n {
+        held.push(std::os::unix::net::UnixStream::pair()?);
+    }
+    Ok(())
+}
+
 /// Run one future to its end on a runtime sized for `targets` and exit with its code.
 fn run_on_runtime(targets: usize, job: impl std::future::Future<Output = u8>) -> ExitCode {
+    // Stillup's own trouble, no verdict about any target: inconclusive.
+    if let Err(e) = descriptors_free(DESCRIPTORS_TO_START) {
+        let limit = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map_or_else(|_| "unknown".to_string(), |(soft, _)| soft.to_string());
+        let _ = writeln!(
+            std::io::stderr(),
+            "stillup: cannot start: fewer than {DESCRIPTORS_TO_START} file descriptors free (open files limit {limit}: {e}); raise `ulimit -n` — no verdict about any target"
+        );
+        return exit::code(exit::INCONCLUSIVE);
+    }
     let mut builder = if targets <= SINGLE_THREAD_TARGETS {
         tokio::runtime::Builder::new_current_thread()
     } else {

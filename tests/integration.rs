@@ -20,6 +20,7 @@ mod integration {
     mod http2;
     mod limits;
     mod network;
+    mod output;
     mod proxy;
     mod request;
     mod reverse;

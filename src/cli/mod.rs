@@ -13,6 +13,7 @@ pub mod exit;
 pub mod options;
 pub(crate) mod file;
 pub(crate) mod html;
+pub mod output;
 pub(crate) mod progress;
 pub mod render;
 pub mod signals;

@@ -4,7 +4,6 @@
 //! whether a stream is a terminal.
 
 use std::cell::RefCell;
-use std::io::Write;
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
@@ -140,18 +139,21 @@ impl Renderer {
         }
     }
 
-    /// Print the verdict and timeline (human) or the JSON document.
-    pub fn finish(&mut self, group: &GroupOutcome, signal: Option<Signal>) {
+    /// Print the verdict and timeline (human) or the JSON document; an error is a JSON
+    /// document that could not be written (the human lines on stderr are best effort).
+    pub fn finish(&mut self, group: &GroupOutcome, signal: Option<Signal>) -> std::io::Result<()> {
         if let Some(progress) = self.progress.take() {
             progress.finish();
         }
         if self.presentation.quiet {
-            return;
+            return Ok(());
         }
         self.summing_up.set(true);
         match self.presentation.format {
             OutputFormat::Json => {
-                print_json(&Report::new(self.command, self.until, group));
+                let written = print_json(&Report::new(self.command, self.until, group));
+                self.lines.drain(SUMMARY_GRACE);
+                return written;
             }
             OutputFormat::Human => match group.targets.as_slice() {
                 [one] => self.verdict(&self.targets[0], &one.outcome, group.kind, signal),
@@ -159,6 +161,7 @@ impl Renderer {
             },
         }
         self.lines.drain(SUMMARY_GRACE);
+        Ok(())
     }
 
     /// Say that the command runs now.
@@ -351,13 +354,8 @@ fn seconds(d: Duration) -> String {
     format!("{}s", short_seconds(d))
 }
 
-/// Write a JSON document to stdout, whole, before returning.
-pub(crate) fn print_json(document: &impl serde::Serialize) {
-    // Buffered: unbuffered, a report of thousands of attempts is one write per token.
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    // A closed pipe (`| head`) ends output quietly.
-    let _ = serde_json::to_writer_pretty(&mut stdout, document);
-    let _ = writeln!(stdout);
-    // Before any `-- COMMAND` writes to the same stream.
-    let _ = stdout.flush();
+/// Write a JSON document to stdout, whole, before returning (before any `-- COMMAND` writes
+/// to the same stream); see [`super::output`] for what a failed write means.
+pub(crate) fn print_json(document: &impl serde::Serialize) -> std::io::Result<()> {
+    super::output::print_json(document)
 }

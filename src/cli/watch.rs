@@ -83,6 +83,10 @@ pub fn watch_config(args: &WatchArgs, sources: &Sources) -> Result<WatchConfig, 
             )
             .transpose()?,
     };
+    // Found out now, not after the whole watch has been sampled.
+    if let Some(path) = &args.report {
+        super::output::check_writable("--report", path)?;
+    }
     Ok(WatchConfig {
         probes,
         policy: WatchPolicy {
@@ -194,10 +198,10 @@ impl Live {
         match (failure, slot.as_ref()) {
             (Some(failure), None) => {
                 let message = redact_url(&failure.to_string());
-                eprintln!(
+                self.line(format!(
                     "{} {name} down at {at:.1}s: {message}",
                     self.paint(BAD, "✗")
-                );
+                ));
                 *slot = Some((sample.intended, failure.label()));
             }
             (None, Some((since, _))) => {
@@ -240,7 +244,9 @@ pub async fn run(config: WatchConfig) -> u8 {
             (None, false) => format!("while `{}` runs", redact_url(&exec.join(" "))),
             (None, true) => "until Ctrl-C".to_string(),
         };
-        eprintln!(
+        // A closed stderr is no reason to fail (or panic) the watch.
+        let _ = writeln!(
+            std::io::stderr(),
             "watching {} at {}/s {how_long}",
             names.join(", "),
             policy.rate
@@ -276,20 +282,28 @@ pub async fn run(config: WatchConfig) -> u8 {
         progress.clear();
     }
     let document = WatchReport::new(&outcome, &budgets, command_code.map(i32::from));
+    let mut unwritten = None;
     if let Some(path) = &report {
         let html = super::html::render(&outcome, &document);
-        if let Err(e) = std::fs::write(path, html) {
-            let _ = writeln!(
-                std::io::stderr(),
-                "stillup: cannot write the report {path}: {e}"
-            );
+        if let Err(e) = super::output::write_file(path, html.into_bytes()) {
+            unwritten = Some(super::output::failed(
+                &format!("the report {path}"),
+                &e,
+            ));
         }
     }
     if !presentation.quiet {
         match presentation.format {
-            OutputFormat::Json => super::render::print_json(&document),
+            OutputFormat::Json => {
+                if let Err(e) = super::render::print_json(&document) {
+                    unwritten = Some(super::output::failed("the JSON document", &e));
+                }
+            }
             OutputFormat::Human => print_summary(&outcome, &document, &live),
         }
+    }
+    if let Some(code) = unwritten {
+        return code;
     }
     match command_code {
         Some(code) if code != 0 => code,

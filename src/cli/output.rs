@@ -1,0 +1,303 @@
+//! Output stillup promises: the JSON document on stdout, `--report` files, and the help, man
+//! page and completions it prints on request. A write that fails is a failure of the run
+//! (exit 5 with one line), never a silent exit 0; a reader that closed its end of a pipe
+//! (`| head`) chose to stop reading, so a broken pipe ends output quietly. Every write gets a
+//! bounded grace: a stdout nobody reads cannot hold the run. Progress on stderr is not
+//! output in this sense and stays best effort.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use super::config::UsageError;
+use super::exit;
+
+/// How long a write may take once the run is over before it counts as failed.
+pub const GRACE: Duration = Duration::from_secs(1);
+
+/// Run `job` (a blocking write) on its own thread and wait at most `grace` for it. A writer
+/// still blocked after that is left behind: the process exits without it.
+fn bounded(
+    grace: Duration,
+    job: impl FnOnce() -> io::Result<()> + Send + 'static,
+) -> io::Result<()> {
+    let (done, result) = mpsc::sync_channel(1);
+    let slot = Arc::new(Mutex::new(Some(job)));
+    let theirs = Arc::clone(&slot);
+    let spawned = std::thread::Builder::new()
+        .name("stillup-output".into())
+        .spawn(move || {
+            if let Some(job) = theirs.lock().ok().and_then(|mut job| job.take()) {
+                let _ = done.send(job());
+            }
+        });
+    if spawned.is_err() {
+        // No thread to spare (stillup's own limits): write unbounded rather than not at all.
+        return match slot.lock().ok().and_then(|mut job| job.take()) {
+            Some(job) => job(),
+            None => Err(io::Error::other("no thread left to write with")),
+        };
+    }
+    match result.recv_timeout(grace) {
+        Ok(outcome) => outcome,
+        Err(mpsc::RecvTimeoutError::Timeout) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "still blocked after {}s: nothing is reading it",
+                grace.as_secs_f64()
+            ),
+        )),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            Err(io::Error::other("the writer stopped before finishing"))
+        }
+    }
+}
+
+/// Write `bytes` to stdout, whole and flushed, within [`GRACE`]. A closed pipe is not an error.
+pub fn write_stdout(bytes: Vec<u8>) -> io::Result<()> {
+    write_stdout_within(GRACE, bytes)
+}
+
+fn write_stdout_within(grace: Duration, bytes: Vec<u8>) -> io::Result<()> {
+    let written = bounded(grace, move || {
+        let mut out = io::stdout().lock();
+        out.write_all(&bytes)?;
+        out.flush()
+    });
+    match written {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// Serialize `document` and write it to stdout as one JSON document followed by a newline.
+pub fn print_json(document: &impl serde::Serialize) -> io::Result<()> {
+    let mut bytes = serde_json::to_vec_pretty(document).map_err(io::Error::other)?;
+    bytes.push(b'\n');
+    write_stdout(bytes)
+}
+
+/// Say that `what` could not be written, once, and return the exit code for it.
+pub fn failed(what: &str, error: &io::Error) -> u8 {
+    let _ = writeln!(io::stderr(), "stillup: cannot write {what}: {error}");
+    exit::OUTPUT_FAILED
+}
+
+/// Paths that name a descriptor or a device rather than a place to keep a file
+/// (`/dev/stdout`, `/dev/fd/3`, `/proc/self/fd/1`, `/dev/full`): written in place, never
+/// replaced, so `--report /dev/stdout >> log` appends and a device keeps being a device.
+fn names_a_descriptor(path: &Path) -> bool {
+    path.starts_with("/dev") || path.starts_with("/proc")
+}
+
+/// How a file output will be written.
+#[derive(Debug, PartialEq)]
+enum Destination {
+    /// A device, a pipe, a descriptor: opened and written where it is.
+    InPlace(PathBuf),
+    /// A regular file, new or replaced: written next to it under a temporary name, then
+    /// renamed over it, so a reader never sees half a report and a failure leaves the old one.
+    Replace { file: PathBuf, dir: PathBuf },
+}
+
+fn destination(path: &Path) -> io::Result<Destination> {
+    if names_a_descriptor(path) {
+        return Ok(Destination::InPlace(path.to_path_buf()));
+    }
+    match fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "it is a directory",
+        )),
+        Ok(meta) if !meta.is_file() => Ok(Destination::InPlace(path.to_path_buf())),
+        Ok(_) => {
+            // Replace the file a symlink points to, not the symlink.
+            let file = fs::canonicalize(path)?;
+            let dir = file.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+            Ok(Destination::Replace { file, dir })
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let dir = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            match fs::metadata(&dir) {
+                Ok(meta) if meta.is_dir() => Ok(Destination::Replace {
+                    file: path.to_path_buf(),
+                    dir,
+                }),
+                Ok(_) => Err(io::Error::new(
+                    io::ErrorKind::NotADirectory,
+                    format!("{} is not a directory", dir.display()),
+                )),
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("the directory {} does not exist", dir.display()),
+                )),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A file in `dir` that nothing else uses, created empty; the caller writes or removes it.
+fn temporary_in(dir: &Path, file: &Path) -> io::Result<(PathBuf, File)> {
+    let name = file
+        .file_name()
+        .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
+    let mut last = None;
+    // A few tries: a leftover of a killed run may hold a name.
+    for attempt in 0..8u32 {
+        let candidate = dir.join(format!(
+            ".{name}.stillup-{}-{attempt}.tmp",
+            std::process::id()
+        ));
+        match OpenOptions::new().write(true).create_new(true).open(&candidate) {
+            Ok(handle) => return Ok((candidate, handle)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no temporary name was free")))
+}
+
+/// Before the run: can `raw`, the value of `flag`, be written at its end? One line naming the
+/// flag and the path when not (an existing device or pipe is taken at its word).
+pub fn check_writable(flag: &'static str, raw: &str) -> Result<(), UsageError> {
+    if raw.trim().is_empty() {
+        return Err(UsageError::new(flag, raw, "expected a file path"));
+    }
+    let refuse = |e: io::Error| UsageError::new(flag, raw, format!("cannot be written: {e}"));
+    match destination(Path::new(raw)).map_err(refuse)? {
+        Destination::InPlace(_) => Ok(()),
+        Destination::Replace { file, dir } => {
+            let (temporary, handle) = temporary_in(&dir, &file).map_err(|e| {
+                UsageError::new(
+                    flag,
+                    raw,
+                    format!("cannot create a file in {}: {e}", dir.display()),
+                )
+            })?;
+            drop(handle);
+            let _ = fs::remove_file(temporary);
+            Ok(())
+        }
+    }
+}
+
+/// Write `bytes` to the file at `path` within [`GRACE`]: in place for a device or pipe, else
+/// through a temporary file in the same directory and a rename.
+pub fn write_file(path: &str, bytes: Vec<u8>) -> io::Result<()> {
+    write_file_within(GRACE, PathBuf::from(path), bytes)
+}
+
+fn write_file_within(grace: Duration, path: PathBuf, bytes: Vec<u8>) -> io::Result<()> {
+    bounded(grace, move || match destination(&path)? {
+        Destination::InPlace(path) => {
+            let mut handle = OpenOptions::new().append(true).open(path)?;
+            handle.write_all(&bytes)?;
+            handle.flush()
+        }
+        Destination::Replace { file, dir } => {
+            let (temporary, mut handle) = temporary_in(&dir, &file)?;
+            // A full disk may only say so when the data reaches it: sync before the rename.
+            let written = handle
+                .write_all(&bytes)
+                .and_then(|()| handle.sync_all())
+                .and_then(|()| fs::rename(&temporary, &file));
+            if written.is_err() {
+                let _ = fs::remove_file(&temporary);
+            }
+            written
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "stillup-output-{}-{name}",
+            std::process::id()
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_missing_directory_is_refused_naming_the_flag_and_the_path() {
+        let error = check_writable("--report", "/nonexistent-stillup/r.html").unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("--report"), "{text}");
+        assert!(text.contains("/nonexistent-stillup/r.html"), "{text}");
+        assert!(text.contains("does not exist"), "{text}");
+    }
+
+    #[test]
+    fn a_directory_is_refused() {
+        let dir = scratch("dir");
+        let text = check_writable("--report", dir.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("directory"), "{text}");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn the_check_leaves_nothing_behind() {
+        let dir = scratch("check");
+        let file = dir.join("r.html");
+        check_writable("--report", file.to_str().unwrap()).unwrap();
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_file_is_replaced_whole_and_no_temporary_is_left() {
+        let dir = scratch("replace");
+        let file = dir.join("r.html");
+        fs::write(&file, "old").unwrap();
+        write_file(file.to_str().unwrap(), b"new".to_vec()).unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "new");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 1);
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_symlink_keeps_pointing_at_the_replaced_file() {
+        let dir = scratch("symlink");
+        let real = dir.join("real.html");
+        let link = dir.join("link.html");
+        fs::write(&real, "old").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        write_file(link.to_str().unwrap(), b"new".to_vec()).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_full_device_is_a_failed_write() {
+        check_writable("--report", "/dev/full").unwrap();
+        let error = write_file("/dev/full", vec![b'x'; 4096]).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(28), "{error}");
+    }
+
+    #[test]
+    fn a_write_that_blocks_fails_after_the_grace() {
+        let started = std::time::Instant::now();
+        let error = bounded(Duration::from_millis(100), || {
+            std::thread::sleep(Duration::from_secs(30));
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}

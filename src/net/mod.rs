@@ -6,3 +6,4 @@ pub mod connect;
 pub mod overrides;
 pub mod proxy;
 pub mod tls;
+pub mod trust;

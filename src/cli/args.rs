@@ -364,7 +364,9 @@ pub struct ProbeArgs {
     #[arg(long, short = 'k', env = "STILLUP_INSECURE", value_parser = BoolishValueParser::new())]
     pub insecure: bool,
 
-    /// Also trust the authorities in this PEM file. Repeatable
+    /// Also trust the authorities in this PEM file, on top of the system's store
+    /// (SSL_CERT_FILE / SSL_CERT_DIR when set); a server presenting exactly a certificate in
+    /// it (self-signed, or its own leaf) is trusted as that server. Repeatable
     #[arg(long, value_name = "FILE", env = "STILLUP_CACERT")]
     pub cacert: Vec<String>,
 

@@ -23,6 +23,7 @@ use crate::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, 
 use crate::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
 use crate::net::proxy::{ProxyError, ProxySettings};
 use crate::net::tls::{client_config, TlsConfigError, TlsOptions};
+use crate::net::trust::system_trust;
 use crate::probe::ConnectionPool;
 use crate::redact::{is_sensitive_header, redact_url, Secret};
 use crate::{FailFast, Probe, Require, Target, Until, WaitPolicy};
@@ -789,6 +790,17 @@ fn probes(
                 &shared
             }
         };
+        // A broken SSL_CERT_FILE / SSL_CERT_DIR is bad input: refused before any request,
+        // when a target needs it (the store is read once, here, and kept for the run).
+        let uses_tls = match &target {
+            Target::Http(http) => http.scheme() == crate::target::Scheme::Https,
+            Target::Grpc(grpc) => grpc.is_tls(),
+            _ => false,
+        };
+        if uses_tls && settings.request.verifies_certificates {
+            system_trust()
+                .map_err(|e| UsageError::invalid(e.variable, "CA store", &e.value, &e.problem))?;
+        }
         let mut probe = Probe::new(target);
         match &mut probe {
             Probe::Http(http) => {
@@ -920,6 +932,8 @@ struct RequestSettings {
     headers: Vec<(HeaderName, HeaderValue)>,
     body: Option<Bytes>,
     tls: Arc<rustls::ClientConfig>,
+    /// Not `--insecure`: TLS targets need the system's trust store.
+    verifies_certificates: bool,
 }
 
 /// Who reads standard input: `--targets-file -`, `--data-file -` or a `file:-` secret, by
@@ -1088,6 +1102,7 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
         headers,
         body,
         tls,
+        verifies_certificates: !args.insecure,
     })
 }
 

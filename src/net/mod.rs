@@ -7,3 +7,4 @@ pub mod dns;
 pub mod overrides;
 pub mod proxy;
 pub mod tls;
+pub mod trust;

@@ -1,5 +1,7 @@
 //! TLS for probes: the rustls client configuration and a handshake that classifies its own
-//! failures (untrusted, expired, wrong name… versus a server that does not speak TLS).
+//! failures (untrusted, expired, wrong name… versus a server that does not speak TLS), in
+//! words: no Rust debug text (`DnsName("…")`, `OtherError(…)`, UNIX seconds) reaches a message.
+//! Which certificates are trusted is `trust.rs`'s concern.
 //!
 //! rustls reports certificate problems as a `rustls::Error` inside the `io::Error` that
 //! tokio-rustls returns; we find it by walking `get_ref()` and `source()`, never by text.
@@ -7,7 +9,7 @@
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use std::path::{Path, PathBuf};
 
@@ -15,7 +17,8 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
-    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    AlertDescription, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore,
+    SignatureScheme,
 };
 use thiserror::Error;
 use tokio::net::TcpStream;
@@ -25,13 +28,15 @@ use tokio_rustls::TlsConnector;
 use crate::deadline::Deadline;
 use crate::failure::{human_duration, CertProblem, Failure};
 use crate::net::cause::find_cause;
+use crate::net::trust::{TrustStoreError, TrustVerifier};
 
 /// How a probe's TLS is set up: which authorities it trusts, its own certificate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsOptions {
     /// Accept any certificate (`--insecure`): the handshake still happens, trust does not.
     pub insecure: bool,
-    /// PEM files of extra authorities to trust (`--cacert`), on top of the bundled roots.
+    /// PEM files of extra authorities to trust (`--cacert`), on top of the system's trust
+    /// store; a server presenting exactly one of these certificates is trusted as it is.
     pub ca_files: Vec<PathBuf>,
     /// PEM certificate chain and private key for mutual TLS (`--cert`, `--key`).
     pub client_cert: Option<(PathBuf, PathBuf)>,
@@ -52,8 +57,8 @@ pub enum TlsConfigError {
     BadClientAuth { detail: String },
 }
 
-/// A client configuration trusting the Mozilla roots bundled into the binary, so stillup
-/// works the same in a bare container without a CA bundle.
+/// A client configuration trusting what the system trusts (the Mozilla roots bundled into
+/// the binary where it has nothing, as in a bare container).
 pub fn default_client_config() -> Arc<ClientConfig> {
     // Built once: ten thousand targets share one root store rather than copy it each.
     static DEFAULT: std::sync::OnceLock<Arc<ClientConfig>> = std::sync::OnceLock::new();
@@ -67,21 +72,27 @@ pub fn default_client_config() -> Arc<ClientConfig> {
 /// The client configuration for `options`.
 pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+    let mut extra = Vec::new();
+    let mut extra_roots = RootCertStore::empty();
     for path in &options.ca_files {
         for cert in read_certificates(path)? {
-            roots.add(cert).map_err(|e| TlsConfigError::BadAuthority {
-                path: path.display().to_string(),
-                detail: e.to_string(),
-            })?;
+            extra_roots
+                .add(cert.clone())
+                .map_err(|e| TlsConfigError::BadAuthority {
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+            extra.push(cert);
         }
     }
+    // The system's store is read on the first handshake, not here: runs without TLS
+    // targets never touch it.
+    let verifier = TrustVerifier::new(provider.clone(), extra, extra_roots);
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .expect("ring supports the default protocol versions")
-        .with_root_certificates(roots);
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier));
     let mut config = match &options.client_cert {
         None => builder.with_no_client_auth(),
         Some((cert_path, key_path)) => {
@@ -258,7 +269,7 @@ pub(crate) fn classify_rustls(e: &rustls::Error) -> Failure {
             };
             Failure::TlsVerify {
                 reason,
-                detail: cert_detail(cert),
+                detail: cert_detail(cert, UnixTime::now()),
             }
         }
         rustls::Error::InvalidMessage(_)
@@ -267,17 +278,29 @@ pub(crate) fn classify_rustls(e: &rustls::Error) -> Failure {
             detail: "the server did not answer with TLS (plain HTTP on an https:// URL?)".into(),
         },
         rustls::Error::AlertReceived(
-            rustls::AlertDescription::CertificateRequired
-            | rustls::AlertDescription::BadCertificate
-            | rustls::AlertDescription::UnknownCA,
+            AlertDescription::CertificateRequired
+            | AlertDescription::BadCertificate
+            | AlertDescription::UnknownCA,
         ) => Failure::TlsHandshake {
             detail: "the server requires a client certificate it accepts (--cert and --key)".into(),
         },
         rustls::Error::AlertReceived(alert) => Failure::TlsHandshake {
-            detail: format!("the server sent alert {alert:?}"),
+            detail: format!("the server refused the handshake: {}", alert_text(*alert)),
         },
         rustls::Error::NoApplicationProtocol => Failure::TlsHandshake {
             detail: "no common application protocol (ALPN)".into(),
+        },
+        rustls::Error::PeerIncompatible(why) => Failure::TlsHandshake {
+            detail: format!(
+                "the server's TLS is incompatible with stillup's ({})",
+                words(&format!("{why:?}"))
+            ),
+        },
+        rustls::Error::PeerMisbehaved(why) => Failure::TlsHandshake {
+            detail: format!(
+                "the server broke the TLS protocol ({})",
+                words(&format!("{why:?}"))
+            ),
         },
         other => Failure::TlsHandshake {
             detail: other.to_string(),
@@ -285,27 +308,167 @@ pub(crate) fn classify_rustls(e: &rustls::Error) -> Failure {
     }
 }
 
-fn cert_detail(e: &CertificateError) -> String {
+/// What is wrong with a certificate, in words, for a failure message; `now` is when the
+/// message is written (for "2 days ago").
+fn cert_detail(e: &CertificateError, now: UnixTime) -> String {
     match e {
         CertificateError::UnknownIssuer => {
-            "signed by an authority stillup does not trust (self-signed, a private CA, or an incomplete chain); trust a private CA with --cacert".into()
+            "signed by an authority stillup does not trust (self-signed, a private CA, or an incomplete chain); trust a private CA or the server's own certificate with --cacert".into()
         }
         CertificateError::NotValidForNameContext {
             expected,
             presented,
         } => {
-            let presented = if presented.is_empty() {
-                "no names".to_string()
+            let expected = expected.to_str();
+            if presented.is_empty() {
+                format!("it names no host in its subjectAltName (not {expected})")
             } else {
-                presented.join(", ")
-            };
+                format!("valid for {} (not {expected})", name_list(presented))
+            }
+        }
+        CertificateError::NotValidForName => {
+            "it is not valid for the host name connected to".into()
+        }
+        CertificateError::ExpiredContext { not_after, .. } => {
+            let ago = now.as_secs().saturating_sub(not_after.as_secs());
+            format!("expired on {} ({} ago)", utc(*not_after), roughly(ago))
+        }
+        CertificateError::Expired => "its validity period has ended".into(),
+        CertificateError::NotValidYetContext { not_before, .. } => {
+            let ahead = not_before.as_secs().saturating_sub(now.as_secs());
             format!(
-                "wanted {}, certificate is for {presented}",
-                expected.to_str()
+                "valid only from {} (in {}); is this machine's clock right?",
+                utc(*not_before),
+                roughly(ahead)
             )
         }
-        other => other.to_string(),
+        CertificateError::NotValidYet => {
+            "its validity period has not begun; is this machine's clock right?".into()
+        }
+        CertificateError::Revoked => "revoked by its issuer".into(),
+        CertificateError::BadEncoding => "the certificate is malformed (bad DER encoding)".into(),
+        CertificateError::BadSignature => {
+            "a signature in its chain does not verify (a forged or corrupted certificate)".into()
+        }
+        CertificateError::UnsupportedSignatureAlgorithmContext { .. }
+        | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+            "signed with an algorithm stillup does not support".into()
+        }
+        CertificateError::UnhandledCriticalExtension => {
+            "it has a critical extension stillup does not understand".into()
+        }
+        CertificateError::InvalidPurpose => {
+            "it is not meant for TLS servers (extended key usage)".into()
+        }
+        // rustls words this one itself: "does not allow extended key usage for …".
+        CertificateError::InvalidPurposeContext { .. } => e.to_string(),
+        CertificateError::Other(other) => {
+            if let Some(store) = other.0.downcast_ref::<TrustStoreError>() {
+                format!("the system's trust store cannot be used: {store}")
+            } else if let Some(webpki) = other.0.downcast_ref::<webpki::Error>() {
+                webpki_detail(webpki).into()
+            } else {
+                other.to_string()
+            }
+        }
+        _ => "the certificate verifier rejected it".into(),
     }
+}
+
+/// The webpki errors that rustls passes on only as `Other`.
+fn webpki_detail(e: &webpki::Error) -> &'static str {
+    use webpki::Error as W;
+    match e {
+        W::CaUsedAsEndEntity => {
+            "the server presents a CA certificate (CA:TRUE) as its own; trust exactly that certificate with --cacert"
+        }
+        W::EndEntityUsedAsCa => {
+            "its chain uses a server certificate (CA:FALSE) as an issuer"
+        }
+        W::PathLenConstraintViolated => "its chain is longer than an issuer allows (pathLenConstraint)",
+        W::NameConstraintViolation => "its names are outside what an issuer allows (name constraints)",
+        W::UnsupportedCertVersion => "it is not an X.509 v3 certificate",
+        W::CertDistrusted => "its authority is distrusted",
+        W::MaximumPathDepthExceeded
+        | W::MaximumPathBuildCallsExceeded
+        | W::MaximumSignatureChecksExceeded
+        | W::MaximumNameConstraintComparisonsExceeded => {
+            "its chain is too long or too tangled to verify"
+        }
+        _ => "it is malformed or uses a feature stillup does not support",
+    }
+}
+
+/// Up to eight names, then how many more.
+fn name_list(names: &[String]) -> String {
+    const SHOWN: usize = 8;
+    let mut list = names
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        list.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    list
+}
+
+/// `2026-11-30 12:00:00 UTC`.
+fn utc(t: UnixTime) -> String {
+    // The last second a certificate can name (99991231235959Z); the formatter stops there.
+    let secs = t.as_secs().min(253_402_300_799);
+    let text =
+        humantime::format_rfc3339_seconds(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+            .to_string();
+    // RFC 3339 `2026-11-30T12:00:00Z`, spelled for people.
+    format!("{} {} UTC", &text[..10], &text[11..19])
+}
+
+/// A span in the largest unit that keeps it above one: "40 seconds", "3 hours", "2 days".
+fn roughly(secs: u64) -> String {
+    let (n, unit) = match secs {
+        0..120 => (secs, "second"),
+        120..7_200 => (secs / 60, "minute"),
+        7_200..172_800 => (secs / 3_600, "hour"),
+        _ => (secs / 86_400, "day"),
+    };
+    if n == 1 {
+        format!("1 {unit}")
+    } else {
+        format!("{n} {unit}s")
+    }
+}
+
+/// A TLS alert by its name in the TLS specification, e.g. "handshake failure (alert 40)".
+fn alert_text(alert: AlertDescription) -> String {
+    let code = u8::from(alert);
+    let hint = match alert {
+        AlertDescription::HandshakeFailure => " — no cipher suite or key exchange in common",
+        AlertDescription::ProtocolVersion => " — it wants a TLS version stillup does not offer",
+        AlertDescription::UnrecognisedName => " — it has no certificate for this host name (SNI)",
+        AlertDescription::NoApplicationProtocol => " — no application protocol (ALPN) in common",
+        _ => "",
+    };
+    format!("{} (alert {code}){hint}", words(&format!("{alert:?}")))
+}
+
+/// `NoCipherSuitesInCommon` → "no cipher suites in common": the name of a typed rustls
+/// variant (alert, incompatibility) as words; its payload, if any, is dropped.
+fn words(variant: &str) -> String {
+    let name = variant.split(['(', ' ', '{']).next().unwrap_or(variant);
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -331,5 +494,102 @@ mod tests {
     fn plain_eof_is_a_handshake_failure() {
         let e = io::Error::from(io::ErrorKind::UnexpectedEof);
         assert_eq!(classify(&e).class(), "tls_handshake");
+    }
+
+    fn at(secs: u64) -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(secs))
+    }
+
+    /// 2026-11-30 12:00:00 UTC.
+    const NOV_30: u64 = 1_796_040_000;
+
+    #[test]
+    fn an_expiry_is_a_date_and_how_long_ago_not_unix_seconds() {
+        let e = CertificateError::ExpiredContext {
+            time: at(NOV_30 + 2 * 86_400 + 60),
+            not_after: at(NOV_30),
+        };
+        let text = cert_detail(&e, at(NOV_30 + 2 * 86_400 + 60));
+        assert_eq!(text, "expired on 2026-11-30 12:00:00 UTC (2 days ago)");
+    }
+
+    #[test]
+    fn a_start_date_in_the_future_is_a_date_and_a_hint_about_the_clock() {
+        let e = CertificateError::NotValidYetContext {
+            time: at(NOV_30 - 3 * 3_600),
+            not_before: at(NOV_30),
+        };
+        let text = cert_detail(&e, at(NOV_30 - 3 * 3_600));
+        assert!(
+            text.starts_with("valid only from 2026-11-30 12:00:00 UTC (in 3 hours)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_name_lists_the_names_the_certificate_is_valid_for() {
+        let e = CertificateError::NotValidForNameContext {
+            expected: ServerName::IpAddress(IpAddr::from([127, 0, 0, 1]).into()),
+            presented: vec!["api.example".into(), "www.example".into()],
+        };
+        assert_eq!(
+            cert_detail(&e, UnixTime::now()),
+            "valid for api.example, www.example (not 127.0.0.1)"
+        );
+        let many: Vec<String> = (0..12).map(|i| format!("h{i}.example")).collect();
+        let e = CertificateError::NotValidForNameContext {
+            expected: ServerName::try_from("api.example").unwrap(),
+            presented: many,
+        };
+        let text = cert_detail(&e, UnixTime::now());
+        assert!(
+            text.ends_with("h7.example and 4 more (not api.example)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn webpki_errors_wrapped_as_other_are_words_not_debug_text() {
+        let e = CertificateError::Other(rustls::OtherError(Arc::new(
+            webpki::Error::CaUsedAsEndEntity,
+        )));
+        let failure = classify_rustls(&rustls::Error::InvalidCertificate(e));
+        let text = failure.to_string();
+        assert!(text.contains("CA certificate (CA:TRUE)"), "{text}");
+        for debug in ["OtherError", "Other(", "CaUsedAsEndEntity"] {
+            assert!(!text.contains(debug), "{text}");
+        }
+    }
+
+    #[test]
+    fn alerts_and_incompatibilities_are_named_in_words() {
+        let alert = classify_rustls(&rustls::Error::AlertReceived(
+            AlertDescription::HandshakeFailure,
+        ));
+        assert!(
+            alert.to_string().contains("handshake failure (alert 40)"),
+            "{alert}"
+        );
+        let peer = classify_rustls(&rustls::Error::PeerIncompatible(
+            rustls::PeerIncompatible::NoCipherSuitesInCommon,
+        ));
+        assert!(
+            peer.to_string().contains("no cipher suites in common"),
+            "{peer}"
+        );
+    }
+
+    #[test]
+    fn spans_are_rounded_to_a_readable_unit() {
+        assert_eq!(roughly(1), "1 second");
+        assert_eq!(roughly(119), "119 seconds");
+        assert_eq!(roughly(3_000), "50 minutes");
+        assert_eq!(roughly(36_000), "10 hours");
+        assert_eq!(roughly(40 * 86_400), "40 days");
+    }
+
+    #[test]
+    fn the_last_date_a_certificate_can_name_is_formatted_without_panicking() {
+        assert_eq!(utc(at(u64::MAX)), "9999-12-31 23:59:59 UTC");
     }
 }

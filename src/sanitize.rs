@@ -117,6 +117,87 @@ pub fn display_safe(failure: &Failure) -> Safe {
     Safe::line(&clean.to_string())
 }
 
+/// Whether a terminal would act on `c`: control (C0, DEL, C1) and bidi characters, and the
+/// Unicode line and paragraph separators.
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}'
+        )
+        || ('\u{202a}'..='\u{202e}').contains(&c)
+        || ('\u{2066}'..='\u{2069}').contains(&c)
+}
+
+/// Write `value` as pretty JSON that is also safe on a terminal: JSON keeps the exact text,
+/// and besides what serde escapes (C0, `"`, `\`), DEL, C1 and bidi characters are written
+/// as `\uXXXX` escapes — the same text to any JSON reader, inert on a terminal.
+pub fn write_json<W: std::io::Write>(
+    writer: W,
+    value: &impl serde::Serialize,
+) -> serde_json::Result<()> {
+    let mut serializer = serde_json::Serializer::with_formatter(writer, TerminalSafe::default());
+    value.serialize(&mut serializer)
+}
+
+/// serde_json's pretty printer, escaping what a terminal would act on.
+#[derive(Debug, Default)]
+struct TerminalSafe(serde_json::ser::PrettyFormatter<'static>);
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if is_unsafe(c) {
+                writer.write_all(&fragment.as_bytes()[start..i])?;
+                write!(writer, "\\u{:04x}", c as u32)?;
+                start = i + c.len_utf8();
+            }
+        }
+        writer.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +238,24 @@ mod tests {
         assert!(cut.ends_with("\\x1b…"), "{cut}");
         assert_eq!(sanitize_to("abcdef", 3), "ab…");
         assert_eq!(sanitize_to("abc", 3), "abc");
+    }
+
+    #[test]
+    fn json_keeps_the_exact_text_and_escapes_what_a_terminal_acts_on() {
+        let text = "\x1b[2J\u{9b}31m\u{202e}x\x7f é \\ \"";
+        let mut out = Vec::new();
+        write_json(&mut out, &serde_json::json!({ "m": text })).unwrap();
+        let written = String::from_utf8(out).unwrap();
+        assert!(
+            !written.chars().any(|c| is_unsafe(c) && c != '\n'),
+            "{written}"
+        );
+        assert!(
+            written.contains("\\u009b") && written.contains("\\u202e"),
+            "{written}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&written).unwrap();
+        assert_eq!(back["m"], text);
     }
 
     #[test]

@@ -327,7 +327,8 @@ pub(crate) fn print_json(document: &impl serde::Serialize) {
     // Buffered: unbuffered, a report of thousands of attempts is one write per token.
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     // A closed pipe (`| head`) ends output quietly.
-    let _ = serde_json::to_writer_pretty(&mut stdout, document);
+    // Exact text, with what a terminal would act on (C1, bidi) escaped as well.
+    let _ = crate::sanitize::write_json(&mut stdout, document);
     let _ = writeln!(stdout);
     // Before any `-- COMMAND` writes to the same stream.
     let _ = stdout.flush();

@@ -218,7 +218,51 @@ impl Failure {
 }
 
 impl Failure {
-    /// Classify an unmet condition of a response that came back with `status`.
+    /// Every text this failure carries that the world controls (server, certificate,
+    /// resolver or library text, and names the user gave), for `sanitize::display_safe` —
+    /// the gate to the terminal — to rewrite. A new variant with text lists it here.
+    pub fn texts_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            Failure::Dns { host, detail } => vec![host, detail],
+            Failure::DnsTimeout { host, .. } => vec![host],
+            Failure::Refused { addr } | Failure::ConnectTimeout { addr, .. } => vec![addr],
+            Failure::SocketRefused { path, .. } => vec![path],
+            Failure::Connect { addr, detail } => vec![addr, detail],
+            Failure::TlsHandshake { detail }
+            | Failure::TlsVerify { detail, .. }
+            | Failure::Reset { detail }
+            | Failure::InvalidResponse { detail }
+            | Failure::LocalLimit { detail } => vec![detail],
+            Failure::HttpStatus { expected, .. } => vec![expected],
+            Failure::ConditionFailed {
+                condition,
+                expected,
+                actual,
+                reason,
+                ..
+            }
+            | Failure::TooSlow {
+                condition,
+                expected,
+                actual,
+                reason,
+            } => vec![condition, expected, actual, reason],
+            Failure::Proxy { proxy, detail } => vec![proxy, detail],
+            Failure::FailWhen { condition, .. } => vec![condition],
+            Failure::GrpcNotServing { service, status } => vec![service, status],
+            Failure::GrpcServiceUnknown { service } => vec![service],
+            Failure::GrpcUnimplemented { message } | Failure::GrpcStatus { message, .. } => {
+                vec![message]
+            }
+            Failure::ResponseTimeout { .. }
+            | Failure::BodyTimeout { .. }
+            | Failure::BodyTooLarge { .. }
+            | Failure::RedirectLimit { .. } => vec![],
+        }
+    }
+}
+
+impl Failure {
     /// A TCP or gRPC answer over `--max-latency`: `what` names the answer ("connection").
     pub fn too_slow(what: &str, latency: Duration, limit: Duration) -> Result<(), Failure> {
         crate::condition::latency::check(what, latency, limit).map_err(|unmet| match unmet {
@@ -237,6 +281,7 @@ impl Failure {
         })
     }
 
+    /// Classify an unmet condition of a response that came back with `status`.
     pub fn from_unmet(unmet: Unmet, status: u16) -> Self {
         match unmet {
             Unmet::Status { status, expected } => Failure::HttpStatus { status, expected },

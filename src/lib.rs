@@ -67,6 +67,7 @@ pub mod net;
 pub mod probe;
 pub mod redact;
 pub mod report;
+pub mod sanitize;
 pub mod target;
 pub mod testkit;
 pub mod timeline;

@@ -40,10 +40,11 @@ fn main() -> ExitCode {
         Ok((cli, matches)) => (cli, Sources::of(&command, &matches)),
         Err(e) => {
             if let Some(line) = cli::args::usage_line(&command, &argv, &e) {
+                let line = stillup::sanitize::Safe::line(&line);
                 let _ = writeln!(std::io::stderr(), "stillup: {line}");
                 return exit::code(exit::USAGE);
             }
-            let printed = e.print();
+            let printed = print_clap_error(&e);
             return match e.kind() {
                 // Bare `stillup` prints the short help, on stderr, as the usage error it is.
                 ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => match printed {
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
             let config = match cli::watch::watch_config(args, &sources) {
                 Ok(config) => config,
                 Err(e) => {
-                    let _ = writeln!(std::io::stderr(), "stillup: {e}");
+                    usage_error(&e);
                     return exit::code(exit::USAGE);
                 }
             };
@@ -114,7 +115,7 @@ fn main() -> ExitCode {
     let prepared = match prepared {
         Ok(prepared) => prepared,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "stillup: {e}");
+            usage_error(&e);
             return exit::code(exit::USAGE);
         }
     };
@@ -259,4 +260,25 @@ fn run_on_runtime(targets: usize, job: impl std::future::Future<Output = u8>) ->
     // A resolver thread stuck in getaddrinfo must not hold the exit past the deadline.
     runtime.shutdown_background();
     exit::code(code)
+}
+
+/// One line naming the bad input, through the gate: it may quote what the user (or the
+/// environment) gave, control characters and all.
+fn usage_error(e: &config::UsageError) {
+    let line = stillup::sanitize::Safe::line(&e.to_string());
+    let _ = writeln!(std::io::stderr(), "stillup: {line}");
+}
+
+/// clap's own message. Help and version go out as clap writes them; an error may quote an
+/// argument, so each of its lines goes through the gate (plain: no styling to escape).
+fn print_clap_error(e: &clap::Error) -> std::io::Result<()> {
+    if !e.use_stderr() {
+        return e.print();
+    }
+    let text = e.render().to_string();
+    let mut err = std::io::stderr().lock();
+    for line in text.lines() {
+        let _ = writeln!(err, "{}", stillup::sanitize::Safe::line(line));
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use url::Url;
 
-use crate::redact::{redact_url, Secret};
+use crate::redact::{has_ambiguous_userinfo, redact_value, Secret};
 
 /// A target to probe, of any supported kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +75,9 @@ const UNIX_EXAMPLE: &str = "http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping";
 pub enum TargetError {
     #[error("{input:?} is not a URL ({reason}); write it like http://127.0.0.1:8080/health")]
     NotAUrl { input: String, reason: String },
+    /// `http://u:p/q@host/`: a parser takes host `u`, the user meant password `p/q`.
+    #[error("{input:?} has an '@' after a '/', '?', '#' or '\\', so where the host starts is ambiguous; in a user name or password write / as %2F, ? as %3F, # as %23, @ as %40 (and an '@' in the path or query as %40)")]
+    AmbiguousUserinfo { input: String },
     #[error("{input:?} has no scheme; write http://{input} or https://{input}")]
     MissingScheme { input: String },
     #[error("scheme {scheme:?} in {input:?} is not supported; use http://, https://, http+unix://, tcp://, grpc:// or grpcs://")]
@@ -110,6 +113,12 @@ impl Target {
     /// `grpc[s]://host:port[/service]`.
     pub fn parse(input: &str) -> Result<Target, TargetError> {
         let trimmed = input.trim();
+        // Guessing would send a piece of the password, as a host or a path, to the wrong host.
+        if has_ambiguous_userinfo(trimmed) {
+            return Err(TargetError::AmbiguousUserinfo {
+                input: redact_input(trimmed),
+            });
+        }
         let scheme = trimmed
             .split_once("://")
             .map(|(scheme, _)| scheme.to_ascii_lowercase());
@@ -459,9 +468,10 @@ impl HttpTarget {
 }
 
 impl fmt::Display for HttpTarget {
-    /// Safe to print: credentials were removed at parse time.
+    /// Safe to print: credentials were removed at parse time, and the values of query
+    /// parameters named like credentials (`?token=…`) are hidden.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.url.as_str())
+        f.write_str(&redact_value(self.url.as_str()))
     }
 }
 
@@ -507,8 +517,9 @@ fn written_host_is_empty(input: &str) -> bool {
     host.is_empty() || host.starts_with(':')
 }
 
+/// The user's text for an error message: the whole input is one URL, whatever it holds.
 fn redact_input(input: &str) -> String {
-    redact_url(input)
+    redact_value(input)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -705,6 +716,33 @@ mod tests {
         assert!(matches!(e, TargetError::NotAUrl { .. }), "{e}");
         let e = Target::parse("http://h:0/").unwrap_err();
         assert!(matches!(e, TargetError::PortZero { .. }), "{e}");
+    }
+
+    #[test]
+    fn an_at_after_the_authority_is_refused_without_printing_the_password() {
+        for input in [
+            "http://deploy:Zx9/Qk2Lm@127.0.0.1:1/",
+            "http://deploy:123/Qk2Lm@127.0.0.1:1/",
+            "https://Zx9/Qk2Lm@h/",
+            "http://deploy:a#Qk2Lm@h/",
+            "http://deploy:a?Qk2Lm@h/",
+            "tcp://deploy:1/Qk2Lm@h:1",
+            "grpc://deploy:1/Qk2Lm@h:1",
+            "deploy:Zx9/Qk2Lm@127.0.0.1:1/",
+        ] {
+            let e = Target::parse(input).unwrap_err();
+            assert!(matches!(e, TargetError::AmbiguousUserinfo { .. }), "{e}");
+            assert!(!e.to_string().contains("Qk2Lm"), "{e}");
+        }
+    }
+
+    #[test]
+    fn sensitive_query_values_are_sent_but_not_displayed() {
+        let t = http("http://h/health?token=abc&x=1");
+        assert_eq!(t.url().query(), Some("token=abc&x=1"));
+        assert_eq!(t.to_string(), "http://h/health?token=<redacted>&x=1");
+        let e = Target::parse("ftp://h/?api_key=abc").unwrap_err();
+        assert!(!e.to_string().contains("abc"), "{e}");
     }
 
     #[test]

@@ -32,6 +32,7 @@ mod integration {
     mod story;
     mod targets;
     mod tcp;
+    mod terminal;
     mod tls;
     #[cfg(unix)]
     mod unix;

@@ -25,7 +25,7 @@ use crate::net::proxy::{ProxyError, ProxySettings};
 use crate::net::tls::{client_config, TlsConfigError, TlsOptions};
 use crate::net::trust::system_trust;
 use crate::probe::ConnectionPool;
-use crate::redact::{is_sensitive_header, redact_url, Secret};
+use crate::redact::{is_sensitive_header, redact_value, Secret};
 use crate::{FailFast, Probe, Require, Target, Until, WaitPolicy};
 
 use super::args::{
@@ -179,7 +179,7 @@ impl UsageError {
         UsageError::Invalid {
             origin: at.into(),
             kind,
-            value: redact_url(value),
+            value: redact_value(value),
             problem: problem.to_string(),
         }
     }
@@ -586,7 +586,7 @@ fn target_strings(
             )
         })?;
         for (number, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or_default().trim();
+            let line = strip_comment(line).trim();
             if !line.is_empty() {
                 targets.push((
                     line.to_string(),
@@ -596,6 +596,19 @@ fn target_strings(
         }
     }
     Ok(targets)
+}
+
+/// A line of a targets file without its comment: `#` starts one at the start of the line or
+/// after whitespace, never inside a URL (a password or a fragment may hold a `#`).
+fn strip_comment(line: &str) -> &str {
+    let mut previous = ' ';
+    for (i, c) in line.char_indices() {
+        if c == '#' && previous.is_whitespace() {
+            return &line[..i];
+        }
+        previous = c;
+    }
+    line
 }
 
 /// One target to probe: its URL, where it was given, and its table in the config file.
@@ -724,18 +737,7 @@ fn probes(
     origins: &Origins,
 ) -> Result<(Vec<Probe>, Vec<Option<String>>), UsageError> {
     let plan = plan(targets, file, origins)?;
-    let proxies = ProxySettings::from_env().map_err(|e| match e {
-        ProxyError::Invalid {
-            variable,
-            value,
-            reason,
-        } => UsageError::invalid(
-            variable,
-            "proxy URL",
-            &value,
-            format!("{reason}; write it like http://proxy.internal:3128"),
-        ),
-    })?;
+    let proxies = ProxySettings::from_env();
     let mut base = ProbeInput {
         args: args.clone(),
         fail_when: fail_when.to_vec(),
@@ -757,7 +759,8 @@ fn probes(
         .map(|planned| {
             Target::parse(&planned.raw)
                 .map(|target| (planned.table, target))
-                .map_err(|e| UsageError::invalid(&planned.origin, "target", &planned.raw, e))
+                // The target error names the input (credentials hidden): once is enough.
+                .map_err(|e| UsageError::invalid(&planned.origin, "target", "", e))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mixed = parsed
@@ -804,6 +807,20 @@ fn probes(
         let mut probe = Probe::new(target);
         match &mut probe {
             Probe::Http(http) => {
+                // A bad proxy variable is an error for the targets that would use it only.
+                if let Err(ProxyError::Invalid {
+                    variable,
+                    value,
+                    reason,
+                }) = proxies.for_url(http.target.url())
+                {
+                    return Err(UsageError::invalid(
+                        *variable,
+                        "proxy URL",
+                        value,
+                        format!("{reason}; write it like http://proxy.internal:3128"),
+                    ));
+                }
                 http.addresses = settings.addresses.clone();
                 http.proxies = proxies.clone();
                 http.http2 = settings.http2;
@@ -999,15 +1016,29 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
         })?;
     let mut headers = Vec::new();
     for (i, raw) in args.headers.iter().enumerate() {
-        let bad =
-            |problem: &str| UsageError::invalid(origins.item("header", i), "header", raw, problem);
-        let Some((name, value)) = raw.split_once(':') else {
-            return Err(bad("expected 'Name: value'"));
+        // A header is often a credential (`Authorization Bearer eyJ…` with the colon
+        // forgotten): a bad one is never echoed, only a valid name is shown.
+        let bad = |shown: &str, problem: &str| {
+            UsageError::invalid(origins.item("header", i), "header", shown, problem)
         };
-        let name = HeaderName::from_bytes(name.trim().as_bytes())
-            .map_err(|_| bad("the name is not a valid header name"))?;
-        let mut value = HeaderValue::from_str(value.trim())
-            .map_err(|_| bad("the value has characters headers cannot carry"))?;
+        let Some((name, value)) = raw.split_once(':') else {
+            return Err(bad(
+                "",
+                "expected 'Name: value' (no ':' found; the value is not shown, it may be a secret)",
+            ));
+        };
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+            bad(
+                "",
+                "the part before the first ':' is not a valid header name (not shown, it may be a secret); write 'Name: value'",
+            )
+        })?;
+        let mut value = HeaderValue::from_str(value.trim()).map_err(|_| {
+            bad(
+                name.as_str(),
+                "the value has characters headers cannot carry, such as a line break (the value is not shown)",
+            )
+        })?;
         value.set_sensitive(is_sensitive_header(name.as_str()));
         headers.push((name, value));
     }

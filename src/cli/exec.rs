@@ -20,7 +20,9 @@ pub async fn run_command(command: &[String]) -> u8 {
     let mut child = match Command::new(program).args(args).spawn() {
         Ok(child) => child,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "stillup: cannot run {program:?}: {e}");
+            // The program only, never its arguments (they carry tokens); through the gate.
+            let program = crate::sanitize::Safe::text(program);
+            let _ = writeln!(std::io::stderr(), "stillup: cannot run {program}: {e}");
             // As shells do: 127 not found, 126 found but not runnable.
             return if e.kind() == std::io::ErrorKind::NotFound {
                 127

@@ -10,8 +10,21 @@ use crate::watch::WatchOutcome;
 const WIDTH: f64 = 960.0;
 const ROW: f64 = 56.0;
 
-/// Escape text for HTML and SVG.
+/// Escape text for HTML and SVG. Control characters (C0, DEL, C1) and bidi overrides are
+/// dropped first: servers choose much of this text, and a page must read as it shows.
 fn esc(text: &str) -> String {
+    let text: String = text
+        .chars()
+        .filter(|c| {
+            !c.is_control()
+                && !matches!(
+                    c,
+                    '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}'
+                )
+                && !('\u{202a}'..='\u{202e}').contains(c)
+                && !('\u{2066}'..='\u{2069}').contains(c)
+        })
+        .collect();
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -159,5 +172,6 @@ mod tests {
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
+        assert_eq!(esc("\x1b[31mred\u{9b}\r\n\u{202e}x\x7f"), "[31mredx");
     }
 }

@@ -74,7 +74,9 @@ fn write_stdout_within(grace: Duration, bytes: Vec<u8>) -> io::Result<()> {
 
 /// Serialize `document` and write it to stdout as one JSON document followed by a newline.
 pub fn print_json(document: &impl serde::Serialize) -> io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(document).map_err(io::Error::other)?;
+    let mut bytes = Vec::new();
+    // Exact text, with what a terminal would act on (C1, bidi) escaped as well.
+    crate::sanitize::write_json(&mut bytes, document).map_err(io::Error::other)?;
     bytes.push(b'\n');
     write_stdout(bytes)
 }

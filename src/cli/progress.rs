@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::sanitize::Safe;
 use crate::timeline::short_seconds;
 
 #[derive(Debug)]
@@ -17,7 +18,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn start(target: &str, timeout: Duration) -> Self {
+    /// The target's name comes through the gate: it is drawn on every tick.
+    pub fn start(target: &Safe, timeout: Duration) -> Self {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         let template = format!(
             "{{spinner}} waiting for {{prefix}} — attempt {{msg}} ({{elapsed}} / {}s)",
@@ -32,7 +34,7 @@ impl Progress {
     }
 
     /// A status line for `watch`: what is watched and how it goes so far.
-    pub fn status(what: &str) -> Self {
+    pub fn status(what: &Safe) -> Self {
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template("{spinner} watching {prefix} · {elapsed} · {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());

@@ -1,15 +1,17 @@
 //! Human output: a line per failed attempt, the verdict, the timeline — on stderr — and the
 //! JSON document on stdout. With several targets, lines name their target and the verdict
 //! ends with a per-target table. Presentation was decided at start-up; nothing here asks
-//! whether a stream is a terminal.
+//! whether a stream is a terminal. Text the world controls (failures, labels, timelines)
+//! is printed only as `Safe`, through the gate of `sanitize.rs`.
 
 use std::cell::RefCell;
 use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 
-use crate::redact::redact_url;
+use crate::redact::program_only;
 use crate::report::Report;
+use crate::sanitize::{display_safe, Safe};
 use crate::timeline::{short_seconds, NOT_ATTEMPTED};
 use crate::{Event, GroupOutcome, Outcome, OutcomeKind, Until};
 
@@ -31,7 +33,8 @@ pub struct Renderer {
     presentation: Presentation,
     command: &'static str,
     until: Until,
-    targets: Vec<String>,
+    /// The targets' labels, through the gate once.
+    targets: Vec<Safe>,
     timeout: Duration,
     /// Fast re-probes of a refusing port would flood the log: an unchanged failure is
     /// printed again only after this long.
@@ -55,9 +58,10 @@ impl Renderer {
         timeout: Duration,
         repeat_after: Duration,
     ) -> Self {
+        let targets: Vec<Safe> = targets.iter().map(|t| Safe::text(t)).collect();
         let what = match targets.as_slice() {
             [one] => one.clone(),
-            many => format!("{} targets", many.len()),
+            many => Safe::text(&format!("{} targets", many.len())),
         };
         let progress =
             (presentation.spinner && command != "check").then(|| Progress::start(&what, timeout));
@@ -123,7 +127,7 @@ impl Renderer {
                     *slot = Some((label, attempt.started));
                 }
                 let text = match (attempt.failure(), self.until) {
-                    (Some(failure), _) => redact_url(&failure.to_string()),
+                    (Some(failure), _) => display_safe(failure).to_string(),
                     // Waiting for down, a healthy answer is the news.
                     (None, Until::Down) => "still healthy".to_string(),
                     (None, Until::Healthy) => return,
@@ -167,13 +171,15 @@ impl Renderer {
     /// Say that the command runs now.
     pub fn running(&self, command: &[String]) {
         if !self.presentation.quiet && self.presentation.format == OutputFormat::Human {
-            self.line(&format!("  running: {}", redact_url(&command.join(" "))));
+            // The program only: its arguments often carry tokens.
+            let program = Safe::text(program_only(command));
+            self.line(&format!("  running: {program}"));
             // Out before the command writes to the same stream.
             self.lines.drain(SUMMARY_GRACE);
         }
     }
 
-    fn verdict(&self, target: &str, outcome: &Outcome, kind: OutcomeKind, signal: Option<Signal>) {
+    fn verdict(&self, target: &Safe, outcome: &Outcome, kind: OutcomeKind, signal: Option<Signal>) {
         let attempts = outcome.attempt_count();
         let plural = if attempts == 1 { "" } else { "s" };
         let elapsed = tenths(outcome.elapsed);
@@ -216,7 +222,7 @@ impl Renderer {
             (OutcomeKind::GaveUp | OutcomeKind::FailedFast | OutcomeKind::Stopped, "check") => {
                 let why = outcome
                     .last_failure()
-                    .map(|f| redact_url(&f.to_string()))
+                    .map(|f| display_safe(f).to_string())
                     .unwrap_or_else(|| "no attempt was made".into());
                 self.line(&format!(
                     "{} {target} is not healthy: {why}",
@@ -252,13 +258,13 @@ impl Renderer {
         }
         if kind != OutcomeKind::Down {
             if let Some(failure) = outcome.last_failure() {
-                let message = redact_url(&failure.to_string());
+                let message = display_safe(failure);
                 self.line(&format!("  last failure: {message} [{}]", failure.class()));
             }
         }
         let timeline = outcome.timeline();
         if !timeline.segments.is_empty() || timeline.reason.is_some() {
-            let text = redact_url(&timeline.to_string());
+            let text = Safe::line(&timeline.to_string());
             self.line(&format!("  {} {text}", self.paint(DIM, "timeline:")));
         }
     }
@@ -309,7 +315,7 @@ impl Renderer {
         let width = self
             .targets
             .iter()
-            .map(|label| label.chars().count())
+            .map(|label| label.as_str().chars().count())
             .max()
             .unwrap_or(6)
             .clamp(6, 60);
@@ -319,7 +325,7 @@ impl Renderer {
         ));
         for (t, label) in group.targets.iter().zip(&self.targets) {
             let last = match t.outcome.last_failure() {
-                Some(f) => format!("{} [{}]", redact_url(&f.to_string()), f.class()),
+                Some(f) => format!("{} [{}]", display_safe(f), f.class()),
                 None if t.outcome.kind == OutcomeKind::GaveUp && t.outcome.attempt_count() == 0 => {
                     NOT_ATTEMPTED.to_string()
                 }
@@ -327,7 +333,7 @@ impl Renderer {
             };
             self.line(&format!(
                 "  {:<width$}  {:<12}  {:>8}  {:>7}s  {last}",
-                redact_url(label),
+                label,
                 t.outcome.kind.as_str(),
                 t.outcome.attempt_count(),
                 tenths(t.outcome.elapsed),

@@ -1,5 +1,6 @@
 //! `stillup watch`: validate its flags, sample until the duration, Ctrl-C or the end of
 //! `-- COMMAND`, print outages as they open and close, then the report and the verdict.
+//! Text the world controls reaches the terminal only through `sanitize.rs`'s gate.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -7,7 +8,8 @@ use std::time::Duration;
 
 use anstyle::{AnsiColor, Style};
 
-use crate::redact::redact_url;
+use crate::redact::program_only;
+use crate::sanitize::{display_safe, Safe};
 use crate::watch::report::{window_summary, Budgets, WatchReport};
 use crate::watch::{SampleRecord, TargetWatch, WatchOutcome, WatchPolicy};
 use crate::{Failure, Probe};
@@ -155,7 +157,7 @@ const BAD: Style = AnsiColor::Red.on_default().bold();
 /// Prints outages as they open and close, from the samples in schedule order.
 struct Live {
     presentation: Presentation,
-    names: Vec<String>,
+    names: Vec<Safe>,
     /// Per target: when the current outage started and the label that started it.
     down_since: RefCell<Vec<Option<(Duration, String)>>>,
     /// Samples and failed samples so far, for the status line.
@@ -197,7 +199,7 @@ impl Live {
         let at = sample.intended.as_secs_f64();
         match (failure, slot.as_ref()) {
             (Some(failure), None) => {
-                let message = redact_url(&failure.to_string());
+                let message = display_safe(failure);
                 self.line(format!(
                     "{} {name} down at {at:.1}s: {message}",
                     self.paint(BAD, "✗")
@@ -234,16 +236,18 @@ pub async fn run(config: WatchConfig) -> u8 {
         report,
         exec,
     } = config;
-    let names: Vec<String> = probes
+    let names: Vec<Safe> = probes
         .iter()
-        .map(|p| redact_url(&crate::watch::label(p)))
+        .map(|p| Safe::text(&crate::watch::label(p)))
         .collect();
     if !presentation.quiet && presentation.format == OutputFormat::Human {
         let how_long = match (&policy.duration, exec.is_empty()) {
             (Some(d), _) => format!("for {:.0}s", d.as_secs_f64()),
-            (None, false) => format!("while `{}` runs", redact_url(&exec.join(" "))),
+            // The program only: its arguments often carry tokens.
+            (None, false) => format!("while `{}` runs", Safe::text(program_only(&exec))),
             (None, true) => "until Ctrl-C".to_string(),
         };
+        let names: Vec<&str> = names.iter().map(Safe::as_str).collect();
         // A closed stderr is no reason to fail (or panic) the watch.
         let _ = writeln!(
             std::io::stderr(),
@@ -253,7 +257,7 @@ pub async fn run(config: WatchConfig) -> u8 {
         );
     }
     let progress = (presentation.spinner && presentation.format == OutputFormat::Human)
-        .then(|| Progress::status(&format!("{} target(s)", names.len())));
+        .then(|| Progress::status(&Safe::text(&format!("{} target(s)", names.len()))));
     let live = Live {
         presentation,
         down_since: RefCell::new(vec![None; names.len()]),
@@ -325,7 +329,7 @@ fn print_summary(outcome: &WatchOutcome, document: &WatchReport, live: &Live) {
                 window.from.as_secs_f64(),
                 window.to.as_secs_f64(),
                 window.length().as_secs_f64(),
-                window_summary(window)
+                Safe::line(&window_summary(window))
             );
         }
     }
@@ -336,6 +340,7 @@ fn print_summary(outcome: &WatchOutcome, document: &WatchReport, live: &Live) {
         let _ = writeln!(err, "{} within budget", live.paint(GOOD, "✓"));
     } else {
         for violation in &document.violations {
+            let violation = Safe::line(violation);
             let _ = writeln!(err, "{} over budget: {violation}", live.paint(BAD, "✗"));
         }
     }
@@ -355,7 +360,7 @@ fn summary_of(target: &TargetWatch) -> String {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     format!(
         "{}: {:.3}% available ({} of {} samples) · {} outage{} · down {:.1}s, longest {:.1}s · latency p50 {:.1}ms p90 {:.1}ms p99 {:.1}ms max {:.1}ms{failures}",
-        redact_url(&target.target),
+        Safe::text(&target.target),
         target.availability(),
         target.healthy(),
         target.total(),

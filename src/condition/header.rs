@@ -102,13 +102,18 @@ impl HeaderCondition {
         if values.iter().any(|v| re.is_match(v)) {
             return Ok(());
         }
-        let shown = shorten(
-            &values
-                .iter()
-                .map(|v| format!("{v:?}"))
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
+        // A `Set-Cookie` or token header is a credential: judged, never shown.
+        let shown = if crate::redact::is_sensitive_header(self.name.as_str()) {
+            crate::redact::REDACTED.to_string()
+        } else {
+            shorten(
+                &values
+                    .iter()
+                    .map(|v| format!("{v:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        };
         Err(Unmet::condition(
             &self.source,
             expected.clone(),

@@ -4,6 +4,10 @@
 //!
 //! Loopback targets (`localhost`, 127.0.0.0/8, ::1) never go through a proxy: a proxy cannot
 //! reach the caller's own loopback, and readiness checks of local services are the common case.
+//!
+//! A variable that is not a proxy URL matters only to the targets that would use it: it is
+//! kept as an error, and [`ProxySettings::for_url`] gives that error (naming the variable,
+//! never the password) for exactly those targets.
 
 use std::net::IpAddr;
 
@@ -14,7 +18,7 @@ use url::Url;
 
 use crate::deadline::Deadline;
 use crate::failure::Failure;
-use crate::redact::{redact_url, Secret};
+use crate::redact::{has_ambiguous_userinfo, redact_value, Secret};
 use crate::target::split_credentials;
 
 /// A proxy to send requests through.
@@ -26,11 +30,12 @@ pub struct Proxy {
     pub auth: Option<Secret>,
 }
 
-/// The proxy settings of a run.
+/// The proxy settings of a run: for each scheme, the proxy its variable names, or why that
+/// variable is not a proxy URL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxySettings {
-    pub http: Option<Proxy>,
-    pub https: Option<Proxy>,
+    pub http: Option<Result<Proxy, ProxyError>>,
+    pub https: Option<Result<Proxy, ProxyError>>,
     /// `no_proxy` entries, lower-case, leading dots removed; `*` means every host.
     pub no_proxy: Vec<String>,
 }
@@ -45,16 +50,23 @@ pub enum ProxyError {
     },
 }
 
+impl ProxyError {
+    /// The variable that holds the bad value, e.g. `HTTPS_PROXY`.
+    pub fn variable(&self) -> &'static str {
+        match self {
+            ProxyError::Invalid { variable, .. } => variable,
+        }
+    }
+}
+
 impl ProxySettings {
     /// Read the proxy variables of the environment.
-    pub fn from_env() -> Result<ProxySettings, ProxyError> {
+    pub fn from_env() -> ProxySettings {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Read proxy settings through `lookup` (the environment, or a test's map).
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<ProxySettings, ProxyError> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> ProxySettings {
         let get = |lower: &'static str, upper: &'static str| {
             lookup(lower)
                 .map(|v| (lower, v))
@@ -72,27 +84,29 @@ impl ProxySettings {
                     .collect()
             })
             .unwrap_or_default();
-        Ok(ProxySettings {
-            http: http.map(|(var, v)| parse_proxy(var, &v)).transpose()?,
-            https: https.map(|(var, v)| parse_proxy(var, &v)).transpose()?,
+        ProxySettings {
+            http: http.map(|(var, v)| parse_proxy(var, &v)),
+            https: https.map(|(var, v)| parse_proxy(var, &v)),
             no_proxy,
-        })
+        }
     }
 
-    /// The proxy for `url`, if one applies.
-    pub fn for_url(&self, url: &Url) -> Option<&Proxy> {
-        let host = url
-            .host_str()?
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+    /// The proxy for `url`, if one applies; the error of its variable if that variable
+    /// would apply but is not a proxy URL.
+    pub fn for_url(&self, url: &Url) -> Result<Option<&Proxy>, &ProxyError> {
+        let Some(host) = url.host_str() else {
+            return Ok(None);
+        };
+        let host = host.trim_start_matches('[').trim_end_matches(']');
         if is_loopback(host) || self.excluded(host) {
-            return None;
+            return Ok(None);
         }
-        match url.scheme() {
+        let chosen = match url.scheme() {
             "https" => self.https.as_ref(),
             "http" => self.http.as_ref(),
             _ => None,
-        }
+        };
+        chosen.map(Result::as_ref).transpose()
     }
 
     fn excluded(&self, host: &str) -> bool {
@@ -124,9 +138,14 @@ fn parse_proxy(variable: &'static str, value: &str) -> Result<Proxy, ProxyError>
     };
     let invalid = |reason: &str| ProxyError::Invalid {
         variable,
-        value: redact_url(value),
+        value: redact_value(trimmed),
         reason: reason.to_string(),
     };
+    if has_ambiguous_userinfo(trimmed) {
+        return Err(invalid(
+            "an '@' after a '/', '?' or '#': in the user name or password write / as %2F, ? as %3F, # as %23, @ as %40",
+        ));
+    }
     let mut url = Url::parse(&with_scheme).map_err(|e| invalid(&e.to_string()))?;
     if url.scheme() != "http" {
         return Err(invalid("only http:// proxies are supported"));
@@ -139,6 +158,10 @@ fn parse_proxy(variable: &'static str, value: &str) -> Result<Proxy, ProxyError>
         let _ = url.set_password(None);
     }
     let auth = split_credentials(&mut url);
+    // Only the host and port are used, and only they are shown.
+    url.set_path("");
+    url.set_query(None);
+    url.set_fragment(None);
     Ok(Proxy { url, auth })
 }
 
@@ -251,7 +274,11 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        ProxySettings::from_lookup(|name| map.get(name).cloned()).unwrap()
+        ProxySettings::from_lookup(|name| map.get(name).cloned())
+    }
+
+    fn proxy_for<'a>(s: &'a ProxySettings, target: &str) -> Option<&'a Proxy> {
+        s.for_url(&url(target)).unwrap()
     }
 
     fn url(s: &str) -> Url {
@@ -264,8 +291,8 @@ mod tests {
             ("http_proxy", "proxy:3128"),
             ("ALL_PROXY", "http://all:8080"),
         ]);
-        assert_eq!(s.for_url(&url("http://api/")).unwrap().port(), 3128);
-        assert_eq!(s.for_url(&url("https://api/")).unwrap().host(), "all");
+        assert_eq!(proxy_for(&s, "http://api/").unwrap().port(), 3128);
+        assert_eq!(proxy_for(&s, "https://api/").unwrap().host(), "all");
     }
 
     #[test]
@@ -274,25 +301,45 @@ mod tests {
             ("https_proxy", "http://p:1"),
             ("NO_PROXY", ".internal, example.com"),
         ]);
-        assert!(s.for_url(&url("https://db.internal/")).is_none());
-        assert!(s.for_url(&url("https://example.com/")).is_none());
-        assert!(s.for_url(&url("https://a.example.com/")).is_none());
-        assert!(s.for_url(&url("https://notexample.com/")).is_some());
-        assert!(s.for_url(&url("https://127.0.0.1/")).is_none());
-        assert!(s.for_url(&url("https://[::1]/")).is_none());
-        assert!(s.for_url(&url("https://localhost/")).is_none());
+        assert!(proxy_for(&s, "https://db.internal/").is_none());
+        assert!(proxy_for(&s, "https://example.com/").is_none());
+        assert!(proxy_for(&s, "https://a.example.com/").is_none());
+        assert!(proxy_for(&s, "https://notexample.com/").is_some());
+        assert!(proxy_for(&s, "https://127.0.0.1/").is_none());
+        assert!(proxy_for(&s, "https://[::1]/").is_none());
+        assert!(proxy_for(&s, "https://localhost/").is_none());
         let all = settings(&[("https_proxy", "http://p:1"), ("no_proxy", "*")]);
-        assert!(all.for_url(&url("https://api/")).is_none());
+        assert!(proxy_for(&all, "https://api/").is_none());
     }
 
     #[test]
     fn credentials_are_kept_apart_and_bad_urls_say_which_variable() {
-        let s = settings(&[("http_proxy", "http://u:p%40ss@proxy:3128")]);
-        let proxy = s.for_url(&url("http://api/")).unwrap();
+        let s = settings(&[("http_proxy", "http://u:p%40ss@proxy:3128/x?y")]);
+        let proxy = proxy_for(&s, "http://api/").unwrap();
         assert_eq!(proxy.url.as_str(), "http://proxy:3128/");
         assert_eq!(proxy.auth.as_ref().unwrap().expose(), "u:p@ss");
-        let e = ProxySettings::from_lookup(|n| (n == "HTTPS_PROXY").then(|| "socks5://x:1".into()))
-            .unwrap_err();
+        let s = ProxySettings::from_lookup(|n| (n == "HTTPS_PROXY").then(|| "socks5://x:1".into()));
+        let e = s.for_url(&url("https://api/")).unwrap_err();
         assert!(e.to_string().contains("HTTPS_PROXY"), "{e}");
+    }
+
+    /// A broken variable is no one's business but the targets that would use it, and its
+    /// error never shows the password, whatever characters it holds.
+    #[test]
+    fn a_bad_proxy_variable_matters_only_to_targets_that_use_it_and_hides_its_password() {
+        for value in [
+            "http://u:PX/SECRET@proxy:3128",
+            "http://u:PX#SECRET@proxy:3128",
+            "u:PX?SECRET@proxy:3128",
+            "http://u:12/SECRET@proxy:3128",
+        ] {
+            let s = ProxySettings::from_lookup(|n| (n == "HTTPS_PROXY").then(|| value.into()));
+            assert_eq!(s.for_url(&url("https://127.0.0.1:1/")), Ok(None));
+            assert_eq!(s.for_url(&url("http://api/")), Ok(None));
+            let e = s.for_url(&url("https://api/")).unwrap_err();
+            let text = e.to_string();
+            assert!(text.contains("HTTPS_PROXY"), "{text}");
+            assert!(!text.contains("SECRET") && !text.contains("PX"), "{text}");
+        }
     }
 }

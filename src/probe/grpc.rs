@@ -256,7 +256,7 @@ impl GrpcProbe {
     fn judge_status(&self, code: u32, metadata: &HeaderMap) -> Result<(), Failure> {
         let message = metadata
             .get("grpc-message")
-            .map(|v| wire::decode_message(v.as_bytes()))
+            .map(|v| bounded_message(v.as_bytes()))
             .unwrap_or_default();
         Err(match code {
             0 => Failure::InvalidResponse {
@@ -303,6 +303,25 @@ fn grpc_status(metadata: &HeaderMap) -> Result<Option<u32>, Failure> {
                 String::from_utf8_lossy(value.as_bytes())
             ),
         })
+}
+
+/// Most characters of a `grpc-message` kept (JSON carries them as they are; a terminal sees
+/// them through the gate of `sanitize.rs`, cut shorter still).
+const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// The server's `grpc-message`, percent-decoded and bounded: a server chooses its length and
+/// every character, so it is text from the world, never trusted to be short or printable.
+fn bounded_message(raw: &[u8]) -> String {
+    // Decode a bounded prefix only: a character is at most 4 bytes of UTF-8, each at most 3
+    // when percent-encoded, so this prefix holds every character kept.
+    let prefix = &raw[..raw.len().min(MAX_MESSAGE_CHARS * 12)];
+    let decoded = wire::decode_message(prefix);
+    if decoded.chars().nth(MAX_MESSAGE_CHARS).is_none() && prefix.len() == raw.len() {
+        return decoded;
+    }
+    let mut kept: String = decoded.chars().take(MAX_MESSAGE_CHARS - 1).collect();
+    kept.push('…');
+    kept
 }
 
 /// Read the response message and trailers within budget and limit.
@@ -447,6 +466,16 @@ mod tests {
             .unwrap()
             .ends_with('m'));
         assert_eq!(p.tls.alpn_protocols, vec![b"h2".to_vec()]);
+    }
+
+    #[test]
+    fn a_grpc_message_is_decoded_and_bounded() {
+        assert_eq!(bounded_message(b"backend%20down"), "backend down");
+        assert_eq!(bounded_message(b"%1B[2J%0D%0A"), "\x1b[2J\r\n");
+        let long = "%41".repeat(100_000);
+        let kept = bounded_message(long.as_bytes());
+        assert_eq!(kept.chars().count(), MAX_MESSAGE_CHARS);
+        assert!(kept.ends_with("A…"), "{kept}");
     }
 
     #[test]

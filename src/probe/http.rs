@@ -229,7 +229,12 @@ impl HttpProbe {
         budget: &Deadline,
         trace: &mut Trace,
     ) -> Result<Hop, Failure> {
-        let proxy = self.proxies.for_url(url);
+        // A broken proxy variable that applies to this URL was refused before the run (in the
+        // CLI); a library caller learns of it here.
+        let proxy = self.proxies.for_url(url).map_err(|e| Failure::Proxy {
+            proxy: e.variable().to_string(),
+            detail: e.to_string(),
+        })?;
         if self.keep_alive && proxy.is_none() && !self.http2 {
             let origin = origin_of(url);
             if let Some(idle) = self.pool.take(&origin) {

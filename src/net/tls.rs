@@ -562,6 +562,21 @@ mod tests {
     }
 
     #[test]
+    fn an_unusable_trust_store_met_at_a_handshake_names_the_variable() {
+        let store = TrustStoreError {
+            variable: "SSL_CERT_FILE",
+            value: "/etc/missing.pem".into(),
+            problem: "cannot read it: No such file or directory".into(),
+        };
+        let e = CertificateError::Other(rustls::OtherError(Arc::new(store)));
+        let text = cert_detail(&e, UnixTime::now());
+        assert_eq!(
+            text,
+            "the system's trust store cannot be used: SSL_CERT_FILE=\"/etc/missing.pem\": cannot read it: No such file or directory"
+        );
+    }
+
+    #[test]
     fn alerts_and_incompatibilities_are_named_in_words() {
         let alert = classify_rustls(&rustls::Error::AlertReceived(
             AlertDescription::HandshakeFailure,

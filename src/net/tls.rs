@@ -104,7 +104,15 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfi
                 })?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
                 TlsConfigError::BadClientAuth {
-                    detail: e.to_string(),
+                    detail: match e {
+                        // rustls words this one with a debug name (`KeyMismatch`).
+                        rustls::Error::InconsistentKeys(_) => format!(
+                            "the key in {} is not the key of the first certificate in {}",
+                            key_path.display(),
+                            cert_path.display()
+                        ),
+                        other => other.to_string(),
+                    },
                 }
             })?
         }

@@ -1,5 +1,5 @@
 //! Network plumbing shared by probes: name resolution and TCP connect under a budget, and
-//! the TLS client configuration. Each step classifies its own failures.
+//! the TLS client configuration and what it trusts. Each step classifies its own failures.
 
 pub mod cause;
 pub mod connect;

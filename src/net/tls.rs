@@ -104,7 +104,15 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfi
                 })?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
                 TlsConfigError::BadClientAuth {
-                    detail: e.to_string(),
+                    detail: match e {
+                        // rustls words this one with a debug name (`KeyMismatch`).
+                        rustls::Error::InconsistentKeys(_) => format!(
+                            "the key in {} is not the key of the first certificate in {}",
+                            key_path.display(),
+                            cert_path.display()
+                        ),
+                        other => other.to_string(),
+                    },
                 }
             })?
         }
@@ -559,6 +567,21 @@ mod tests {
         for debug in ["OtherError", "Other(", "CaUsedAsEndEntity"] {
             assert!(!text.contains(debug), "{text}");
         }
+    }
+
+    #[test]
+    fn an_unusable_trust_store_met_at_a_handshake_names_the_variable() {
+        let store = TrustStoreError {
+            variable: "SSL_CERT_FILE",
+            value: "/etc/missing.pem".into(),
+            problem: "cannot read it: No such file or directory".into(),
+        };
+        let e = CertificateError::Other(rustls::OtherError(Arc::new(store)));
+        let text = cert_detail(&e, UnixTime::now());
+        assert_eq!(
+            text,
+            "the system's trust store cannot be used: SSL_CERT_FILE=\"/etc/missing.pem\": cannot read it: No such file or directory"
+        );
     }
 
     #[test]

@@ -64,7 +64,8 @@ pub struct SystemTrust {
     pub source: TrustSource,
     roots: RootCertStore,
     /// The certificates as read, for exact matches; empty for the built-in roots.
-    certs: Vec<CertificateDer<'static>>,
+    pinned: std::collections::HashSet<CertificateDer<'static>>,
+    verifier: OnceLock<Arc<WebPkiServerVerifier>>,
 }
 
 /// The system's trust store, read on first call; every later call (any target, any attempt)
@@ -78,9 +79,12 @@ pub fn system_trust() -> Result<&'static SystemTrust, &'static TrustStoreError> 
 fn load_system_trust() -> Result<SystemTrust, TrustStoreError> {
     let file = env::var_os(CERT_FILE_VARIABLE);
     let dirs = env::var_os(CERT_DIR_VARIABLE);
-    if file.is_none() && dirs.is_none() {
-        return Ok(platform_trust());
-    }
+    // Blamed when the variables yield no authority: the file if set, else the directories.
+    let blamed = match (&file, &dirs) {
+        (Some(file), _) => (CERT_FILE_VARIABLE, file),
+        (None, Some(dirs)) => (CERT_DIR_VARIABLE, dirs),
+        (None, None) => return Ok(platform_trust()),
+    };
     let mut certs = Vec::new();
     if let Some(file) = &file {
         certs.extend(read_cert_file(file)?);
@@ -90,12 +94,9 @@ fn load_system_trust() -> Result<SystemTrust, TrustStoreError> {
     }
     let mut roots = RootCertStore::empty();
     let (_, unusable) = roots.add_parsable_certificates(certs.iter().cloned());
+    // The variables are the operator's: not one usable authority is a mistake, not "none".
     if roots.is_empty() {
-        let (variable, value) = match (&file, &dirs) {
-            (Some(file), _) => (CERT_FILE_VARIABLE, file),
-            (None, Some(dirs)) => (CERT_DIR_VARIABLE, dirs),
-            (None, None) => unreachable!("one of them is set"),
-        };
+        let (variable, value) = blamed;
         let problem = if unusable > 0 {
             format!("none of its {unusable} certificate(s) can be used as an authority")
         } else {
@@ -111,7 +112,8 @@ fn load_system_trust() -> Result<SystemTrust, TrustStoreError> {
     Ok(SystemTrust {
         source: TrustSource::Variables,
         roots,
-        certs,
+        pinned: certs.into_iter().collect(),
+        verifier: OnceLock::new(),
     })
 }
 
@@ -127,13 +129,15 @@ fn platform_trust() -> SystemTrust {
             roots: RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             },
-            certs: Vec::new(),
+            pinned: Default::default(),
+            verifier: OnceLock::new(),
         };
     }
     SystemTrust {
         source: TrustSource::System,
         roots,
-        certs: loaded.certs,
+        pinned: loaded.certs.into_iter().collect(),
+        verifier: OnceLock::new(),
     }
 }
 
@@ -215,21 +219,18 @@ fn read_cert_dirs(value: &OsString) -> Result<Vec<CertificateDer<'static>>, Trus
     Ok(certs)
 }
 
-/// Verifies server certificates against the system's trust plus `extra` (`--cacert`).
-/// Built per client configuration; the system's store is read on its first handshake.
+/// Verifies server certificates against the system's trust, then `--cacert`'s.
+///
+/// The system's verifier is built once per process and shared by every configuration (a
+/// config file with a thousand `[targets.NAME]` tables does not copy the store a thousand
+/// times); each configuration adds only a small verifier of its own `--cacert` authorities.
 #[derive(Debug)]
 pub struct TrustVerifier {
     provider: Arc<CryptoProvider>,
-    extra: Vec<CertificateDer<'static>>,
-    extra_roots: RootCertStore,
-    built: OnceLock<Result<Built, TrustStoreError>>,
-}
-
-#[derive(Debug)]
-struct Built {
-    webpki: Arc<WebPkiServerVerifier>,
-    /// Certificates trusted as they are: a server presenting one of them is that server.
-    pinned: std::collections::HashSet<CertificateDer<'static>>,
+    /// Certificates of `--cacert`, trusted as they are too.
+    extra: std::collections::HashSet<CertificateDer<'static>>,
+    /// `--cacert` as authorities; `None` without `--cacert`.
+    extra_verifier: Option<Arc<WebPkiServerVerifier>>,
 }
 
 impl TrustVerifier {
@@ -239,32 +240,31 @@ impl TrustVerifier {
         extra: Vec<CertificateDer<'static>>,
         extra_roots: RootCertStore,
     ) -> TrustVerifier {
+        // Building fails only without roots (then there is nothing to build) or with a bad
+        // revocation list (there are none).
+        let extra_verifier = (!extra_roots.is_empty()).then(|| {
+            WebPkiServerVerifier::builder_with_provider(Arc::new(extra_roots), provider.clone())
+                .build()
+                .expect("non-empty roots and no CRLs")
+        });
         TrustVerifier {
             provider,
-            extra,
-            extra_roots,
-            built: OnceLock::new(),
+            extra: extra.into_iter().collect(),
+            extra_verifier,
         }
     }
+}
 
-    fn built(&self) -> Result<&Built, &TrustStoreError> {
-        self.built
-            .get_or_init(|| {
-                let system = system_trust().map_err(Clone::clone)?;
-                let mut roots = system.roots.clone();
-                roots.roots.extend(self.extra_roots.roots.iter().cloned());
-                // Building fails only without roots or with a bad revocation list; the
-                // system's trust is never empty (the built-in roots stand in) and has no CRLs.
-                let webpki = WebPkiServerVerifier::builder_with_provider(
-                    Arc::new(roots),
-                    self.provider.clone(),
-                )
+impl SystemTrust {
+    /// The verifier of the system's roots, built on first use and then shared.
+    fn verifier(&self) -> &Arc<WebPkiServerVerifier> {
+        self.verifier.get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            // Never empty (the built-in roots stand in), no CRLs: building cannot fail.
+            WebPkiServerVerifier::builder_with_provider(Arc::new(self.roots.clone()), provider)
                 .build()
-                .expect("the system's trust is never empty and has no CRLs");
-                let pinned = system.certs.iter().chain(&self.extra).cloned().collect();
-                Ok(Built { webpki, pinned })
-            })
-            .as_ref()
+                .expect("the system's trust is never empty and has no CRLs")
+        })
     }
 }
 
@@ -277,21 +277,37 @@ impl ServerCertVerifier for TrustVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let built = self.built().map_err(|e| {
+        let system = system_trust().map_err(|e| {
             rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(
                 e.clone(),
             ))))
         })?;
-        let facts = CertFacts::read(end_entity);
-        if built.pinned.contains(end_entity) {
+        if self.extra.contains(end_entity) || system.pinned.contains(end_entity) {
+            let facts = CertFacts::read(end_entity);
             return verify_pinned(end_entity, facts.as_ref(), server_name, now)
                 .map(|()| ServerCertVerified::assertion())
                 .map_err(rustls::Error::InvalidCertificate);
         }
-        built
-            .webpki
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-            .map_err(|e| readable(e, facts.as_ref()))
+        let by_system = system.verifier().verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
+        // Only "no trusted issuer" leaves room for --cacert: an expired certificate or a
+        // wrong name is as wrong under any authority.
+        let verdict = match (by_system, &self.extra_verifier) {
+            (
+                Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+                Some(extra),
+            ) => {
+                extra.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            }
+            (verdict, _) => verdict,
+        };
+        // The certificate is parsed a second time only when it failed, for the message.
+        verdict.map_err(|e| readable(e, CertFacts::read(end_entity).as_ref()))
     }
 
     fn verify_tls12_signature(
@@ -462,6 +478,15 @@ mod tests {
 
     fn name(text: &str) -> ServerName<'static> {
         ServerName::try_from(text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn the_system_store_is_read_once_per_process() {
+        let address = |r: Result<&'static SystemTrust, &'static TrustStoreError>| match r {
+            Ok(trust) => trust as *const SystemTrust as usize,
+            Err(e) => e as *const TrustStoreError as usize,
+        };
+        assert_eq!(address(system_trust()), address(system_trust()));
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub struct GrpcProbe {
 }
 
 impl GrpcProbe {
-    /// A health check of `target`, trusting the bundled roots for `grpcs://`.
+    /// A health check of `target`, trusting what the system trusts for `grpcs://`.
     pub fn new(target: GrpcTarget) -> Self {
         GrpcProbe {
             target,

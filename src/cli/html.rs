@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::watch::report::WatchReport;
+use crate::watch::report::{Verdict, WatchReport};
 use crate::watch::WatchOutcome;
 
 const WIDTH: f64 = 960.0;
@@ -22,6 +22,8 @@ fn esc(text: &str) -> String {
 fn class_colour(class: Option<&str>) -> &'static str {
     match class {
         None => "#2e9d4f",
+        // No evidence either way (stillup's own trouble): neither green nor red.
+        Some("inconclusive") => "#b8bec4",
         Some("refused" | "connect" | "connect_timeout") => "#c0392b",
         Some("http_status") => "#e67e22",
         Some("condition_failed" | "fail_when") => "#d4ac0d",
@@ -34,10 +36,18 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
     let span = outcome.elapsed.as_secs_f64().max(0.001);
     let x = |seconds: f64| 10.0 + (seconds / span) * (WIDTH - 20.0);
     let mut page = String::new();
-    let verdict = if report.within_budget {
-        "within budget".to_string()
-    } else {
-        format!("over budget: {}", report.violations.join("; "))
+    // Only a budget that held is green; with none set, nothing was judged.
+    let (style, verdict) = match report.verdict {
+        Verdict::WithinBudget => ("ok", "within budget".to_string()),
+        Verdict::OverBudget => (
+            "bad",
+            format!("over budget: {}", report.violations.join("; ")),
+        ),
+        Verdict::Inconclusive => (
+            "unsure",
+            format!("no verdict: {}", report.undecided.join("; ")),
+        ),
+        Verdict::NoBudgetSet => ("neutral", "no budget set: nothing judged".to_string()),
     };
     let _ = write!(
         page,
@@ -45,18 +55,31 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
          <title>stillup watch report</title>\
          <style>body{{font:14px system-ui,sans-serif;margin:24px;color:#222}}\
          table{{border-collapse:collapse;margin:8px 0 20px}}td,th{{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left}}\
-         .ok{{color:#2e9d4f}}.bad{{color:#c0392b}}svg{{display:block;margin:6px 0}}</style></head><body>\
+         .ok{{color:#2e9d4f}}.bad{{color:#c0392b}}.unsure{{color:#b9770e}}.neutral{{color:#555}}svg{{display:block;margin:6px 0}}</style></head><body>\
          <h1>stillup watch</h1><p>watched for {:.1}s · <span class=\"{}\">{}</span></p>",
         outcome.elapsed.as_secs_f64(),
-        if report.within_budget { "ok" } else { "bad" },
+        style,
         esc(&verdict)
     );
     for (target, summary) in outcome.targets.iter().zip(&report.targets) {
+        let availability = match summary.availability {
+            Some(percent) => format!("{percent:.3}% available"),
+            None => "no conclusive sample".to_string(),
+        };
+        let inconclusive = if summary.inconclusive > 0 || summary.inconclusive_ms > 0.0 {
+            format!(
+                " · <span class=\"unsure\">{} inconclusive ({:.3}s without evidence: stillup's own trouble, not counted)</span>",
+                summary.inconclusive,
+                summary.inconclusive_ms / 1000.0
+            )
+        } else {
+            String::new()
+        };
         let _ = write!(
             page,
-            "<h2>{}</h2><p>{:.3}% available · {} samples · {} outage(s) · down {:.3}s (longest {:.3}s)</p>",
+            "<h2>{}</h2><p>{} · {} samples · {} outage(s) · down {:.3}s (longest {:.3}s){inconclusive}</p>",
             esc(&summary.target),
-            summary.availability,
+            esc(&availability),
             summary.samples,
             summary.outages,
             summary.downtime_ms / 1000.0,
@@ -93,7 +116,7 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
             let _ = write!(
                 page,
                 "<rect class=\"sample\" x=\"{:.1}\" y=\"{:.1}\" width=\"2\" height=\"{height:.1}\" fill=\"{}\"/>",
-                x(sample.intended().as_secs_f64()),
+                x(sample.at().as_secs_f64()),
                 ROW - 4.0 - height,
                 class_colour(sample.class())
             );

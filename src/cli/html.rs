@@ -176,6 +176,60 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
 mod tests {
     use super::*;
 
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use crate::watch::report::Budgets;
+    use crate::watch::{LatencySummary, TargetWatch};
+
+    fn outcome(healthy: u64, inconclusive: u64) -> WatchOutcome {
+        WatchOutcome {
+            elapsed: Duration::from_secs(1),
+            stopped: false,
+            targets: vec![TargetWatch {
+                target: "http://127.0.0.1:1/".into(),
+                kind: "http",
+                total: healthy + inconclusive,
+                healthy,
+                inconclusive,
+                inconclusive_reasons: BTreeMap::from([("local_limit", inconclusive)]),
+                unknown: Duration::from_millis(100 * inconclusive),
+                unknown_runs: u64::from(inconclusive > 0),
+                points: Vec::new(),
+                windows: Vec::new(),
+                latency: LatencySummary::default(),
+                classes: BTreeMap::new(),
+                examples: BTreeMap::new(),
+            }],
+        }
+    }
+
+    /// The class of the verdict's span in the page's first paragraph.
+    fn verdict_class(page: &str) -> &str {
+        let span = &page[page.find("<span class=\"").expect("a verdict span") + 13..];
+        &span[..span.find('"').unwrap()]
+    }
+
+    #[test]
+    fn only_a_budget_that_held_is_green() {
+        let budget = Budgets {
+            max_downtime: Some(Duration::ZERO),
+            ..Budgets::default()
+        };
+        let page = |outcome: &WatchOutcome, budgets: &Budgets| {
+            render(outcome, &WatchReport::new(outcome, budgets, None))
+        };
+        let healthy = outcome(10, 0);
+        assert_eq!(verdict_class(&page(&healthy, &budget)), "ok");
+        let unbudgeted = page(&healthy, &Budgets::default());
+        assert_eq!(verdict_class(&unbudgeted), "neutral");
+        assert!(unbudgeted.contains("no budget set"));
+        let blind = page(&outcome(0, 10), &budget);
+        assert_eq!(verdict_class(&blind), "unsure");
+        assert!(blind.contains("no verdict") && blind.contains("no conclusive sample"));
+        assert!(blind.contains("10 inconclusive"));
+    }
+
     #[test]
     fn escaping_covers_markup() {
         assert_eq!(

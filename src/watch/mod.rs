@@ -37,8 +37,10 @@ use crate::deadline::Deadline;
 use crate::failure::Failure;
 use crate::probe::Prober;
 
-/// A sample that starts more than this after it was due, for no reason but stillup's own lag
-/// (not held back by `max_in_flight`), started late: stillup was starved or stopped.
+/// A sample that starts more than this, and more than one sample period, after it was due,
+/// for no reason but stillup's own lag (not held back by `max_in_flight`), started late:
+/// stillup was starved or stopped, and a whole period went unobserved. Less is within what
+/// sampling at that rate cannot see anyway.
 pub const LATE_START: Duration = Duration::from_millis(100);
 
 /// How long a sample still in flight when the watch ends may take to answer.
@@ -330,6 +332,7 @@ where
     let Schedule { start, end } = schedule;
     let interval = Duration::from_secs_f64(1.0 / policy.rate.max(0.001));
     let max_in_flight = policy.max_in_flight.max(1);
+    let late_after = LATE_START.max(interval);
     let mut in_flight = FuturesUnordered::new();
     // Samples finish out of order; they are folded in schedule order.
     let mut finished: BTreeMap<u64, (SampleRecord, Option<Failure>)> = BTreeMap::new();
@@ -381,7 +384,15 @@ where
                 }
                 let index = next_index;
                 next_index += 1;
-                let timing = Timing::of(start, intended, freed_at, now, end, policy.sample_timeout);
+                let timing = Timing::of(
+                    start,
+                    intended,
+                    freed_at,
+                    now,
+                    end,
+                    policy.sample_timeout,
+                    late_after,
+                );
                 in_flight.push(one_sample(probe, index, timing));
             }
         }
@@ -438,10 +449,11 @@ impl Timing {
         started: Instant,
         end: Option<Instant>,
         sample_timeout: Duration,
+        late_after: Duration,
     ) -> Timing {
         // Due when scheduled, or when a slot freed up if the target's samples held it back.
         let due = freed_at.filter(|f| *f > intended).unwrap_or(intended);
-        let lagged = started.saturating_duration_since(due) > LATE_START;
+        let lagged = started.saturating_duration_since(due) > late_after;
         let on_time = due == intended && !lagged;
         let (budget, cut) = match end {
             Some(end) => {
@@ -671,6 +683,72 @@ mod tests {
             target.classes.values().sum::<u64>(),
             target.total() - target.healthy()
         );
+    }
+
+    #[test]
+    fn a_sample_stands_where_it_started_unless_it_started_on_time() {
+        let start = Instant::now();
+        let at = |n: u64| start + Duration::from_millis(n);
+        let ms = Duration::from_millis;
+        let late_after = LATE_START.max(ms(50));
+        let timeout = Duration::from_secs(3);
+        // A little late is on time: at its scheduled time, latency from then.
+        let t = Timing::of(start, at(1000), None, at(1030), None, timeout, late_after);
+        assert_eq!(
+            (t.at, t.lagged_from, t.latency_from),
+            (ms(1000), None, at(1000))
+        );
+        // Held back by the target's own samples until 1800: evidence, where it started, and
+        // the wait shows in its latency.
+        let t = Timing::of(
+            start,
+            at(1000),
+            Some(at(1800)),
+            at(1805),
+            None,
+            timeout,
+            late_after,
+        );
+        assert_eq!(
+            (t.at, t.lagged_from, t.latency_from),
+            (ms(1805), None, at(1000))
+        );
+        // A slot freed before it was due does not excuse lateness: stillup lagged. Where it
+        // started, the lag unknown, and not in the latency.
+        let t = Timing::of(
+            start,
+            at(1000),
+            Some(at(900)),
+            at(1500),
+            None,
+            timeout,
+            late_after,
+        );
+        assert_eq!(
+            (t.at, t.lagged_from, t.latency_from),
+            (ms(1500), Some(ms(1000)), at(1500))
+        );
+        // Near the end of the watch: what remains plus the grace, not the whole timeout.
+        let t = Timing::of(
+            start,
+            at(1000),
+            None,
+            at(1000),
+            Some(at(2000)),
+            timeout,
+            late_after,
+        );
+        assert_eq!((t.budget, t.cut), (ms(1000) + END_GRACE, true));
+        let t = Timing::of(
+            start,
+            at(0),
+            None,
+            at(0),
+            Some(at(9000)),
+            timeout,
+            late_after,
+        );
+        assert_eq!((t.budget, t.cut), (timeout, false));
     }
 
     #[test]

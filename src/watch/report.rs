@@ -347,3 +347,151 @@ impl From<&TargetWatch> for TargetWatchReport {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watch::{LatencySummary, OutageWindow};
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// 100 samples, `failed` of them down in one window of `down`, `inconclusive` of them no
+    /// evidence, covering `unknown` in `runs` stretches.
+    fn target(
+        failed: u64,
+        down: Duration,
+        inconclusive: u64,
+        unknown: Duration,
+        runs: u64,
+    ) -> TargetWatch {
+        let windows = if down.is_zero() {
+            Vec::new()
+        } else {
+            vec![OutageWindow {
+                from: ms(0),
+                to: down,
+                phases: Vec::new(),
+                ongoing: false,
+                unknown: Duration::ZERO,
+            }]
+        };
+        TargetWatch {
+            target: "http://127.0.0.1:1/".into(),
+            kind: "http",
+            total: 100,
+            healthy: 100 - failed - inconclusive,
+            inconclusive,
+            inconclusive_reasons: BTreeMap::from([("local_limit", inconclusive)]),
+            unknown,
+            unknown_runs: runs,
+            points: Vec::new(),
+            windows,
+            latency: LatencySummary::default(),
+            classes: BTreeMap::new(),
+            examples: BTreeMap::new(),
+        }
+    }
+
+    fn downtime(max: u64) -> Budgets {
+        Budgets {
+            max_downtime: Some(ms(max)),
+            ..Budgets::default()
+        }
+    }
+
+    #[test]
+    fn a_budget_is_broken_on_evidence_and_held_only_with_the_unknown_counted_against_it() {
+        let t = target(10, ms(1000), 5, ms(500), 1);
+        assert_eq!(downtime(900).judge(&t).broken.len(), 1);
+        assert_eq!(downtime(1500).judge(&t), Judgement::default());
+        let undecided = downtime(1200).judge(&t);
+        assert!(undecided.broken.is_empty());
+        assert_eq!(undecided.undecided.len(), 1, "{undecided:?}");
+
+        let outages = |max| Budgets {
+            max_outages: Some(max),
+            ..Budgets::default()
+        };
+        assert_eq!(outages(0).judge(&t).broken.len(), 1);
+        assert_eq!(outages(1).judge(&t).undecided.len(), 1);
+        assert_eq!(outages(2).judge(&t), Judgement::default());
+
+        let availability = |min| Budgets {
+            min_availability: Some(min),
+            ..Budgets::default()
+        };
+        // 85 healthy, 10 failed, 5 unknown: 85 % at worst, 90 % at best.
+        assert_eq!(availability(95.0).judge(&t).broken.len(), 1);
+        assert_eq!(availability(88.0).judge(&t).undecided.len(), 1);
+        assert_eq!(availability(85.0).judge(&t), Judgement::default());
+    }
+
+    #[test]
+    fn no_conclusive_sample_is_no_verdict_even_without_a_budget() {
+        let t = target(0, Duration::ZERO, 100, ms(5000), 1);
+        assert_eq!(t.availability(), None);
+        let judgement = Budgets::default().judge(&t);
+        assert!(judgement.broken.is_empty());
+        assert_eq!(judgement.undecided.len(), 1);
+        assert!(judgement.undecided[0].contains("local_limit 100"));
+    }
+
+    #[test]
+    fn the_verdict_is_over_then_no_verdict_then_no_budget_then_within() {
+        let outcome = |targets| WatchOutcome {
+            elapsed: ms(5000),
+            stopped: false,
+            targets,
+        };
+        let clean = target(0, Duration::ZERO, 0, Duration::ZERO, 0);
+        let down = target(100, ms(5000), 0, Duration::ZERO, 0);
+        let blind = target(0, Duration::ZERO, 100, ms(5000), 1);
+        let verdict =
+            |targets, budgets: &Budgets| WatchReport::new(&outcome(targets), budgets, None);
+        let report = verdict(vec![down.clone(), blind.clone()], &downtime(0));
+        assert_eq!(
+            (report.verdict, report.within_budget),
+            (Verdict::OverBudget, Some(false))
+        );
+        let report = verdict(vec![clean.clone(), blind], &downtime(0));
+        assert_eq!(
+            (report.verdict, report.within_budget),
+            (Verdict::Inconclusive, None)
+        );
+        let report = verdict(vec![down], &Budgets::default());
+        assert_eq!(
+            (report.verdict, report.within_budget),
+            (Verdict::NoBudgetSet, None)
+        );
+        let report = verdict(vec![clean], &downtime(0));
+        assert_eq!(
+            (report.verdict, report.within_budget),
+            (Verdict::WithinBudget, Some(true))
+        );
+    }
+
+    #[test]
+    fn a_gap_without_evidence_reads_as_inconclusive_in_the_summary() {
+        let phase = |from, to| crate::watch::OutagePhase {
+            class: "refused",
+            label: "connection refused".into(),
+            from: ms(from),
+            to: ms(to),
+            samples: 1,
+        };
+        let window = OutageWindow {
+            from: ms(0),
+            to: ms(3000),
+            phases: vec![phase(0, 1000), phase(2000, 3000)],
+            ongoing: true,
+            unknown: ms(1000),
+        };
+        assert_eq!(window.length(), ms(2000));
+        assert_eq!(
+            window_summary(&window),
+            "1.0s connection refused, then 1.0s inconclusive, then 1.0s connection refused (still down at the end)"
+        );
+    }
+}

@@ -340,6 +340,9 @@ where
     let mut next_index = 0u64;
     let mut stopped_at: Option<Instant> = None;
     let mut schedule_closed = false;
+    // Set when stillup itself woke up too late to take the last slots before the end: from
+    // when the first of them was due, nobody looked.
+    let mut missed_from: Option<Duration> = None;
     // When `max_in_flight` last stopped being full: a sample due before then was held back
     // by the target's hung samples, not by stillup.
     let mut freed_at: Option<Instant> = None;
@@ -378,7 +381,12 @@ where
             () = tokio::time::sleep_until(intended.into()), if schedule_open && in_flight.len() < max_in_flight => {
                 let now = Instant::now();
                 if end.is_some_and(|end| now >= end) {
-                    // Held back past the end: the watch is over, this sample is not taken.
+                    // Past the end: the watch is over, this sample is not taken. Held back by
+                    // the target, the samples in flight cover the time; else stillup lagged.
+                    let due = freed_at.filter(|f| *f > intended).unwrap_or(intended);
+                    if now.saturating_duration_since(due) > late_after {
+                        missed_from = Some(due - start);
+                    }
                     schedule_closed = true;
                     continue;
                 }
@@ -408,6 +416,9 @@ where
         (None, Some(end)) => end,
         (None, None) => Instant::now(),
     };
+    if let Some(from) = missed_from {
+        fold.outages.push(from, Evidence::Unknown);
+    }
     fold.finish(
         label(probe),
         probe.kind(),

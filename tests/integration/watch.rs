@@ -547,83 +547,96 @@ fn send(child: &std::process::Child, signal: libc::c_int) {
     assert_eq!(rc, 0, "kill({pid}, {signal}) failed");
 }
 
-#[test]
-fn samples_stillup_itself_started_late_are_inconclusive_not_downtime() {
-    // A target down the whole 3 s watch, and stillup stopped (SIGSTOP) for a second in the
-    // middle: that second is unknown, not downtime, and the failures of the samples it started
-    // late when it woke up are no evidence.
+/// `stillup watch URL --rate 20/s --duration DURATION --max-downtime BUDGET --output json`,
+/// stopped (SIGSTOP) for `pause` once the server has seen `requests` requests, then
+/// continued: its exit code and JSON report.
+fn watch_paused(
+    server: &ScriptedServer,
+    duration: &str,
+    budget: &str,
+    requests: usize,
+    pause: Duration,
+) -> (Option<i32>, Value) {
     use std::io::Read;
     use std::process::{Command, Stdio};
-    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let url = server.url("/");
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("stillup"))
         .env("NO_COLOR", "1")
-        .args([
-            "watch",
-            &url,
-            "--rate",
-            "20/s",
-            "--duration",
-            "3s",
-            "--max-downtime",
-            "2500ms",
-            "--output",
-            "json",
-        ])
+        .args(["watch", &url, "--rate", "20/s", "--duration", duration])
+        .args(["--max-downtime", budget, "--output", "json"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("stillup can be started");
-    std::thread::sleep(Duration::from_millis(800));
-    send(&child, libc::SIGSTOP);
-    std::thread::sleep(Duration::from_millis(1000));
-    send(&child, libc::SIGCONT);
     let started = std::time::Instant::now();
+    while server.requests() < requests {
+        if started.elapsed() > Duration::from_secs(15) {
+            let _ = child.kill();
+            panic!("stillup made no {requests} requests within 15s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    send(&child, libc::SIGSTOP);
+    std::thread::sleep(pause);
+    send(&child, libc::SIGCONT);
+    let resumed = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if started.elapsed() > Duration::from_secs(20) {
+        if resumed.elapsed() > Duration::from_secs(20) {
             let _ = child.kill();
             panic!("the watch did not end");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    let mut out = child.stdout.take().unwrap();
+    out.read_to_string(&mut stdout).unwrap();
+    let mut err = child.stderr.take().unwrap();
+    err.read_to_string(&mut stderr).unwrap();
     let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}\n{stderr}"));
     assert_watch_schema(&report);
+    (status.code(), report)
+}
+
+#[test]
+fn samples_stillup_itself_started_late_are_inconclusive_not_downtime() {
+    // A target down (503) the whole 4 s watch, and stillup stopped for a second in the
+    // middle: that second is unknown, not downtime, and the failures of the samples it
+    // started late when it woke up are no evidence.
+    let server = serve(Behavior::Respond(Reply::status(503)));
+    let (code, report) = watch_paused(&server, "4s", "3500ms", 3, Duration::from_secs(1));
     let target = &report["targets"][0];
-    assert!(
-        target["inconclusive_reasons"]["late_start"]
-            .as_u64()
-            .unwrap_or(0)
-            >= 1,
-        "{report:#}"
-    );
+    let late = target["inconclusive_reasons"]["late_start"].as_u64();
+    assert!(late.unwrap_or(0) >= 1, "{report:#}");
     // About a second unknown; generous bounds for a busy machine.
     let unknown = target["inconclusive_ms"].as_f64().unwrap();
     assert!(unknown >= 500.0, "{report:#}");
     let downtime = target["downtime_ms"].as_f64().unwrap();
-    assert!(downtime + unknown <= 3000.0 + 1.0, "{report:#}");
+    assert!(downtime + unknown <= 4000.0 + 1.0, "{report:#}");
     assert!(
-        downtime <= 2500.0,
+        downtime <= 3500.0,
         "the stop counted as downtime: {report:#}"
     );
-    // Down at least 1.5 s on the evidence, but the unknown second could have hidden more
-    // than the 2.5 s budget allows: no verdict, exit 6 — not 4 from a stopped stillup.
-    assert_eq!(status.code(), Some(6), "{report:#}\n{stderr}");
+    assert_eq!(
+        target["outages"], 1,
+        "the stop split the outage: {report:#}"
+    );
+    // Down about 3 s on the evidence, within the 3.5 s budget, but the unknown second could
+    // have taken it over: no verdict, exit 6 — not 4 from a stopped stillup.
+    assert_eq!(code, Some(6), "{report:#}");
     assert_eq!(report["verdict"], "inconclusive");
+
+    // Stopped until after the end: the slots it slept through are unknown too, not the last
+    // failed sample stretched to the end.
+    let server = serve(Behavior::Respond(Reply::status(503)));
+    let (code, report) = watch_paused(&server, "1500ms", "1400ms", 6, Duration::from_secs(2));
+    let target = &report["targets"][0];
+    let unknown = target["inconclusive_ms"].as_f64().unwrap();
+    let downtime = target["downtime_ms"].as_f64().unwrap();
+    assert!(unknown >= 200.0, "{report:#}");
+    assert!(downtime <= 1400.0, "{report:#}");
+    assert_eq!(code, Some(6), "{report:#}");
 }

@@ -1,10 +1,11 @@
 //! `watch --report FILE.html`: one self-contained page to attach to a pipeline run — a
 //! timeline per target (samples, and each outage window marked), the latency percentiles
-//! and the per-class counts. Inline SVG and CSS only; no scripts, nothing fetched.
+//! and the per-class counts, the inconclusive samples apart, and the verdict (green only for
+//! budgets that held). Inline SVG and CSS only; no scripts, nothing fetched.
 
 use std::fmt::Write as _;
 
-use crate::watch::report::{Verdict, WatchReport};
+use crate::watch::report::{inconclusive_text, Verdict, WatchReport};
 use crate::watch::WatchOutcome;
 
 const WIDTH: f64 = 960.0;
@@ -167,6 +168,24 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
             }
             page.push_str("</table>");
         }
+        if !summary.inconclusive_reasons.is_empty() {
+            page.push_str(
+                "<table><tr><th>inconclusive</th><th>samples (not counted)</th><th>why</th></tr>",
+            );
+            for (reason, count) in &summary.inconclusive_reasons {
+                let why = match summary.examples.get(reason) {
+                    Some(example) => example.clone(),
+                    None => inconclusive_text(reason, None),
+                };
+                let _ = write!(
+                    page,
+                    "<tr><td class=\"unsure\">{}</td><td>{count}</td><td>{}</td></tr>",
+                    esc(reason),
+                    esc(&why)
+                );
+            }
+            page.push_str("</table>");
+        }
     }
     page.push_str("</body></html>\n");
     page
@@ -228,6 +247,7 @@ mod tests {
         assert_eq!(verdict_class(&blind), "unsure");
         assert!(blind.contains("no verdict") && blind.contains("no conclusive sample"));
         assert!(blind.contains("10 inconclusive"));
+        assert!(blind.contains("<td class=\"unsure\">local_limit</td><td>10</td>"));
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! `watch --report FILE.html`: one self-contained page to attach to a pipeline run — a
 //! timeline per target (samples, and each outage window marked), the latency percentiles
-//! and the per-class counts. Inline SVG and CSS only; no scripts, nothing fetched.
+//! and the per-class counts, the inconclusive samples apart, and the verdict (green only for
+//! budgets that held). Inline SVG and CSS only; no scripts, nothing fetched.
 
 use std::fmt::Write as _;
 
-use crate::watch::report::WatchReport;
+use crate::watch::report::{inconclusive_text, Verdict, WatchReport};
 use crate::watch::WatchOutcome;
 
 const WIDTH: f64 = 960.0;
@@ -35,6 +36,8 @@ fn esc(text: &str) -> String {
 fn class_colour(class: Option<&str>) -> &'static str {
     match class {
         None => "#2e9d4f",
+        // No evidence either way (stillup's own trouble): neither green nor red.
+        Some("inconclusive") => "#b8bec4",
         Some("refused" | "connect" | "connect_timeout") => "#c0392b",
         Some("http_status") => "#e67e22",
         Some("condition_failed" | "fail_when") => "#d4ac0d",
@@ -47,10 +50,18 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
     let span = outcome.elapsed.as_secs_f64().max(0.001);
     let x = |seconds: f64| 10.0 + (seconds / span) * (WIDTH - 20.0);
     let mut page = String::new();
-    let verdict = if report.within_budget {
-        "within budget".to_string()
-    } else {
-        format!("over budget: {}", report.violations.join("; "))
+    // Only a budget that held is green; with none set, nothing was judged.
+    let (style, verdict) = match report.verdict {
+        Verdict::WithinBudget => ("ok", "within budget".to_string()),
+        Verdict::OverBudget => (
+            "bad",
+            format!("over budget: {}", report.violations.join("; ")),
+        ),
+        Verdict::Inconclusive => (
+            "unsure",
+            format!("no verdict: {}", report.undecided.join("; ")),
+        ),
+        Verdict::NoBudgetSet => ("neutral", "no budget set: nothing judged".to_string()),
     };
     let _ = write!(
         page,
@@ -58,18 +69,31 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
          <title>stillup watch report</title>\
          <style>body{{font:14px system-ui,sans-serif;margin:24px;color:#222}}\
          table{{border-collapse:collapse;margin:8px 0 20px}}td,th{{padding:3px 10px;border-bottom:1px solid #ddd;text-align:left}}\
-         .ok{{color:#2e9d4f}}.bad{{color:#c0392b}}svg{{display:block;margin:6px 0}}</style></head><body>\
+         .ok{{color:#2e9d4f}}.bad{{color:#c0392b}}.unsure{{color:#b9770e}}.neutral{{color:#555}}svg{{display:block;margin:6px 0}}</style></head><body>\
          <h1>stillup watch</h1><p>watched for {:.1}s · <span class=\"{}\">{}</span></p>",
         outcome.elapsed.as_secs_f64(),
-        if report.within_budget { "ok" } else { "bad" },
+        style,
         esc(&verdict)
     );
     for (target, summary) in outcome.targets.iter().zip(&report.targets) {
+        let availability = match summary.availability {
+            Some(percent) => format!("{percent:.3}% available"),
+            None => "no conclusive sample".to_string(),
+        };
+        let inconclusive = if summary.inconclusive > 0 || summary.inconclusive_ms > 0.0 {
+            format!(
+                " · <span class=\"unsure\">{} inconclusive ({:.3}s without evidence: stillup's own trouble, not counted)</span>",
+                summary.inconclusive,
+                summary.inconclusive_ms / 1000.0
+            )
+        } else {
+            String::new()
+        };
         let _ = write!(
             page,
-            "<h2>{}</h2><p>{:.3}% available · {} samples · {} outage(s) · down {:.3}s (longest {:.3}s)</p>",
+            "<h2>{}</h2><p>{} · {} samples · {} outage(s) · down {:.3}s (longest {:.3}s){inconclusive}</p>",
             esc(&summary.target),
-            summary.availability,
+            esc(&availability),
             summary.samples,
             summary.outages,
             summary.downtime_ms / 1000.0,
@@ -106,7 +130,7 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
             let _ = write!(
                 page,
                 "<rect class=\"sample\" x=\"{:.1}\" y=\"{:.1}\" width=\"2\" height=\"{height:.1}\" fill=\"{}\"/>",
-                x(sample.intended().as_secs_f64()),
+                x(sample.at().as_secs_f64()),
                 ROW - 4.0 - height,
                 class_colour(sample.class())
             );
@@ -157,6 +181,24 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
             }
             page.push_str("</table>");
         }
+        if !summary.inconclusive_reasons.is_empty() {
+            page.push_str(
+                "<table><tr><th>inconclusive</th><th>samples (not counted)</th><th>why</th></tr>",
+            );
+            for (reason, count) in &summary.inconclusive_reasons {
+                let why = match summary.examples.get(reason) {
+                    Some(example) => example.clone(),
+                    None => inconclusive_text(reason, None),
+                };
+                let _ = write!(
+                    page,
+                    "<tr><td class=\"unsure\">{}</td><td>{count}</td><td>{}</td></tr>",
+                    esc(reason),
+                    esc(&why)
+                );
+            }
+            page.push_str("</table>");
+        }
     }
     page.push_str("</body></html>\n");
     page
@@ -165,6 +207,61 @@ pub fn render(outcome: &WatchOutcome, report: &WatchReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use crate::watch::report::Budgets;
+    use crate::watch::{LatencySummary, TargetWatch};
+
+    fn outcome(healthy: u64, inconclusive: u64) -> WatchOutcome {
+        WatchOutcome {
+            elapsed: Duration::from_secs(1),
+            stopped: false,
+            targets: vec![TargetWatch {
+                target: "http://127.0.0.1:1/".into(),
+                kind: "http",
+                total: healthy + inconclusive,
+                healthy,
+                inconclusive,
+                inconclusive_reasons: BTreeMap::from([("local_limit", inconclusive)]),
+                unknown: Duration::from_millis(100 * inconclusive),
+                unknown_runs: u64::from(inconclusive > 0),
+                points: Vec::new(),
+                windows: Vec::new(),
+                latency: LatencySummary::default(),
+                classes: BTreeMap::new(),
+                examples: BTreeMap::new(),
+            }],
+        }
+    }
+
+    /// The class of the verdict's span in the page's first paragraph.
+    fn verdict_class(page: &str) -> &str {
+        let span = &page[page.find("<span class=\"").expect("a verdict span") + 13..];
+        &span[..span.find('"').unwrap()]
+    }
+
+    #[test]
+    fn only_a_budget_that_held_is_green() {
+        let budget = Budgets {
+            max_downtime: Some(Duration::ZERO),
+            ..Budgets::default()
+        };
+        let page = |outcome: &WatchOutcome, budgets: &Budgets| {
+            render(outcome, &WatchReport::new(outcome, budgets, None))
+        };
+        let healthy = outcome(10, 0);
+        assert_eq!(verdict_class(&page(&healthy, &budget)), "ok");
+        let unbudgeted = page(&healthy, &Budgets::default());
+        assert_eq!(verdict_class(&unbudgeted), "neutral");
+        assert!(unbudgeted.contains("no budget set"));
+        let blind = page(&outcome(0, 10), &budget);
+        assert_eq!(verdict_class(&blind), "unsure");
+        assert!(blind.contains("no verdict") && blind.contains("no conclusive sample"));
+        assert!(blind.contains("10 inconclusive"));
+        assert!(blind.contains("<td class=\"unsure\">local_limit</td><td>10</td>"));
+    }
 
     #[test]
     fn escaping_covers_markup() {

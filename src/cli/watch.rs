@@ -10,7 +10,9 @@ use anstyle::{AnsiColor, Style};
 
 use crate::redact::program_only;
 use crate::sanitize::{display_safe, Safe};
-use crate::watch::report::{window_summary, Budgets, WatchReport};
+use crate::watch::report::{
+    inconclusive_text, reasons, window_summary, Budgets, Verdict, WatchReport,
+};
 use crate::watch::{SampleRecord, TargetWatch, WatchOutcome, WatchPolicy};
 use crate::{Failure, Probe};
 
@@ -153,6 +155,7 @@ fn rate(raw: &str) -> Result<f64, UsageError> {
 
 const GOOD: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
+const UNSURE: Style = AnsiColor::Yellow.on_default().bold();
 
 /// Prints outages as they open and close, from the samples in schedule order.
 struct Live {
@@ -160,7 +163,9 @@ struct Live {
     names: Vec<Safe>,
     /// Per target: when the current outage started and the label that started it.
     down_since: RefCell<Vec<Option<(Duration, String)>>>,
-    /// Samples and failed samples so far, for the status line.
+    /// Per target: whether an inconclusive sample was already reported (once is enough).
+    told_inconclusive: RefCell<Vec<bool>>,
+    /// Conclusive samples and failed ones so far, for the status line.
     counts: Cell<(u64, u64)>,
     /// The live status line, on a terminal only.
     progress: Option<Progress>,
@@ -188,6 +193,21 @@ impl Live {
         if self.presentation.quiet {
             return;
         }
+        let name = &self.names[index];
+        let at = sample.at.as_secs_f64();
+        if let Some(reason) = sample.inconclusive {
+            // No evidence: it neither opens nor closes an outage.
+            let mut told = self.told_inconclusive.borrow_mut();
+            if told.get(index).is_some_and(|told| !told) {
+                told[index] = true;
+                let why = inconclusive_text(reason, failure);
+                self.line(format!(
+                    "{} {name} at {at:.1}s: inconclusive, not counted as downtime: {why}",
+                    self.paint(UNSURE, "?")
+                ));
+            }
+            return;
+        }
         let (total, failed) = self.counts.get();
         let (total, failed) = (total + 1, failed + u64::from(failure.is_some()));
         self.counts.set((total, failed));
@@ -195,8 +215,6 @@ impl Live {
         let Some(slot) = down.get_mut(index) else {
             return;
         };
-        let name = &self.names[index];
-        let at = sample.intended.as_secs_f64();
         match (failure, slot.as_ref()) {
             (Some(failure), None) => {
                 let message = display_safe(failure);
@@ -204,10 +222,10 @@ impl Live {
                     "{} {name} down at {at:.1}s: {message}",
                     self.paint(BAD, "✗")
                 ));
-                *slot = Some((sample.intended, failure.label()));
+                *slot = Some((sample.at, failure.label()));
             }
             (None, Some((since, _))) => {
-                let length = sample.intended.saturating_sub(*since).as_secs_f64();
+                let length = sample.at.saturating_sub(*since).as_secs_f64();
                 self.line(format!(
                     "{} {name} back up at {at:.1}s after {length:.1}s down",
                     self.paint(GOOD, "✓")
@@ -261,6 +279,7 @@ pub async fn run(config: WatchConfig) -> u8 {
     let live = Live {
         presentation,
         down_since: RefCell::new(vec![None; names.len()]),
+        told_inconclusive: RefCell::new(vec![false; names.len()]),
         counts: Cell::new((0, 0)),
         progress,
         names,
@@ -311,8 +330,11 @@ pub async fn run(config: WatchConfig) -> u8 {
     }
     match command_code {
         Some(code) if code != 0 => code,
-        _ if !document.within_budget => exit::BUDGET_EXCEEDED,
-        _ => exit::HEALTHY,
+        _ => match document.verdict {
+            Verdict::OverBudget => exit::BUDGET_EXCEEDED,
+            Verdict::Inconclusive => exit::INCONCLUSIVE,
+            Verdict::WithinBudget | Verdict::NoBudgetSet => exit::HEALTHY,
+        },
     }
 }
 
@@ -321,7 +343,7 @@ fn print_summary(outcome: &WatchOutcome, document: &WatchReport, live: &Live) {
     let _ = writeln!(err, "watched for {:.1}s", outcome.elapsed.as_secs_f64());
     for target in &outcome.targets {
         let _ = writeln!(err, "{}", summary_of(target));
-        let _ = writeln!(err, "  {}", strip(target, 60));
+        let _ = writeln!(err, "  {}", strip(target, outcome.elapsed, 60));
         for window in &target.windows {
             let _ = writeln!(
                 err,
@@ -336,13 +358,26 @@ fn print_summary(outcome: &WatchOutcome, document: &WatchReport, live: &Live) {
     if let Some(code) = document.command_exit_code {
         let _ = writeln!(err, "command exited with {code}");
     }
-    if document.within_budget {
-        let _ = writeln!(err, "{} within budget", live.paint(GOOD, "✓"));
-    } else {
-        for violation in &document.violations {
-            let violation = Safe::line(violation);
-            let _ = writeln!(err, "{} over budget: {violation}", live.paint(BAD, "✗"));
+    for violation in &document.violations {
+        let violation = Safe::line(violation);
+        let _ = writeln!(err, "{} over budget: {violation}", live.paint(BAD, "✗"));
+    }
+    for undecided in &document.undecided {
+        let undecided = Safe::line(undecided);
+        let _ = writeln!(err, "{} no verdict: {undecided}", live.paint(UNSURE, "?"));
+    }
+    match document.verdict {
+        Verdict::WithinBudget => {
+            let _ = writeln!(err, "{} within budget", live.paint(GOOD, "✓"));
         }
+        Verdict::NoBudgetSet => {
+            // Neutral: nothing was judged, so nothing passed.
+            let _ = writeln!(
+                err,
+                "no budget set: nothing judged (--max-downtime, --max-outages or --min-availability decide the exit code)"
+            );
+        }
+        Verdict::OverBudget | Verdict::Inconclusive => {}
     }
 }
 
@@ -357,13 +392,32 @@ fn summary_of(target: &TargetWatch) -> String {
     } else {
         format!(" · failed samples: {}", classes.join(", "))
     };
+    let inconclusive = if target.inconclusive == 0 && target.unknown.is_zero() {
+        String::new()
+    } else {
+        format!(
+            " · inconclusive: {} sample{} ({}), {:.1}s without evidence",
+            target.inconclusive,
+            if target.inconclusive == 1 { "" } else { "s" },
+            reasons(target),
+            target.unknown.as_secs_f64()
+        )
+    };
+    let availability = match target.availability() {
+        Some(percent) => format!(
+            "{percent:.3}% available ({} of {} conclusive samples)",
+            target.healthy(),
+            target.conclusive()
+        ),
+        None => format!(
+            "no conclusive sample (0 of {} samples are evidence)",
+            target.total()
+        ),
+    };
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     format!(
-        "{}: {:.3}% available ({} of {} samples) · {} outage{} · down {:.1}s, longest {:.1}s · latency p50 {:.1}ms p90 {:.1}ms p99 {:.1}ms max {:.1}ms{failures}",
+        "{}: {availability} · {} outage{} · down {:.1}s, longest {:.1}s · latency p50 {:.1}ms p90 {:.1}ms p99 {:.1}ms max {:.1}ms{failures}{inconclusive}",
         Safe::text(&target.target),
-        target.availability(),
-        target.healthy(),
-        target.total(),
         target.windows.len(),
         if target.windows.len() == 1 { "" } else { "s" },
         target.downtime().as_secs_f64(),
@@ -375,19 +429,21 @@ fn summary_of(target: &TargetWatch) -> String {
     )
 }
 
-/// A compact timeline: `width` cells, `.` all healthy, `x` all failed, `!` mixed.
-fn strip(target: &TargetWatch, width: usize) -> String {
-    let Some(last) = target.points.last() else {
+/// A compact timeline of the watch's `span`: `width` cells, `.` all healthy, `x` all failed,
+/// `!` mixed, `?` only inconclusive samples.
+fn strip(target: &TargetWatch, span: Duration, width: usize) -> String {
+    if target.points.is_empty() {
         return String::from("(no samples)");
-    };
-    let span = last.intended().as_secs_f64().max(1e-9);
+    }
+    let span = span.as_secs_f64().max(1e-9);
     let width = width.min(target.points.len()).max(1);
-    let mut cells = vec![(0u32, 0u32); width];
+    let mut cells = vec![(0u32, 0u32, 0u32); width];
     for sample in &target.points {
-        let i = ((sample.intended().as_secs_f64() / span) * (width.saturating_sub(1)) as f64)
-            .round() as usize;
+        let i = ((sample.at().as_secs_f64() / span) * width as f64).floor() as usize;
         let cell = &mut cells[i.min(width - 1)];
-        if sample.is_healthy() {
+        if sample.is_inconclusive() {
+            cell.2 += 1;
+        } else if sample.is_healthy() {
             cell.0 += 1;
         } else {
             cell.1 += 1;
@@ -395,10 +451,11 @@ fn strip(target: &TargetWatch, width: usize) -> String {
     }
     let text: String = cells
         .iter()
-        .map(|(ok, bad)| match (ok, bad) {
-            (0, 0) => ' ',
-            (_, 0) => '.',
-            (0, _) => 'x',
+        .map(|(ok, bad, unsure)| match (ok, bad, unsure) {
+            (0, 0, 0) => ' ',
+            (0, 0, _) => '?',
+            (_, 0, _) => '.',
+            (0, _, _) => 'x',
             _ => '!',
         })
         .collect();

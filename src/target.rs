@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use url::Url;
 
-use crate::redact::{has_ambiguous_userinfo, redact_value, Secret};
+use base64::Engine as _;
+
+use crate::redact::{has_ambiguous_userinfo, is_sensitive_name, redact_value, remember, Secret};
 
 /// A target to probe, of any supported kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,6 +395,7 @@ impl HttpTarget {
         let basic_auth = split_credentials(&mut url);
         // The fragment never goes on the wire.
         url.set_fragment(None);
+        remember_query_secrets(&url);
         Ok(HttpTarget {
             url,
             basic_auth,
@@ -487,9 +490,24 @@ pub(crate) fn split_credentials(url: &mut Url) -> Option<Secret> {
     }
     let user = percent_decode(url.username());
     let pass = url.password().map(percent_decode).unwrap_or_default();
+    // A server that echoes them back (a body, a redirect) cannot get them printed either.
+    remember(url.password().unwrap_or_default());
+    remember(&pass);
+    remember(&format!("{user}:{pass}"));
+    remember(&base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
     let _ = url.set_username("");
     let _ = url.set_password(None);
     Some(Secret::new(format!("{user}:{pass}")))
+}
+
+/// Values of query parameters named like credentials (`?token=…`): hidden by name when the
+/// URL is printed, and remembered in case a server echoes them.
+fn remember_query_secrets(url: &Url) {
+    for (name, value) in url.query_pairs() {
+        if is_sensitive_name(&name) {
+            remember(&value);
+        }
+    }
 }
 
 /// The URL the user probably meant by `http+unix:///var/run/app.sock/health`: the path up to a

@@ -12,6 +12,7 @@
 //! is `sanitize.rs`'s job, not this one's.
 
 use std::fmt;
+use std::sync::RwLock;
 
 /// What is printed in place of a secret.
 pub const REDACTED: &str = "<redacted>";
@@ -41,6 +42,57 @@ impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(REDACTED)
     }
+}
+
+/// Every credential this process was given (passwords, tokens, sensitive header and query
+/// values), so that a server echoing one back — in a body excerpt, a JSON value, a
+/// `grpc-message`, a redirect — cannot get it printed either.
+static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Shorter values are too likely to occur by chance to be hidden wherever they appear.
+const MIN_KNOWN_LEN: usize = 4;
+
+/// Remember a credential the run was given: from now on every text that goes through
+/// [`redact_url`] or [`redact_value`] shows `<redacted>` in its place, also when percent-
+/// encoded. Values shorter than 4 characters are hidden by structure only.
+pub fn remember(secret: &str) {
+    let mut forms = vec![secret.to_string()];
+    let encoded = percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+        .to_string();
+    forms.push(encoded);
+    let Ok(mut known) = KNOWN.write() else {
+        return;
+    };
+    for form in forms {
+        if form.chars().count() >= MIN_KNOWN_LEN && !known.contains(&form) {
+            known.push(form);
+        }
+    }
+    // Longest first, so a value that holds another is hidden whole.
+    known.sort_by_key(|k| std::cmp::Reverse(k.len()));
+}
+
+/// Remember the credential in a header value: the whole value, and what follows its scheme
+/// word (`Bearer eyJ…`, `Basic dXNlcjpwYXNz`).
+pub fn remember_header_value(value: &str) {
+    remember(value.trim());
+    if let Some((_, credential)) = value.trim().split_once(' ') {
+        remember(credential.trim());
+    }
+}
+
+/// Replace every remembered credential in `text`.
+fn hide_known(text: String) -> String {
+    let Ok(known) = KNOWN.read() else {
+        return text;
+    };
+    let mut text = text;
+    for secret in known.iter() {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), REDACTED);
+        }
+    }
+    text
 }
 
 /// Words that make a header or query parameter name a credential's, in any case.
@@ -90,7 +142,7 @@ pub fn redact_url(text: &str) -> String {
         rest = &after[end..];
     }
     out.push_str(rest);
-    redact_query_values(&out, false)
+    hide_known(redact_query_values(&out, false))
 }
 
 /// Hide credentials in one value as the user wrote it (a target, a proxy variable): the whole
@@ -102,7 +154,7 @@ pub fn redact_value(value: &str) -> String {
         None => ("", value),
     };
     let hidden = format!("{head}{}", hide_userinfo(authority));
-    redact_query_values(&hidden, true)
+    hide_known(redact_query_values(&hidden, true))
 }
 
 /// `user:pass@host/…` → `<redacted>@host/…`: the userinfo ends at the last `@`. A path or
@@ -270,6 +322,23 @@ mod tests {
         }
         assert!(!is_sensitive_header("accept"));
         assert!(!is_sensitive_header("content-type"));
+    }
+
+    #[test]
+    fn remembered_credentials_are_hidden_wherever_a_server_echoes_them() {
+        remember("Echo/Secret 1");
+        remember_header_value("Bearer eyJEchoToken");
+        remember("abc");
+        let echoed = redact_url(
+            "body: {\"auth\": \"Bearer eyJEchoToken\", \"p\": \"Echo%2FSecret%201\"} Echo/Secret 1",
+        );
+        assert!(!echoed.contains("eyJEchoToken"), "{echoed}");
+        assert!(
+            !echoed.contains("Echo/Secret") && !echoed.contains("Echo%2F"),
+            "{echoed}"
+        );
+        // Too short to hide by value: "abc" stays, hidden by structure only.
+        assert_eq!(redact_url("abc"), "abc");
     }
 
     #[test]

@@ -240,6 +240,34 @@ mod tests {
         assert_eq!(sanitize_to("abc", 3), "abc");
     }
 
+    /// The structure, pinned: the human renderers never format a failure (or redact text)
+    /// themselves; they print `display_safe(failure)` and `Safe` values.
+    #[test]
+    fn the_human_renderers_print_failures_only_through_the_gate() {
+        let renderers = [
+            ("src/cli/render.rs", include_str!("cli/render.rs")),
+            ("src/cli/watch.rs", include_str!("cli/watch.rs")),
+            ("src/cli/exec.rs", include_str!("cli/exec.rs")),
+            ("src/main.rs", include_str!("main.rs")),
+        ];
+        for (file, source) in renderers {
+            for bypass in [
+                "redact_url(",
+                "failure.to_string()",
+                "f.to_string()",
+                "{failure}",
+                "{f}",
+                "command.join(",
+                "exec.join(",
+            ] {
+                assert!(
+                    !source.contains(bypass),
+                    "{file} prints `{bypass}` around the gate: use display_safe / Safe"
+                );
+            }
+        }
+    }
+
     #[test]
     fn json_keeps_the_exact_text_and_escapes_what_a_terminal_acts_on() {
         let text = "\x1b[2J\u{9b}31m\u{202e}x\x7f é \\ \"";

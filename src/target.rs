@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 use url::Url;
 
-use crate::redact::{has_ambiguous_userinfo, redact_value, Secret};
+use base64::Engine as _;
+
+use crate::redact::{has_ambiguous_userinfo, is_sensitive_name, redact_value, remember, Secret};
 
 /// A target to probe, of any supported kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,6 +397,7 @@ impl HttpTarget {
         let basic_auth = split_credentials(&mut url);
         // The fragment never goes on the wire.
         url.set_fragment(None);
+        remember_query_secrets(&url);
         Ok(HttpTarget {
             url,
             basic_auth,
@@ -489,9 +492,24 @@ pub(crate) fn split_credentials(url: &mut Url) -> Option<Secret> {
     }
     let user = percent_decode(url.username());
     let pass = url.password().map(percent_decode).unwrap_or_default();
+    // A server that echoes them back (a body, a redirect) cannot get them printed either.
+    remember(url.password().unwrap_or_default());
+    remember(&pass);
+    remember(&format!("{user}:{pass}"));
+    remember(&base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
     let _ = url.set_username("");
     let _ = url.set_password(None);
     Some(Secret::new(format!("{user}:{pass}")))
+}
+
+/// Values of query parameters named like credentials (`?token=…`): hidden by name when the
+/// URL is printed, and remembered in case a server echoes them.
+fn remember_query_secrets(url: &Url) {
+    for (name, value) in url.query_pairs() {
+        if is_sensitive_name(&name) {
+            remember(&value);
+        }
+    }
 }
 
 /// The URL the user probably meant by `http+unix:///var/run/app.sock/health`: the path up to a
@@ -659,12 +677,14 @@ mod tests {
     }
 
     /// Found by the `target_parser` fuzz target: the password also occurs in the path (the
-    /// authority ends at the first `/`, so `http:` is the host and the rest is path). The path
-    /// is printed as it is; only the userinfo is removed, and what is printed carries none.
+    /// authority ends at the first `/`, so `http:` is the host and the rest is path). The
+    /// userinfo is removed, and the credentials are remembered: where they occur in the path
+    /// they are hidden too, and what is printed carries none.
     #[test]
-    fn a_password_that_also_occurs_in_the_path_is_removed_from_the_userinfo_only() {
+    fn a_password_that_also_occurs_in_the_path_is_hidden_there_too() {
         let t = http("http://use:rhunter4@http://use:rhunter4rf");
-        assert_eq!(t.to_string(), "http://http//use:rhunter4rf");
+        assert_eq!(t.url().as_str(), "http://http//use:rhunter4rf");
+        assert_eq!(t.to_string(), "http://http//<redacted>rf");
         assert_eq!(t.basic_auth().unwrap().expose(), "use:rhunter4");
         assert!(http(&t.to_string()).basic_auth().is_none());
     }

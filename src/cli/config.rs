@@ -1039,7 +1039,10 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
                 "the value has characters headers cannot carry, such as a line break (the value is not shown)",
             )
         })?;
-        value.set_sensitive(is_sensitive_header(name.as_str()));
+        if is_sensitive_header(name.as_str()) {
+            value.set_sensitive(true);
+            crate::redact::remember_header_value(&String::from_utf8_lossy(value.as_bytes()));
+        }
         headers.push((name, value));
     }
     if args.user.is_some() && args.bearer.is_some() {
@@ -1138,6 +1141,7 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
 }
 
 fn sensitive_value(at: &Origin, text: &str) -> Result<HeaderValue, UsageError> {
+    crate::redact::remember_header_value(text);
     let mut value = HeaderValue::from_str(text).map_err(|_| {
         UsageError::invalid(
             at,
@@ -1155,7 +1159,10 @@ fn secret(at: impl Into<Origin>, source: &str) -> Result<Secret, UsageError> {
     let at = at.into();
     if let Some(var) = source.strip_prefix("env:") {
         return match std::env::var(var) {
-            Ok(value) if !value.is_empty() => Ok(Secret::new(value)),
+            Ok(value) if !value.is_empty() => {
+                crate::redact::remember(&value);
+                Ok(Secret::new(value))
+            }
             _ => Err(UsageError::invalid(
                 at,
                 "secret",
@@ -1175,8 +1182,11 @@ fn secret(at: impl Into<Origin>, source: &str) -> Result<Secret, UsageError> {
             )
         })?;
         // Files written with `echo` end in a newline that is not part of the secret.
-        return Ok(Secret::new(text.trim_end_matches(['\r', '\n'])));
+        let text = text.trim_end_matches(['\r', '\n']);
+        crate::redact::remember(text);
+        return Ok(Secret::new(text));
     }
+    crate::redact::remember(source);
     Ok(Secret::new(source))
 }
 

@@ -142,16 +142,25 @@ fn no_proxy_and_loopback_targets_go_direct() {
     assert_eq!(direct.requests(), 1);
 }
 
+/// A bad proxy variable matters to the targets that would use it only: for them it is a
+/// usage error naming it; a loopback target (never proxied) runs as if it were not set.
 #[test]
-fn a_bad_proxy_variable_is_a_usage_error_naming_it() {
+fn a_bad_proxy_variable_is_a_usage_error_naming_it_for_targets_that_would_use_it() {
     let server = serve(Behavior::Respond(Reply::text(200, "ok")));
-    let url = server.url("/");
+    let bad = [("HTTPS_PROXY", "socks5://u:hunter2@proxy:1080")];
     let run = stillup_with_env(
-        ["check", url.as_str()],
-        &[("HTTPS_PROXY", "socks5://u:hunter2@proxy:1080")],
+        [
+            "check",
+            "https://api.example:1/",
+            "--resolve",
+            &format!("api.example:1:{}", server.addr().ip()),
+        ],
+        &bad,
     );
     run.assert_code(2);
     assert!(run.stderr.contains("HTTPS_PROXY"), "{run}");
     assert!(!run.stderr.contains("hunter2"), "{run}");
     assert_eq!(server.connections(), 0);
+    let run = stillup_with_env(["check", server.url("/").as_str()], &bad);
+    run.assert_code(0);
 }

@@ -377,3 +377,53 @@ fn secrets_in_headers_user_bearer_queries_and_command_arguments_appear_in_no_out
         "watch -- COMMAND",
     );
 }
+
+/// Echo servers (httpbin's `/headers`, a misconfigured proxy, a redirect that copies the query)
+/// send the credentials back: in a JSON value, a header value, a redirect target. The values
+/// the run was given are hidden wherever they come back.
+#[test]
+fn a_server_that_echoes_a_credential_back_cannot_get_it_printed() {
+    let echo = r#"{"auth": "Bearer EchoBearer42", "basic": "EchoPass42", "q": "EchoQuery42"}"#;
+    let json = serve(Behavior::Respond(
+        Reply::json(200, echo).header("X-Seen", "EchoBearer42 EchoPass42"),
+    ));
+    let redirect = serve(Behavior::Redirect {
+        status: 302,
+        location: "http://other.example/?copy=EchoBearer42&p=EchoPass42".into(),
+    });
+    let markers = ["EchoBearer42", "EchoPass42", "EchoQuery42"];
+    for (server, extra) in [
+        (&json, &["--expect-json", "$.auth == \"none\""][..]),
+        (&json, &["--expect-json", "$.basic == \"none\""][..]),
+        (&json, &["--expect-json", "$.q == \"none\""][..]),
+        (&json, &["--expect-header", "X-Seen: ^none$"][..]),
+        (&redirect, &[][..]),
+    ] {
+        let url = format!(
+            "http://deploy:EchoPass42@{}/?access_token=EchoQuery42",
+            server.addr()
+        );
+        for output in ["human", "json"] {
+            let mut args = vec![
+                "wait",
+                &url,
+                "--bearer",
+                "EchoBearer42",
+                "--timeout",
+                "1s",
+                "--interval",
+                "300ms",
+                "--output",
+                output,
+            ];
+            args.extend_from_slice(extra);
+            let run = stillup(&args);
+            run.assert_code(1);
+            assert_nowhere(
+                &markers,
+                &[("stderr", &run.stderr), ("stdout", &run.stdout)],
+                &format!("{extra:?} {output}"),
+            );
+        }
+    }
+}

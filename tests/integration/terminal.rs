@@ -266,6 +266,19 @@ fn usage_errors_show_control_characters_in_the_input_escaped() {
             "5\x1b]0;t\x07s",
         ][..],
         &["wait", "\x1b[2Jhttp://x", "--timeout", "1s"][..],
+        &["wait", "\x1b[2J", "--timeout", "1s"][..],
+        &[
+            "wait",
+            "http://127.0.0.1:1/",
+            "--expect-json",
+            "$.a == \x1bx",
+        ][..],
+        &[
+            "wait",
+            "http://127.0.0.1:1/",
+            "--cacert",
+            "/nonexistent\x1b[2J",
+        ][..],
         &["wait", "http://127.0.0.1:1/", "--expect-status", "\u{9b}2J"][..],
     ] {
         let run = stillup(args);

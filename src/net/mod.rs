@@ -5,4 +5,5 @@ pub mod cause;
 pub mod connect;
 pub mod overrides;
 pub mod proxy;
+pub mod sniff;
 pub mod tls;

@@ -1138,7 +1138,9 @@ pub enum H2Violation {
 
 /// A server on 127.0.0.1 that speaks just enough HTTP/2 (frames written by hand, no HTTP/2
 /// library on this side) to break it in one chosen way, on every connection. Plain threads, one
-/// per connection; a connection ends when the client closes it or after 5 s of silence.
+/// per connection; a connection ends when the client closes it or after 5 s of silence. As
+/// with [`KeepAliveServer`], the listener stays open until the process ends (or 200
+/// connections were accepted).
 #[derive(Debug)]
 pub struct HostileH2Server {
     port: u16,

@@ -40,6 +40,18 @@ pub enum Failure {
     Reset { detail: String },
     /// The server answered with something that is not valid HTTP.
     InvalidResponse { detail: String },
+    /// The port speaks another protocol: the first bytes the server sent cannot start what the
+    /// target's scheme expects (an SSH or SMTP banner on an HTTP port, plain HTTP on a TLS
+    /// port, HTTP/1 on an HTTP/2 port). Decided from those bytes, not from how a client
+    /// library happened to fail on them.
+    ProtocolMismatch {
+        /// What the scheme expected, e.g. `an HTTP/1 response`.
+        expected: String,
+        /// Who seems to answer (and what to try), when the bytes are a well-known protocol's.
+        spoken: Option<String>,
+        /// The first bytes, escaped (control characters and non-ASCII as `\xNN`) and capped.
+        excerpt: String,
+    },
     /// The status code is not in the expected set.
     HttpStatus { status: u16, expected: String },
     /// A condition on the body, headers or latency did not hold.
@@ -109,6 +121,7 @@ impl Failure {
             Failure::BodyTimeout { .. } => "body_timeout",
             Failure::Reset { .. } => "reset",
             Failure::InvalidResponse { .. } => "invalid_response",
+            Failure::ProtocolMismatch { .. } => "protocol_mismatch",
             Failure::HttpStatus { .. } => "http_status",
             Failure::ConditionFailed { .. } | Failure::TooSlow { .. } => "condition_failed",
             Failure::BodyTooLarge { .. } => "body_too_large",
@@ -144,6 +157,7 @@ impl Failure {
         "body_timeout",
         "reset",
         "invalid_response",
+        "protocol_mismatch",
         "http_status",
         "condition_failed",
         "body_too_large",
@@ -171,6 +185,7 @@ impl Failure {
             Failure::BodyTimeout { .. } => "body timeout".into(),
             Failure::Reset { .. } => "connection reset".into(),
             Failure::InvalidResponse { .. } => "invalid HTTP".into(),
+            Failure::ProtocolMismatch { .. } => "another protocol".into(),
             Failure::HttpStatus { status, .. } => format!("HTTP {status}"),
             Failure::ConditionFailed {
                 condition, actual, ..
@@ -416,6 +431,20 @@ impl fmt::Display for Failure {
             ),
             Failure::Reset { detail } => write!(f, "connection {detail}"),
             Failure::InvalidResponse { detail } => write!(f, "invalid HTTP response — {detail}"),
+            Failure::ProtocolMismatch {
+                expected,
+                spoken,
+                excerpt,
+            } => {
+                write!(
+                    f,
+                    "the port speaks another protocol: expected {expected}, the server sent \"{excerpt}\""
+                )?;
+                match spoken {
+                    Some(spoken) => write!(f, " — {spoken}"),
+                    None => Ok(()),
+                }
+            }
             Failure::HttpStatus { status, expected } => {
                 let reason = http::StatusCode::from_u16(*status)
                     .ok()

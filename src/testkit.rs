@@ -306,6 +306,10 @@ pub enum Behavior {
     CloseBeforeHead,
     /// Write these exact bytes after reading the request, then close.
     Raw(Vec<u8>),
+    /// Speak first, as SSH, SMTP or MySQL do: write these bytes on accept (before TLS, before
+    /// reading anything), then read and discard whatever the client sends, holding the
+    /// connection until the client closes it or the server is dropped.
+    Banner(Vec<u8>),
     /// A redirect with `Location:` set to `location`, written as given (relative or absolute).
     Redirect {
         /// Status code, e.g. 301, 302, 307 or 308.
@@ -498,14 +502,15 @@ impl Shared {
         )
     }
 
-    /// The behaviour at accept time. A Silent connection never sends a head we read, so it is
-    /// counted here instead.
+    /// The behaviour at accept time. A Silent or Banner connection never sends a head we read,
+    /// so it is counted here instead.
     fn on_accept(&self) -> Behavior {
         let now = Instant::now();
         let mut state = lock(&self.state);
         state.progress.settle(&self.phases, now);
         let behavior = state.progress.behavior(&self.phases).clone();
-        if matches!(behavior, Behavior::Silent) && state.progress.count(&self.phases, now) {
+        let unread = matches!(behavior, Behavior::Silent | Behavior::Banner(_));
+        if unread && state.progress.count(&self.phases, now) {
             self.advanced.notify_one();
         }
         behavior
@@ -709,6 +714,7 @@ async fn connection(
             // Accepted in the instant before the port closed: refuse as closely as we can.
             Behavior::Refuse => return reset(tcp),
             Behavior::Silent => return pending().await,
+            Behavior::Banner(bytes) => return banner(tcp, &bytes).await,
             _ => {}
         }
         let _ = tcp.set_nodelay(true);
@@ -839,8 +845,9 @@ async fn perform<S: Transport>(
 ) -> io::Result<Ending> {
     Ok(match behavior {
         Behavior::Refuse | Behavior::Reset => Ending::Reset,
-        // Silent here means the phase changed between accept and the head: hold all the same.
-        Behavior::Hang | Behavior::Silent => Ending::Hold,
+        // Silent or Banner here means the phase changed between accept and the head: hold all
+        // the same.
+        Behavior::Hang | Behavior::Silent | Behavior::Banner(_) => Ending::Hold,
         Behavior::Respond(reply) => {
             let mut bytes = reply.head();
             bytes.extend_from_slice(&reply.body);
@@ -912,6 +919,15 @@ async fn perform<S: Transport>(
             Ending::Close
         }
     })
+}
+
+/// Write the banner, then swallow what the client sends until it closes.
+async fn banner(mut tcp: TcpStream, bytes: &[u8]) {
+    if tcp.write_all(bytes).await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    while let Ok(1..) = tcp.read(&mut sink).await {}
 }
 
 /// Write `bytes` one at a time, `every` apart (and once before the first if `pause_first`).
@@ -1101,6 +1117,169 @@ fn answer_on(
         };
         writer.write_all(answer)?;
     }
+    Ok(())
+}
+
+/// How a [`HostileH2Server`] breaks HTTP/2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum H2Violation {
+    /// A connection-level WINDOW_UPDATE with an increment of 0 (RFC 9113 §6.9: a connection
+    /// error, PROTOCOL_ERROR).
+    WindowUpdateZero,
+    /// A SETTINGS frame with SETTINGS_MAX_FRAME_SIZE below the minimum of 16384.
+    BadSettings,
+    /// The response's HEADERS frame, then CONTINUATION frames that never end the header block.
+    ContinuationFlood,
+    /// A well-formed gRPC response (SERVING) whose `grpc-status` trailer holds a control
+    /// character.
+    ControlCharInGrpcStatus,
+}
+
+/// A server on 127.0.0.1 that speaks just enough HTTP/2 (frames written by hand, no HTTP/2
+/// library on this side) to break it in one chosen way, on every connection. Plain threads, one
+/// per connection; a connection ends when the client closes it or after 5 s of silence. As
+/// with [`KeepAliveServer`], the listener stays open until the process ends (or 200
+/// connections were accepted).
+#[derive(Debug)]
+pub struct HostileH2Server {
+    port: u16,
+    connections: Arc<AtomicUsize>,
+}
+
+/// Connections a [`HostileH2Server`] accepts before it stops listening.
+const HOSTILE_H2_MAX_CONNECTIONS: usize = 200;
+/// CONTINUATION frames sent by [`H2Violation::ContinuationFlood`]: far above what any client
+/// should accept for one header block.
+const CONTINUATION_FLOOD: usize = 1000;
+
+impl HostileH2Server {
+    pub fn start(violation: H2Violation) -> io::Result<HostileH2Server> {
+        let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let port = listener.local_addr()?.port();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let accepted = connections.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(HOSTILE_H2_MAX_CONNECTIONS) {
+                let Ok(stream) = stream else { continue };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let _ = break_h2(stream, violation);
+                });
+            }
+        });
+        Ok(HostileH2Server { port, connections })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:PORT`.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// HTTP/2 frame types and flags used by [`HostileH2Server`].
+const DATA: u8 = 0x0;
+const HEADERS: u8 = 0x1;
+const SETTINGS: u8 = 0x4;
+const WINDOW_UPDATE: u8 = 0x8;
+const CONTINUATION: u8 = 0x9;
+const END_STREAM: u8 = 0x1;
+const END_HEADERS: u8 = 0x4;
+
+/// One frame: 3-byte length, type, flags, 4-byte stream id, payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = u32::try_from(payload.len()).expect("a small frame");
+    let mut frame = len.to_be_bytes()[1..].to_vec();
+    frame.extend_from_slice(&[kind, flags]);
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// An HPACK "literal header field without indexing — new name", short raw strings only.
+fn hpack_literal(name: &str, value: &[u8]) -> Vec<u8> {
+    let mut field = vec![0x00, u8::try_from(name.len()).expect("a short name")];
+    field.extend_from_slice(name.as_bytes());
+    field.push(u8::try_from(value.len()).expect("a short value"));
+    field.extend_from_slice(value);
+    field
+}
+
+/// Read frames until the client's request HEADERS arrives; its stream id.
+fn await_request<R: io::Read>(mut reader: R) -> io::Result<u32> {
+    loop {
+        let mut head = [0u8; 9];
+        reader.read_exact(&mut head)?;
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        io::copy(
+            &mut <&mut R as io::Read>::take(&mut reader, len as u64),
+            &mut io::sink(),
+        )?;
+        if head[3] == HEADERS {
+            return Ok(u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff);
+        }
+    }
+}
+
+fn break_h2(stream: std::net::TcpStream, violation: H2Violation) -> io::Result<()> {
+    use std::io::{Read, Write};
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut writer = stream.try_clone()?;
+    let mut reader = stream;
+    let mut preface = [0u8; 24];
+    reader.read_exact(&mut preface)?;
+    let empty_settings = h2_frame(SETTINGS, 0, 0, &[]);
+    match violation {
+        H2Violation::BadSettings => {
+            // SETTINGS_MAX_FRAME_SIZE (0x5) = 100.
+            let setting = [0, 5, 0, 0, 0, 100];
+            writer.write_all(&h2_frame(SETTINGS, 0, 0, &setting))?;
+        }
+        H2Violation::WindowUpdateZero => {
+            let mut bytes = empty_settings;
+            bytes.extend(h2_frame(WINDOW_UPDATE, 0, 0, &[0, 0, 0, 0]));
+            writer.write_all(&bytes)?;
+        }
+        H2Violation::ContinuationFlood => {
+            writer.write_all(&empty_settings)?;
+            let id = await_request(&mut reader)?;
+            // :status 200 (static table index 8), and no END_HEADERS, ever.
+            let mut bytes = h2_frame(HEADERS, 0, id, &[0x88]);
+            for _ in 0..CONTINUATION_FLOOD {
+                bytes.extend(h2_frame(
+                    CONTINUATION,
+                    0,
+                    id,
+                    &hpack_literal("x-flood", b"1"),
+                ));
+            }
+            writer.write_all(&bytes)?;
+        }
+        H2Violation::ControlCharInGrpcStatus => {
+            writer.write_all(&empty_settings)?;
+            let id = await_request(&mut reader)?;
+            let mut head = vec![0x88];
+            head.extend(hpack_literal("content-type", b"application/grpc"));
+            let mut bytes = h2_frame(HEADERS, END_HEADERS, id, &head);
+            // HealthCheckResponse { status: SERVING } in its 5-byte gRPC frame.
+            bytes.extend(h2_frame(DATA, 0, id, &[0, 0, 0, 0, 2, 0x08, 0x01]));
+            let trailers = hpack_literal("grpc-status", b"0\x1b[2J");
+            bytes.extend(h2_frame(HEADERS, END_HEADERS | END_STREAM, id, &trailers));
+            writer.write_all(&bytes)?;
+        }
+    }
+    // Hold the connection, swallowing the client's frames, until it closes.
+    let mut sink = [0u8; 4096];
+    while let Ok(1..) = reader.read(&mut sink) {}
     Ok(())
 }
 

@@ -30,6 +30,8 @@ mod integration {
     mod stability;
     mod status;
     mod story;
+    #[cfg(target_os = "linux")]
+    mod stub_dns;
     mod targets;
     mod tcp;
     mod terminal;

@@ -6,5 +6,6 @@ pub mod connect;
 pub mod dns;
 pub mod overrides;
 pub mod proxy;
+pub mod sniff;
 pub mod tls;
 pub mod trust;

@@ -21,7 +21,6 @@ use rustls::{
     SignatureScheme,
 };
 use thiserror::Error;
-use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
@@ -214,12 +213,15 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 }
 
 /// Perform the TLS handshake for `host` over `tcp` within the budget.
-pub async fn handshake(
+pub async fn handshake<S>(
     config: Arc<ClientConfig>,
     host: &str,
-    tcp: TcpStream,
+    tcp: S,
     budget: &Deadline,
-) -> Result<TlsStream<TcpStream>, Failure> {
+) -> Result<TlsStream<S>, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let server_name = match host.parse::<IpAddr>() {
         Ok(ip) => ServerName::IpAddress(ip.into()),
         Err(_) => ServerName::try_from(host.to_string()).map_err(|_| Failure::TlsHandshake {

@@ -24,9 +24,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::deadline::Deadline;
 use crate::failure::Failure;
-use crate::net::cause::find_cause;
+use crate::net::cause::{find_cause, http2_failure, socket_failure};
 use crate::net::overrides::AddressOverrides;
+use crate::net::sniff::{Expect, Sniffed};
 use crate::net::{connect, tls};
+use crate::probe::http::h2_request_failure;
 use crate::probe::{AbortOnDrop, ProbeResult, Prober};
 use crate::target::GrpcTarget;
 use crate::timings::PhaseTimings;
@@ -133,7 +135,14 @@ impl GrpcProbe {
         *remote = Some(addr);
         if self.target.is_tls() {
             let tls_started = Instant::now();
-            let stream = tls::handshake(self.tls.clone(), host, tcp, budget).await?;
+            let tcp = Sniffed::new(tcp);
+            let first = tcp.first_bytes();
+            let stream = tls::handshake(self.tls.clone(), host, tcp, budget)
+                .await
+                .map_err(|failure| match failure {
+                    Failure::TlsHandshake { .. } => first.mismatch(Expect::Tls).unwrap_or(failure),
+                    other => other,
+                })?;
             timings.tls = Some(tls_started.elapsed());
             self.exchange(stream, budget, timings, status).await
         } else {
@@ -159,21 +168,32 @@ impl GrpcProbe {
         };
         let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
         builder.max_header_list_size(MAX_HEADER_LIST);
+        // Whether the port speaks HTTP/2 at all is decided by what it sent first.
+        let stream = Sniffed::new(stream);
+        let first = stream.first_bytes();
         let handshake = builder.handshake::<_, Full<Bytes>>(TokioIo::new(stream));
         let (mut sender, connection) =
             match tokio::time::timeout(budget.remaining(), handshake).await {
                 Ok(Ok(pair)) => pair,
-                Ok(Err(e)) => return Err(classify(&e, Stage::Head)),
+                Ok(Err(e)) => {
+                    return Err(first
+                        .mismatch(Expect::Http2)
+                        .unwrap_or_else(|| classify(&e, Stage::Head)))
+                }
                 Err(_) => return Err(no_response()),
             };
         // The connection task is ours alone; aborting it on every exit path closes the socket.
-        let _connection = AbortOnDrop(tokio::spawn(connection));
-        let response =
-            match tokio::time::timeout(budget.remaining(), sender.send_request(request)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(e)) => return Err(classify(&e, Stage::Head)),
-                Err(_) => return Err(no_response()),
-            };
+        let mut connection = AbortOnDrop(tokio::spawn(connection));
+        let response = match tokio::time::timeout(budget.remaining(), sender.send_request(request))
+            .await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                let place = "before the response headers";
+                return Err(h2_request_failure(&e, place, &first, &mut connection, budget).await);
+            }
+            Err(_) => return Err(no_response()),
+        };
         timings.first_byte = Some(request_started.elapsed());
         *status = Some(response.status().as_u16());
         let (parts, body) = response.into_parts();
@@ -374,41 +394,10 @@ fn classify(e: &hyper::Error, stage: Stage) -> Failure {
         Stage::Body => "before the response was complete",
     };
     if let Some(h2) = find_cause::<h2::Error>(e) {
-        if let Some(io) = h2.get_io() {
-            return reset_by_io(io, place);
-        }
-        let reason = h2
-            .reason()
-            .map(|r| format!("{r:?}"))
-            .unwrap_or_else(|| "no reason".into());
-        if h2.is_library() && h2.is_reset() {
-            return Failure::InvalidResponse {
-                detail: format!("the response broke the rules of HTTP/2 ({reason})"),
-            };
-        }
-        if h2.is_library() {
-            return Failure::InvalidResponse {
-                detail: format!(
-                    "the server does not speak HTTP/2 ({reason}) — an HTTP/1 server on this port, or TLS (then use grpcs://)?"
-                ),
-            };
-        }
-        if h2.is_reset() {
-            return Failure::Reset {
-                detail: format!("reset by the server {place} (HTTP/2 RST_STREAM {reason})"),
-            };
-        }
-        if h2.is_go_away() {
-            return Failure::Reset {
-                detail: format!("closed by the server {place} (HTTP/2 GOAWAY {reason})"),
-            };
-        }
-        return Failure::InvalidResponse {
-            detail: format!("HTTP/2 error: {h2}"),
-        };
+        return http2_failure(h2, place);
     }
     if let Some(io) = find_cause::<io::Error>(e) {
-        return reset_by_io(io, place);
+        return socket_failure(io, place);
     }
     if e.is_closed() || e.is_incomplete_message() || e.is_canceled() {
         return Failure::Reset {
@@ -417,18 +406,6 @@ fn classify(e: &hyper::Error, stage: Stage) -> Failure {
     }
     Failure::InvalidResponse {
         detail: e.to_string(),
-    }
-}
-
-fn reset_by_io(io: &io::Error, place: &str) -> Failure {
-    Failure::Reset {
-        detail: match io.kind() {
-            io::ErrorKind::ConnectionReset => format!("reset by the server {place}"),
-            io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::UnexpectedEof => format!("closed by the server {place}"),
-            _ => format!("broken {place}: {io}"),
-        },
     }
 }
 

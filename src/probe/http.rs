@@ -31,9 +31,10 @@ use url::Url;
 use crate::condition::{Conditions, JsonCondition, ResponseView};
 use crate::deadline::Deadline;
 use crate::failure::Failure;
-use crate::net::cause::find_cause;
+use crate::net::cause::{find_cause, http2_failure, socket_failure};
 use crate::net::overrides::AddressOverrides;
 use crate::net::proxy::{self, Proxy, ProxySettings};
+use crate::net::sniff::{Expect, FirstBytes, Sniffed};
 use crate::net::{connect, tls};
 use crate::probe::pool::{ConnectionPool, Idle, Io};
 use crate::probe::{AbortOnDrop, ProbeResult, Prober};
@@ -145,6 +146,7 @@ impl Prober for HttpProbe {
             let wanted = self.conditions.status.contains(hop.status.as_u16());
             if self.follow_redirects && hop.status.is_redirection() && !wanted {
                 if let Some(next) = redirect_target(&url, &hop.headers) {
+                    let next = onto_socket(&url, next, &self.host_sent_on_socket());
                     if same_origin(&url, &next) {
                         if redirects >= self.max_redirects {
                             break Err(Failure::RedirectLimit {
@@ -286,7 +288,16 @@ impl HttpProbe {
             } else {
                 self.tls.clone()
             };
-            let stream = tls::handshake(config, &host, tcp, budget).await?;
+            // A port that answers the ClientHello with another protocol is told apart from a
+            // TLS server that fails the handshake by what it sent first.
+            let tcp = Sniffed::new(tcp);
+            let first = tcp.first_bytes();
+            let stream = tls::handshake(config, &host, tcp, budget)
+                .await
+                .map_err(|failure| match failure {
+                    Failure::TlsHandshake { .. } => first.mismatch(Expect::Tls).unwrap_or(failure),
+                    other => other,
+                })?;
             PhaseTimings::add(&mut trace.timings.tls, tls_started.elapsed());
             if stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
                 return self.exchange_h2(url, stream, budget, trace).await;
@@ -344,11 +355,15 @@ impl HttpProbe {
         builder
             .max_buf_size(MAX_HEAD_BYTES)
             .max_headers(MAX_HEADERS);
+        // hyper fails on a server that speaks another protocol along whichever path wins a
+        // race (a closed connection, a parse error): its first bytes decide instead.
+        let stream = Sniffed::new(stream);
+        let first = stream.first_bytes();
         let handshake = builder.handshake::<_, Full<Bytes>>(TokioIo::new(stream));
         let (mut sender, mut connection) =
             match tokio::time::timeout(budget.remaining(), handshake).await {
                 Ok(Ok(pair)) => pair,
-                Ok(Err(e)) => return Err((classify_hyper(&e, Stage::Head), false)),
+                Ok(Err(e)) => return Err((classify_http1(&e, Stage::Head, &first), false)),
                 Err(_) => {
                     let after = request_started.elapsed();
                     return Err((Failure::ResponseTimeout { after }, false));
@@ -356,7 +371,7 @@ impl HttpProbe {
             };
         let (hop, reusable) = alongside(
             &mut connection,
-            self.send_http1(url, &mut sender, budget, trace, via),
+            self.send_http1(url, &mut sender, budget, trace, via, &first),
         )
         .await?;
         if !self.keep_alive || !reusable {
@@ -367,7 +382,10 @@ impl HttpProbe {
         // sent past the response would be read as the next answer: such a stream is dropped.
         drop(sender);
         let parts = connection.into_parts();
-        let io = parts.read_buf.is_empty().then(|| parts.io.into_inner());
+        let io = parts
+            .read_buf
+            .is_empty()
+            .then(|| parts.io.into_inner().into_inner());
         Ok((hop, io))
     }
 
@@ -387,6 +405,7 @@ impl HttpProbe {
         budget: &Deadline,
         trace: &mut Trace,
         via: Option<&Proxy>,
+        first: &FirstBytes,
     ) -> Result<(Hop, bool), (Failure, bool)> {
         let request = self.build_request(url, via).map_err(|f| (f, false))?;
         let request_started = Instant::now();
@@ -394,8 +413,10 @@ impl HttpProbe {
         let response = match tokio::time::timeout(budget.remaining(), sent).await {
             Ok(Ok(response)) => response,
             Ok(Err(e)) => {
-                let stale = e.is_canceled() || e.is_closed() || e.is_incomplete_message();
-                return Err((classify_hyper(&e, Stage::Head), stale));
+                let failure = classify_http1(&e, Stage::Head, first);
+                let stale = matches!(failure, Failure::Reset { .. })
+                    && (e.is_canceled() || e.is_closed() || e.is_incomplete_message());
+                return Err((failure, stale));
             }
             Err(_) => {
                 let after = request_started.elapsed();
@@ -448,33 +469,61 @@ impl HttpProbe {
         let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
         builder.max_header_list_size(u32::try_from(MAX_HEAD_BYTES).unwrap_or(u32::MAX));
         let request_started = Instant::now();
+        let stream = Sniffed::new(stream);
+        let first = stream.first_bytes();
         let handshake = builder.handshake::<_, Full<Bytes>>(TokioIo::new(stream));
         let (mut sender, connection) =
             match tokio::time::timeout(budget.remaining(), handshake).await {
                 Ok(Ok(pair)) => pair,
-                Ok(Err(e)) => return Err(classify_hyper(&e, Stage::Head)),
+                Ok(Err(e)) => {
+                    return Err(first
+                        .mismatch(Expect::Http2)
+                        .unwrap_or_else(|| classify_hyper(&e, Stage::Head)))
+                }
                 Err(_) => {
                     return Err(Failure::ResponseTimeout {
                         after: request_started.elapsed(),
                     })
                 }
             };
-        let connection = AbortOnDrop(tokio::spawn(connection));
-        let response =
-            match tokio::time::timeout(budget.remaining(), sender.send_request(request)).await {
-                Ok(Ok(response)) => response,
-                Ok(Err(e)) => return Err(classify_hyper(&e, Stage::Head)),
-                Err(_) => {
-                    return Err(Failure::ResponseTimeout {
-                        after: request_started.elapsed(),
-                    })
-                }
-            };
+        let mut connection = AbortOnDrop(tokio::spawn(connection));
+        let response = match tokio::time::timeout(budget.remaining(), sender.send_request(request))
+            .await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => {
+                let place = Stage::Head.place();
+                return Err(h2_request_failure(&e, place, &first, &mut connection, budget).await);
+            }
+            Err(_) => {
+                return Err(Failure::ResponseTimeout {
+                    after: request_started.elapsed(),
+                })
+            }
+        };
         let hop = self
             .finish_exchange(response, request_started, budget, trace)
             .await;
         drop(connection);
         hop
+    }
+
+    /// The host part of the `Host` header sent over a Unix socket.
+    fn host_sent_on_socket(&self) -> String {
+        let given = self
+            .headers
+            .iter()
+            .rev()
+            .find(|(name, _)| name == HOST)
+            .and_then(|(_, value)| value.to_str().ok());
+        let Some(given) = given else {
+            return "localhost".to_string();
+        };
+        // `name:port`, `[v6]:port`: the host as a URL would hold it.
+        Url::parse(&format!("http://{}/", given.trim()))
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_string))
+            .unwrap_or_else(|| given.trim().to_string())
     }
 
     /// HTTP/2 wants the scheme and authority in the URI, and no connection-specific headers.
@@ -597,30 +646,91 @@ enum Stage {
     Body,
 }
 
+impl Stage {
+    fn place(self) -> &'static str {
+        match self {
+            Stage::Head => "before the response headers",
+            Stage::Body => "during the body",
+        }
+    }
+}
+
+/// How long a failed HTTP/2 request waits for its connection's own error, which says why.
+const CONNECTION_VERDICT: Duration = Duration::from_millis(500);
+
+/// Classify a failed HTTP/2 request (shared with gRPC): first bytes that are not an HTTP/2
+/// server's make it `protocol_mismatch`; else h2's typed error decides. When the request only
+/// learned that the connection is gone (hyper's "canceled", no cause), the connection task's
+/// error, which it ends with at the same moment, is the one that says why.
+pub(crate) async fn h2_request_failure(
+    e: &hyper::Error,
+    place: &str,
+    first: &FirstBytes,
+    connection: &mut AbortOnDrop,
+    budget: &Deadline,
+) -> Failure {
+    if let Some(mismatch) = first.mismatch(Expect::Http2) {
+        return mismatch;
+    }
+    let typed = find_cause::<h2::Error>(e).is_some() || find_cause::<io::Error>(e).is_some();
+    if !typed {
+        let wait = budget.remaining().min(CONNECTION_VERDICT);
+        if let Ok(Ok(Err(why))) = tokio::time::timeout(wait, &mut connection.0).await {
+            return first
+                .mismatch(Expect::Http2)
+                .unwrap_or_else(|| classify_h2_hyper(&why, place));
+        }
+    }
+    classify_h2_hyper(e, place)
+}
+
+/// An HTTP/2 exchange's hyper error, by the typed cause beneath it.
+pub(crate) fn classify_h2_hyper(e: &hyper::Error, place: &str) -> Failure {
+    if let Some(tls) = find_cause::<rustls::Error>(e) {
+        return tls::classify_rustls(tls);
+    }
+    if let Some(h2) = find_cause::<h2::Error>(e) {
+        return http2_failure(h2, place);
+    }
+    if let Some(io) = find_cause::<io::Error>(e) {
+        return socket_failure(io, place);
+    }
+    if e.is_closed() || e.is_incomplete_message() || e.is_canceled() {
+        return Failure::Reset {
+            detail: format!("closed by the server {place}"),
+        };
+    }
+    Failure::InvalidResponse {
+        detail: e.to_string(),
+    }
+}
+
+/// A failed HTTP/1 exchange: first bytes that cannot start an HTTP/1 response make it
+/// `protocol_mismatch`, whichever way hyper happened to fail on them.
+fn classify_http1(e: &hyper::Error, stage: Stage, first: &FirstBytes) -> Failure {
+    first
+        .mismatch(Expect::Http1)
+        .unwrap_or_else(|| classify_hyper(e, stage))
+}
+
 /// Classify a hyper error by its kind and the I/O error beneath it.
 fn classify_hyper(e: &hyper::Error, stage: Stage) -> Failure {
-    let place = match stage {
-        Stage::Head => "before the response headers",
-        Stage::Body => "during the body",
-    };
+    let place = stage.place();
     // With TLS 1.3 a rejected client certificate only shows on the first read.
     if let Some(tls) = find_cause::<rustls::Error>(e) {
         return tls::classify_rustls(tls);
     }
+    if let Some(h2) = find_cause::<h2::Error>(e) {
+        return http2_failure(h2, place);
+    }
     if let Some(io) = find_cause::<io::Error>(e) {
         return match io.kind() {
-            io::ErrorKind::ConnectionReset => Failure::Reset {
-                detail: format!("reset by the server {place}"),
+            // hyper's HTTP/1 decoder reports broken framing (a chunk size that overflows,
+            // trailers over its limit) as these kinds; the socket never does.
+            io::ErrorKind::InvalidData | io::ErrorKind::InvalidInput => Failure::InvalidResponse {
+                detail: format!("the server broke HTTP/1.1 framing {place}: {io}"),
             },
-            io::ErrorKind::ConnectionAborted | io::ErrorKind::BrokenPipe => Failure::Reset {
-                detail: format!("closed by the server {place}"),
-            },
-            io::ErrorKind::UnexpectedEof => Failure::Reset {
-                detail: format!("closed by the server {place}"),
-            },
-            _ => Failure::Reset {
-                detail: format!("broken {place}: {io}"),
-            },
+            _ => socket_failure(io, place),
         };
     }
     if e.is_parse_status() {
@@ -702,6 +812,24 @@ fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
 fn redirect_target(current: &Url, headers: &HeaderMap) -> Option<Url> {
     let location = headers.get(LOCATION)?.to_str().ok()?;
     current.join(location.trim()).ok()
+}
+
+/// Over a Unix socket the only name the server knows is the `Host` stillup sent (`localhost`
+/// unless `-H Host:` says otherwise), and servers that make a relative redirect absolute
+/// (nginx's `return 302 /health;`) write `http://localhost[:port]/health`: that is the same
+/// socket, whatever port they add.
+fn onto_socket(current: &Url, next: Url, host_sent: &str) -> Url {
+    let named = next
+        .host_str()
+        .is_some_and(|host| host.eq_ignore_ascii_case(host_sent));
+    if current.scheme() != "http+unix" || next.scheme() != "http" || !named {
+        return next;
+    }
+    let mut on_socket = current.clone();
+    on_socket.set_path(next.path());
+    on_socket.set_query(next.query());
+    on_socket.set_fragment(None);
+    on_socket
 }
 
 fn same_origin(a: &Url, b: &Url) -> bool {
@@ -830,6 +958,32 @@ mod tests {
         assert!(same_origin(&here, &next));
         let elsewhere = Url::parse("http://localhost/b").unwrap();
         assert!(!same_origin(&here, &elsewhere));
+    }
+
+    #[test]
+    fn an_absolute_redirect_to_the_host_sent_on_a_unix_socket_stays_on_the_socket() {
+        let here = Url::parse("http+unix://%2Ftmp%2Fa.sock/a").unwrap();
+        for location in [
+            "http://localhost/health?x=1",
+            "http://LOCALHOST:8080/health?x=1",
+        ] {
+            let next = onto_socket(&here, Url::parse(location).unwrap(), "localhost");
+            assert_eq!(next.as_str(), "http+unix://%2Ftmp%2Fa.sock/health?x=1");
+        }
+        let named = onto_socket(&here, Url::parse("http://app/h").unwrap(), "app");
+        assert_eq!(named.as_str(), "http+unix://%2Ftmp%2Fa.sock/h");
+        for other in [
+            "http://example.com/h",
+            "https://localhost/h",
+            "http://127.0.0.1/h",
+        ] {
+            let next = onto_socket(&here, Url::parse(other).unwrap(), "localhost");
+            assert_eq!(next.as_str(), other);
+        }
+        // Only from a socket: over TCP, localhost is a name like any other.
+        let tcp = Url::parse("http://127.0.0.1:8080/a").unwrap();
+        let next = onto_socket(&tcp, Url::parse("http://localhost/b").unwrap(), "localhost");
+        assert_eq!(next.as_str(), "http://localhost/b");
     }
 
     #[test]

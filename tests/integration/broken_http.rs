@@ -1,5 +1,6 @@
 //! Servers that break the protocol: resets, early closes, short bodies, garbage, oversized
-//! heads. Each is classified (`reset` or `invalid_response`), never a crash or a hang.
+//! heads, broken chunked framing. Each is classified (`reset`, `invalid_response`, or
+//! `protocol_mismatch` for bytes that are not HTTP at all), never a crash or a hang.
 
 use std::time::Duration;
 
@@ -76,11 +77,44 @@ fn a_reset_in_the_middle_of_the_body_fails_as_reset() {
 }
 
 #[test]
-fn a_garbage_status_line_fails_as_invalid_response() {
-    check_class(
+fn bytes_that_cannot_start_an_http_response_fail_as_protocol_mismatch() {
+    let report = check_class(
         Behavior::Raw(b"NOT HTTP AT ALL\r\n\r\n".to_vec()),
+        "protocol_mismatch",
+    );
+    assert!(
+        last_message(&report).contains(r"NOT HTTP AT ALL\r\n"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_malformed_status_line_fails_as_invalid_response() {
+    check_class(
+        Behavior::Raw(b"HTTP/1.1 abc OK\r\n\r\n".to_vec()),
         "invalid_response",
     );
+}
+
+/// A chunked response head, for bodies written by hand.
+const CHUNKED: &str = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+
+#[test]
+fn a_chunk_size_that_overflows_fails_as_invalid_response() {
+    let raw = format!("{CHUNKED}fffffffffffffffffff\r\nxx\r\n0\r\n\r\n");
+    let report = check_class(Behavior::Raw(raw.into_bytes()), "invalid_response");
+    assert!(last_message(&report).contains("chunk"), "{report:#}");
+    assert_eq!(target(&report, 0)["attempts"][0]["status"], 200);
+}
+
+#[test]
+fn a_200_kb_trailer_fails_as_invalid_response() {
+    let raw = format!(
+        "{CHUNKED}2\r\nok\r\n0\r\nX-Trailer: {}\r\n\r\n",
+        "t".repeat(200_000)
+    );
+    let report = check_class(Behavior::Raw(raw.into_bytes()), "invalid_response");
+    assert!(last_message(&report).contains("trailer"), "{report:#}");
 }
 
 #[test]

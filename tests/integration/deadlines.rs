@@ -113,20 +113,29 @@ fn a_body_that_trickles_past_the_deadline_fails_as_body_timeout() {
 
 #[test]
 fn a_name_that_does_not_resolve_fails_as_dns_and_exits_1() {
-    let run = wait_two_seconds(
+    // Answered NXDOMAIN by the test's own resolver: the system resolver is never asked.
+    let Some(stub) = super::stub_dns::with_an_nxdomain_resolver(&[
+        "wait",
         "http://no-such-host.invalid/health",
-        &["--attempt-timeout", "1s"],
-    );
-    let report = assert_gave_up_in_time(&run);
-    let class = last_class(&report);
-    assert!(
-        class == "dns" || class == "dns_timeout",
-        "expected dns or dns_timeout, got {class}\n{run}"
-    );
+        "--timeout",
+        "2s",
+        "--interval",
+        "200ms",
+        "--attempt-timeout",
+        "1s",
+        "--output",
+        "json",
+    ]) else {
+        return;
+    };
+    let run = &stub.run;
+    let report = assert_gave_up_in_time(run);
+    assert_every_attempt_failed_as(&report, "dns", run);
     assert!(
         last_message(&report).contains("no-such-host.invalid"),
         "{run}"
     );
+    assert!(stub.queries >= 1, "the stub resolver was not asked\n{run}");
 }
 
 #[test]

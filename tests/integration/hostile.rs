@@ -7,7 +7,8 @@ use std::time::Duration;
 use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
 
 use super::support::{
-    check_json, last_class, last_message, self_signed, serve, serve_tls, stillup, TempDir, SLACK,
+    check_json, classes, last_class, last_message, self_signed, serve, serve_tls, stillup, TempDir,
+    SLACK,
 };
 
 #[test]
@@ -224,4 +225,109 @@ fn a_thousand_hostile_targets_end_by_the_deadline_without_leaking_descriptors() 
         after <= before + 5,
         "descriptors: {before} before, {after} after"
     );
+}
+
+/// A banner as an SSH server sends it on accept, before the client says anything.
+const SSH_BANNER: &[u8] = b"SSH-2.0-x\r\n";
+
+/// One `wait` of about ten attempts against `target`: every one of them must be `class` (a
+/// class decided by a race would differ between attempts). Returns the report.
+#[track_caller]
+pub(crate) fn every_attempt_is(target: &str, extra: &[&str], class: &str) -> serde_json::Value {
+    let mut args = vec![
+        "wait",
+        target,
+        "--timeout",
+        "2500ms",
+        "--interval",
+        "100ms",
+        "--attempt-timeout",
+        "1s",
+        "--output",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    let run = stillup(args);
+    run.assert_code(1)
+        .assert_within(Duration::from_millis(2500) + SLACK);
+    let report = run.json();
+    let seen = classes(&report);
+    assert!(seen.len() >= 8, "about ten attempts were expected\n{run}");
+    assert!(
+        seen.iter().all(|c| c == class),
+        "every attempt {class}\n{run}"
+    );
+    report
+}
+
+#[test]
+fn a_server_that_speaks_first_is_protocol_mismatch_on_every_attempt() {
+    let server = serve(Behavior::Banner(SSH_BANNER.to_vec()));
+    let report = every_attempt_is(&server.url("/health"), &[], "protocol_mismatch");
+    super::support::assert_matches_schema(&report);
+    let message = last_message(&report);
+    assert!(message.contains("another protocol"), "{message}");
+    // The bytes it said, escaped: no raw CR/LF reaches the message.
+    assert!(message.contains(r"SSH-2.0-x\r\n"), "{message}");
+    assert!(message.contains("SSH server"), "{message}");
+    // And the class is one --fail-fast can rely on.
+    let run = stillup([
+        "wait",
+        &server.url("/health"),
+        "--timeout",
+        "10s",
+        "--fail-fast",
+        "protocol_mismatch",
+    ]);
+    run.assert_code(3).assert_within(SLACK);
+}
+
+#[test]
+fn a_server_that_speaks_first_on_an_https_url_is_protocol_mismatch_on_every_attempt() {
+    let server = serve(Behavior::Banner(SSH_BANNER.to_vec()));
+    let url = format!("https://{}/health", server.addr());
+    let report = every_attempt_is(&url, &[], "protocol_mismatch");
+    let message = last_message(&report);
+    assert!(message.contains("a TLS handshake"), "{message}");
+    assert!(message.contains(r"SSH-2.0-x\r\n"), "{message}");
+}
+
+#[test]
+fn a_server_that_speaks_first_on_a_grpc_url_is_protocol_mismatch_on_every_attempt() {
+    let server = serve(Behavior::Banner(SSH_BANNER.to_vec()));
+    for url in [
+        format!("grpc://{}", server.addr()),
+        format!("grpcs://{}", server.addr()),
+    ] {
+        let report = every_attempt_is(&url, &[], "protocol_mismatch");
+        assert!(last_message(&report).contains("SSH"), "{report:#}");
+    }
+}
+
+#[test]
+fn a_server_that_speaks_first_to_http2_with_prior_knowledge_is_protocol_mismatch_on_every_attempt()
+{
+    let server = serve(Behavior::Banner(SSH_BANNER.to_vec()));
+    let report = every_attempt_is(&server.url("/"), &["--http2"], "protocol_mismatch");
+    let message = last_message(&report);
+    assert!(message.contains("HTTP/2 SETTINGS frame"), "{message}");
+}
+
+#[test]
+fn control_characters_in_a_banner_never_reach_the_terminal() {
+    let server = serve(Behavior::Banner(
+        b"\x1b[2J\x1b]0;owned\x07\x9b31m\r\n".to_vec(),
+    ));
+    let run = stillup(["check", &server.url("/")]);
+    run.assert_code(1);
+    assert!(run.stderr.contains(r"\x1b[2J"), "{run}");
+    for raw in ["\x1b", "\x07", "\u{9b}"] {
+        assert!(!run.stderr.contains(raw), "raw {raw:?} printed\n{run}");
+        assert!(!run.stdout.contains(raw), "raw {raw:?} printed\n{run}");
+    }
+}
+
+#[test]
+fn http2_protocol_violations_on_a_grpc_url_are_invalid_response_naming_the_violation() {
+    super::http2::every_violation_is_invalid_response(|addr| format!("grpc://{addr}"), &[]);
 }

@@ -1,13 +1,15 @@
-//! `--http2`: prior knowledge (h2c) on plain http, ALPN on https with HTTP/1.1 as fallback.
+//! `--http2`: prior knowledge (h2c) on plain http, ALPN on https with HTTP/1.1 as fallback;
+//! servers that break HTTP/2, or answer it with HTTP/1.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stillup::testkit::{Behavior, Reply};
+use stillup::testkit::{Behavior, H2Violation, HostileH2Server, Reply};
 use tokio::runtime::Runtime;
 
-use super::support::{last_class, self_signed, serve_tls, stillup, TempDir};
+use super::hostile::every_attempt_is;
+use super::support::{last_class, last_message, self_signed, serve_tls, stillup, TempDir};
 
 /// An HTTP/2 server answering `{"ok":true}`, over TLS (ALPN h2) when given a config; records
 /// each request's authority and path.
@@ -124,4 +126,45 @@ fn http2_over_tls_is_negotiated_by_alpn_and_falls_back_to_http1() {
     let run = stillup(["check", &url, "--http2", "--cacert", ca, "--output", "json"]);
     run.assert_code(0);
     assert_eq!(plain.requests(), 1, "{}", last_class(&run.json()));
+}
+
+/// Every way [`HostileH2Server`] breaks HTTP/2, with a name for failure messages.
+const VIOLATIONS: [H2Violation; 4] = [
+    H2Violation::WindowUpdateZero,
+    H2Violation::BadSettings,
+    H2Violation::ContinuationFlood,
+    H2Violation::ControlCharInGrpcStatus,
+];
+
+/// A server that breaks HTTP/2 is `invalid_response` naming the violation, on every attempt,
+/// for `url_of(addr)` and `extra` flags: never blamed on HTTP/1 or TLS, never "http2 error".
+pub(crate) fn every_violation_is_invalid_response(
+    url_of: fn(SocketAddr) -> String,
+    extra: &[&str],
+) {
+    for violation in VIOLATIONS {
+        let server = HostileH2Server::start(violation).unwrap();
+        let report = every_attempt_is(&url_of(server.addr()), extra, "invalid_response");
+        let message = last_message(&report);
+        assert!(
+            message.contains("broke the HTTP/2 protocol") || message.contains("grpc-status"),
+            "{violation:?}: {message}"
+        );
+        assert!(!message.contains("HTTP/1"), "{violation:?}: {message}");
+        assert!(!message.contains("TLS"), "{violation:?}: {message}");
+        assert!(!message.contains('\x1b'), "{violation:?}: {message}");
+    }
+}
+
+#[test]
+fn http2_protocol_violations_are_invalid_response_naming_the_violation() {
+    every_violation_is_invalid_response(|addr| format!("http://{addr}/health"), &["--http2"]);
+}
+
+#[test]
+fn an_http1_server_answering_http2_with_prior_knowledge_is_protocol_mismatch() {
+    let server = super::support::serve(Behavior::Respond(Reply::text(200, "ok")));
+    let report = every_attempt_is(&server.url("/"), &["--http2"], "protocol_mismatch");
+    let message = last_message(&report);
+    assert!(message.contains("HTTP/1 server"), "{message}");
 }

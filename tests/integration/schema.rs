@@ -71,7 +71,7 @@ fn a_report_through_many_failure_classes_matches_the_schema() {
     let script = Script::new()
         .then_requests(1, Behavior::Respond(Reply::status(503)))
         .then_requests(1, Behavior::Reset)
-        .then_requests(1, Behavior::Raw(b"NOT HTTP AT ALL\r\n\r\n".to_vec()))
+        .then_requests(1, Behavior::Raw(b"HTTP/1.1 abc OK\r\n\r\n".to_vec()))
         .then_requests(1, Behavior::Respond(Reply::text(200, &"x".repeat(4096))))
         .then_requests(
             1,

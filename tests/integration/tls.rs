@@ -127,15 +127,19 @@ impl Drop for PlainHttpListener {
 }
 
 #[test]
-fn plain_http_on_an_https_url_fails_as_tls_handshake() {
+fn plain_http_on_an_https_url_fails_as_protocol_mismatch() {
     let listener = PlainHttpListener::spawn();
     let url = format!("https://{}/health", listener.addr);
     let run = check_json(&url, &["--attempt-timeout", "3s"]);
     run.assert_code(1)
         .assert_within(Duration::from_secs(3) + SLACK);
     let report = run.json();
-    assert_eq!(classes(&report), ["tls_handshake"], "{run}");
-    assert!(last_message(&report).contains("TLS"), "{run}");
+    assert_eq!(classes(&report), ["protocol_mismatch"], "{run}");
+    let message = last_message(&report);
+    assert!(
+        message.contains("TLS") && message.contains("use http://"),
+        "{run}"
+    );
 }
 
 /// A certificate made for one test, with what a server needs to present it.

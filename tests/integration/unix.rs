@@ -321,3 +321,134 @@ fn unix_targets_without_a_socket_path_are_usage_errors() {
         assert!(line.contains(hint), "{bad}: {hint:?} missing from {line}");
     }
 }
+
+#[test]
+fn a_relative_redirect_made_absolute_with_the_host_sent_stays_on_the_unix_socket() {
+    // As nginx answers `return 302 /health;`: absolute, with the `Host: localhost` stillup
+    // sent over the socket (and a port, where `port_in_redirect` adds one).
+    let dir = TempDir::new("unix-absolute-redirect");
+    let socket = socket_in(&dir);
+    let html = "<html>\r\n<head><title>302 Found</title></head>\r\n</html>\r\n";
+    let server = UnixServer::start(
+        &socket,
+        vec![
+            response(
+                "302 Moved Temporarily",
+                &[
+                    "Server: nginx/1.22.1",
+                    "Content-Type: text/html",
+                    "Location: http://localhost/health",
+                ],
+                html,
+            ),
+            response(
+                "302 Moved Temporarily",
+                &[
+                    "Server: nginx/1.22.1",
+                    "Location: http://localhost:8080/ready?x=1",
+                ],
+                html,
+            ),
+            response("200 OK", &["Server: nginx/1.22.1"], "ok"),
+        ],
+    );
+    let run = wait_json(&[&unix_url(&socket, "/start")], &["--timeout", "10s"]);
+    run.assert_code(0);
+    let report = run.json();
+    assert_eq!(classes(&report), [HEALTHY], "{run}");
+    assert_eq!(attempts_of(target(&report, 0))[0]["redirects"], 2, "{run}");
+    let heads = server.heads();
+    let paths: Vec<&str> = heads
+        .iter()
+        .map(|h| h.split_whitespace().nth(1).unwrap_or_default())
+        .collect();
+    assert_eq!(paths, ["/start", "/health", "/ready?x=1"]);
+}
+
+/// nginx, if installed, as a child of the test: its own prefix, config, pid and log files in a
+/// temp dir, listening only on a Unix socket there; killed when dropped.
+struct Nginx {
+    child: std::process::Child,
+    socket: PathBuf,
+    _dir: TempDir,
+}
+
+impl Nginx {
+    /// `None` (after saying so) when nginx is not installed.
+    fn start(locations: &str) -> Option<Nginx> {
+        let binary = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file());
+        let Some(binary) = binary else {
+            eprintln!("SKIPPED: nginx is not installed (apt-get install nginx-light); the scripted test covers its answer");
+            return None;
+        };
+        let dir = TempDir::new("nginx");
+        let path = |name: &str| dir.file(name).to_str().unwrap().to_string();
+        let socket = dir.file("nginx.sock");
+        let config = format!(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {pid};\nerror_log {log};\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n  access_log off;\n  client_body_temp_path {t}/body;\n  proxy_temp_path {t}/proxy;\n\
+             fastcgi_temp_path {t}/fastcgi;\n  uwsgi_temp_path {t}/uwsgi;\n  scgi_temp_path {t}/scgi;\n\
+             server {{\n    listen unix:{socket};\n{locations}\n  }}\n}}\n",
+            pid = path("nginx.pid"),
+            log = path("error.log"),
+            t = dir.path().display(),
+            socket = socket.display(),
+        );
+        std::fs::write(dir.file("nginx.conf"), config).unwrap();
+        let child = std::process::Command::new(binary)
+            .args([
+                "-p",
+                &path(""),
+                "-c",
+                &path("nginx.conf"),
+                "-e",
+                &path("error.log"),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx starts");
+        let mut nginx = Nginx {
+            child,
+            socket,
+            _dir: dir,
+        };
+        for _ in 0..200 {
+            if nginx.socket.exists() {
+                return Some(nginx);
+            }
+            if let Ok(Some(status)) = nginx.child.try_wait() {
+                let log = std::fs::read_to_string(nginx._dir.file("error.log")).unwrap_or_default();
+                panic!("nginx exited with {status}:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("nginx did not create its socket within 10s");
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn nginx_on_a_unix_socket_has_its_relative_redirect_followed() {
+    let locations = "    location = /start { return 302 /health; }\n    \
+                     location = /health { return 200 \"ok\\n\"; }\n";
+    let Some(nginx) = Nginx::start(locations) else {
+        return;
+    };
+    let run = wait_json(&[&unix_url(&nginx.socket, "/start")], &["--timeout", "10s"]);
+    run.assert_code(0);
+    let report = run.json();
+    assert_eq!(classes(&report), [HEALTHY], "{run}");
+    assert_eq!(attempts_of(target(&report, 0))[0]["redirects"], 1, "{run}");
+}

@@ -248,6 +248,15 @@ impl Failure {
             | Failure::Reset { detail }
             | Failure::InvalidResponse { detail }
             | Failure::LocalLimit { detail } => vec![detail],
+            Failure::ProtocolMismatch {
+                expected,
+                spoken,
+                excerpt,
+            } => {
+                let mut texts = vec![expected, excerpt];
+                texts.extend(spoken.as_mut());
+                texts
+            }
             Failure::HttpStatus { expected, .. } => vec![expected],
             Failure::ConditionFailed {
                 condition,

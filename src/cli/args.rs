@@ -165,7 +165,7 @@ pub struct WaitArgs {
     pub output: OutputArgs,
 
     /// A command to run once the targets are healthy (never after a failure); stillup exits
-    /// with its exit code and forwards SIGINT and SIGTERM to it
+    /// with its exit code and forwards SIGINT, SIGTERM and SIGHUP to it
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }

@@ -115,7 +115,9 @@ fn destination(path: &Path) -> io::Result<Destination> {
         Ok(_) => {
             // Replace the file a symlink points to, not the symlink.
             let file = fs::canonicalize(path)?;
-            let dir = file.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+            let dir = file
+                .parent()
+                .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
             Ok(Destination::Replace { file, dir })
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -154,7 +156,11 @@ fn temporary_in(dir: &Path, file: &Path) -> io::Result<(PathBuf, File)> {
             ".{name}.stillup-{}-{attempt}.tmp",
             std::process::id()
         ));
-        match OpenOptions::new().write(true).create_new(true).open(&candidate) {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&candidate)
+        {
             Ok(handle) => return Ok((candidate, handle)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
             Err(e) => return Err(e),
@@ -220,10 +226,8 @@ mod tests {
     use super::*;
 
     fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "stillup-output-{}-{name}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("stillup-output-{}-{name}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         dir
@@ -276,7 +280,10 @@ mod tests {
         fs::write(&real, "old").unwrap();
         std::os::unix::fs::symlink(&real, &link).unwrap();
         write_file(link.to_str().unwrap(), b"new".to_vec()).unwrap();
-        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(fs::read_to_string(&real).unwrap(), "new");
         let _ = fs::remove_dir_all(dir);
     }

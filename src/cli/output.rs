@@ -8,8 +8,9 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::config::UsageError;
 use super::exit;
@@ -55,28 +56,183 @@ fn bounded(
     }
 }
 
-/// Write `bytes` to stdout, whole and flushed, within [`GRACE`]. A closed pipe is not an error.
+/// Write `bytes` to stdout, whole and flushed. A closed pipe is not an error; a reader that
+/// takes nothing for [`GRACE`] is.
 pub fn write_stdout(bytes: Vec<u8>) -> io::Result<()> {
-    write_stdout_within(GRACE, bytes)
+    stream_to_stdout(GRACE, |out| out.write_all(&bytes))
 }
 
-fn write_stdout_within(grace: Duration, bytes: Vec<u8>) -> io::Result<()> {
-    let written = bounded(grace, move || {
-        let mut out = io::stdout().lock();
-        out.write_all(&bytes)?;
-        out.flush()
-    });
-    match written {
+/// Serialize `document` and write it to stdout as one JSON document followed by a newline,
+/// streamed: a document of many thousand targets is never held twice in memory.
+pub fn print_json(document: &impl serde::Serialize) -> io::Result<()> {
+    stream_to_stdout(GRACE, |out| {
+        serde_json::to_writer_pretty(&mut *out, document).map_err(io::Error::from)?;
+        out.write_all(b"\n")
+    })
+}
+
+/// Bytes handed to the stdout thread at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// Whatever `produce` writes goes to stdout through a thread of its own, so that a reader
+/// that stops reading shows as a stall instead of a blocked run: waiting for it ends, with
+/// an error, once it has taken nothing for `grace`. A slow reader that keeps reading is
+/// waited for.
+fn stream_to_stdout(
+    grace: Duration,
+    produce: impl FnOnce(&mut Chunks) -> io::Result<()>,
+) -> io::Result<()> {
+    let (chunks, received) = mpsc::sync_channel::<Vec<u8>>(4);
+    let (done, finished) = mpsc::sync_channel::<io::Result<()>>(1);
+    let written = Arc::new(AtomicU64::new(0));
+    let progress = Arc::clone(&written);
+    let spawned = std::thread::Builder::new()
+        .name("stillup-stdout".into())
+        .spawn(move || {
+            let result = (|| {
+                let mut out = io::stdout().lock();
+                for chunk in received {
+                    let mut rest = chunk.as_slice();
+                    while !rest.is_empty() {
+                        match out.write(rest) {
+                            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                            Ok(n) => {
+                                rest = &rest[n..];
+                                progress.fetch_add(n as u64, Ordering::Relaxed);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                out.flush()
+            })();
+            let _ = done.send(result);
+        });
+    let mut out = Chunks {
+        buffer: Vec::with_capacity(CHUNK),
+        sender: None,
+        written: Arc::clone(&written),
+        grace,
+    };
+    let outcome = match spawned {
+        // No thread to spare (stillup's own limits): write unbounded rather than not at all.
+        Err(_) => produce(&mut out).and_then(|()| {
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(&out.buffer)?;
+            stdout.flush()
+        }),
+        Ok(_) => {
+            out.sender = Some(chunks);
+            let produced = produce(&mut out).and_then(|()| out.flush());
+            // The end of the stream: the thread finishes what it holds and says how it went.
+            out.sender = None;
+            match produced {
+                Ok(()) => finish(&finished, &written, grace),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(e),
+                // The thread's own error (a full disk, a closed pipe) says best what happened.
+                Err(e) => finish(&finished, &written, grace).and(Err(e)),
+            }
+        }
+    };
+    match outcome {
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     }
 }
 
-/// Serialize `document` and write it to stdout as one JSON document followed by a newline.
-pub fn print_json(document: &impl serde::Serialize) -> io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(document).map_err(io::Error::other)?;
-    bytes.push(b'\n');
-    write_stdout(bytes)
+/// Wait for the stdout thread's verdict while it keeps making progress.
+fn finish(
+    finished: &mpsc::Receiver<io::Result<()>>,
+    written: &AtomicU64,
+    grace: Duration,
+) -> io::Result<()> {
+    let mut seen = written.load(Ordering::Relaxed);
+    loop {
+        match finished.recv_timeout(grace) {
+            Ok(result) => return result,
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(io::Error::other("the writer stopped before finishing"))
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let now = written.load(Ordering::Relaxed);
+                if now == seen {
+                    return Err(stalled(grace));
+                }
+                seen = now;
+            }
+        }
+    }
+}
+
+fn stalled(grace: Duration) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "nothing was read for {}s: is anything reading it?",
+            grace.as_secs_f64()
+        ),
+    )
+}
+
+/// The producing side of [`stream_to_stdout`]: collects bytes into chunks for the thread.
+#[derive(Debug)]
+struct Chunks {
+    buffer: Vec<u8>,
+    /// `None` once the stream is closed (or when nothing is sent: the fallback).
+    sender: Option<mpsc::SyncSender<Vec<u8>>>,
+    written: Arc<AtomicU64>,
+    grace: Duration,
+}
+
+impl Chunks {
+    fn send(&mut self) -> io::Result<()> {
+        let Some(sender) = &self.sender else {
+            return Ok(());
+        };
+        let mut chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK));
+        let mut seen = self.written.load(Ordering::Relaxed);
+        let mut since = Instant::now();
+        loop {
+            match sender.try_send(chunk) {
+                Ok(()) => return Ok(()),
+                // The thread stopped: its own error says why (see `finish`).
+                Err(mpsc::TrySendError::Disconnected(_)) => {
+                    return Err(io::Error::from(io::ErrorKind::BrokenPipe))
+                }
+                Err(mpsc::TrySendError::Full(back)) => {
+                    chunk = back;
+                    let now = self.written.load(Ordering::Relaxed);
+                    if now != seen {
+                        seen = now;
+                        since = Instant::now();
+                    } else if since.elapsed() >= self.grace {
+                        return Err(stalled(self.grace));
+                    }
+                    // The reader is behind: poll its progress gently.
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+    }
+}
+
+impl Write for Chunks {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.sender.is_some() && self.buffer.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buffer.is_empty() {
+            Ok(())
+        } else {
+            self.send()
+        }
+    }
 }
 
 /// Say that `what` could not be written, once, and return the exit code for it.
@@ -294,6 +450,38 @@ mod tests {
         check_writable("--report", "/dev/full").unwrap();
         let error = write_file("/dev/full", vec![b'x'; 4096]).unwrap_err();
         assert_eq!(error.raw_os_error(), Some(28), "{error}");
+    }
+
+    #[test]
+    fn a_stream_nobody_takes_from_stalls_after_the_grace() {
+        let (sender, _held_but_never_read) = mpsc::sync_channel(1);
+        let mut out = Chunks {
+            buffer: Vec::new(),
+            sender: Some(sender),
+            written: Arc::new(AtomicU64::new(0)),
+            grace: Duration::from_millis(100),
+        };
+        let started = Instant::now();
+        // The channel holds one chunk; the second has nowhere to go.
+        let error = (0..3)
+            .try_for_each(|_| out.write_all(&vec![b'x'; CHUNK]))
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn a_stream_whose_reader_is_gone_is_a_closed_pipe() {
+        let (sender, reader) = mpsc::sync_channel(1);
+        drop(reader);
+        let mut out = Chunks {
+            buffer: Vec::new(),
+            sender: Some(sender),
+            written: Arc::new(AtomicU64::new(0)),
+            grace: Duration::from_secs(30),
+        };
+        let error = out.write_all(&vec![b'x'; CHUNK]).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[test]

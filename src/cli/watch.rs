@@ -328,6 +328,9 @@ fn print_summary(outcome: &WatchOutcome, document: &WatchReport, live: &Live) {
     if let Some(code) = document.command_exit_code {
         let _ = writeln!(err, "command exited with {code}");
     }
+    if let Some(signal) = document.signal {
+        let _ = writeln!(err, "ended by {signal}");
+    }
     if document.within_budget {
         let _ = writeln!(err, "{} within budget", live.paint(GOOD, "✓"));
     } else {

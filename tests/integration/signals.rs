@@ -325,6 +325,23 @@ fn sighup_ends_a_watch_with_its_report_and_exits_129() {
     assert_eq!(report["exit_code"], 129, "{run}");
     let page = std::fs::read_to_string(&html).unwrap_or_else(|e| panic!("{e}\n{run}"));
     assert!(page.contains("</html>"), "{run}");
+
+    // The human summary says so too.
+    let before = server.requests();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("stillup"))
+        .env("NO_COLOR", "1")
+        .args(["watch", &server.url("/"), "--rate", "20/s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stillup can be started");
+    wait_for_requests(&server, before + 3, &mut child);
+    send(&child, libc::SIGHUP);
+    let run = finish(child);
+    run.assert_code(129);
+    assert!(run.stderr.contains("ended by SIGHUP"), "{run}");
+    assert!(run.stderr.contains("available"), "the summary\n{run}");
 }
 
 /// Whether a process with this pid still exists (`kill(pid, 0)`).

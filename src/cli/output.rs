@@ -260,6 +260,8 @@ enum Destination {
 
 fn destination(path: &Path) -> io::Result<Destination> {
     if names_a_descriptor(path) {
+        // Nothing is created there: it has to exist.
+        fs::metadata(path)?;
         return Ok(Destination::InPlace(path.to_path_buf()));
     }
     match fs::metadata(path) {
@@ -442,6 +444,14 @@ mod tests {
             .is_symlink());
         assert_eq!(fs::read_to_string(&real).unwrap(), "new");
         let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn a_device_that_does_not_exist_is_refused() {
+        let text = check_writable("--report", "/dev/no-such-device-stillup")
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("/dev/no-such-device-stillup"), "{text}");
     }
 
     #[cfg(target_os = "linux")]

@@ -114,3 +114,18 @@ fn a_missing_target_is_a_usage_error() {
     run.assert_code(2);
     assert!(run.stderr.contains("TARGET"), "{run}");
 }
+
+#[test]
+fn help_and_the_man_page_list_every_exit_code() {
+    for args in [&["man"][..], &["--help"][..]] {
+        let run = stillup(args);
+        run.assert_code(0);
+        for code in stillup::cli::exit::ALL_CODES {
+            let listed = run
+                .stdout
+                .lines()
+                .any(|line| line.trim_start().starts_with(&format!("{code} ")));
+            assert!(listed, "exit code {code} missing from {args:?}\n{run}");
+        }
+    }
+}

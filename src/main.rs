@@ -1,5 +1,5 @@
 //! `stillup`: parse, validate, run the engine on a small runtime, print, exit with the
-//! documented code. SIGINT and SIGTERM end a run promptly with the summary so far.
+//! documented code. SIGINT, SIGTERM and SIGHUP end a run promptly with the summary so far.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -198,7 +198,7 @@ async fn run(config: RunConfig) -> u8 {
     cli::exec::run_command(&exec).await
 }
 
-/// Completes on SIGINT or SIGTERM, recording which one arrived.
+/// Completes on SIGINT, SIGTERM or SIGHUP, recording which one arrived.
 async fn wait_for_signal(record: tokio::sync::watch::Sender<Option<Signal>>) {
     let _ = record.send(Some(cli::signals::next_signal().await));
 }

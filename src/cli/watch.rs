@@ -267,7 +267,7 @@ pub async fn run(config: WatchConfig) -> u8 {
         if exec.is_empty() {
             ended_by.set(Some(super::signals::next_signal().await));
         } else {
-            // The command gets our SIGINT / SIGTERM forwarded; the watch ends when it does.
+            // The command gets our SIGINT / SIGTERM / SIGHUP forwarded; the watch ends when it does.
             command_code.set(Some(super::exec::run_command(&exec).await));
         }
     };

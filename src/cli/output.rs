@@ -18,42 +18,43 @@ use super::exit;
 /// How long a write may take once the run is over before it counts as failed.
 pub const GRACE: Duration = Duration::from_secs(1);
 
-/// Run `job` (a blocking write) on its own thread and wait at most `grace` for it. A writer
-/// still blocked after that is left behind: the process exits without it.
+/// Run `job` (a blocking write) on its own thread and wait for it while it makes progress:
+/// it counts the bytes it has written in the counter it is given, and once that stands still
+/// for `grace` the write has failed. A writer still blocked then is left behind: the process
+/// exits without it.
 fn bounded(
     grace: Duration,
-    job: impl FnOnce() -> io::Result<()> + Send + 'static,
+    job: impl FnOnce(&AtomicU64) -> io::Result<()> + Send + 'static,
 ) -> io::Result<()> {
     let (done, result) = mpsc::sync_channel(1);
+    let written = Arc::new(AtomicU64::new(0));
+    let progress = Arc::clone(&written);
     let slot = Arc::new(Mutex::new(Some(job)));
     let theirs = Arc::clone(&slot);
     let spawned = std::thread::Builder::new()
         .name("stillup-output".into())
         .spawn(move || {
             if let Some(job) = theirs.lock().ok().and_then(|mut job| job.take()) {
-                let _ = done.send(job());
+                let _ = done.send(job(&progress));
             }
         });
     if spawned.is_err() {
         // No thread to spare (stillup's own limits): write unbounded rather than not at all.
         return match slot.lock().ok().and_then(|mut job| job.take()) {
-            Some(job) => job(),
+            Some(job) => job(&written),
             None => Err(io::Error::other("no thread left to write with")),
         };
     }
-    match result.recv_timeout(grace) {
-        Ok(outcome) => outcome,
-        Err(mpsc::RecvTimeoutError::Timeout) => Err(io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!(
-                "still blocked after {}s: nothing is reading it",
-                grace.as_secs_f64()
-            ),
-        )),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            Err(io::Error::other("the writer stopped before finishing"))
-        }
+    finish(&result, &written, grace)
+}
+
+/// `write_all`, counting progress in `written` as it goes.
+fn write_counted(out: &mut impl Write, bytes: &[u8], written: &AtomicU64) -> io::Result<()> {
+    for chunk in bytes.chunks(CHUNK) {
+        out.write_all(chunk)?;
+        written.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
+    out.flush()
 }
 
 /// Write `bytes` to stdout, whole and flushed. A closed pipe is not an error; a reader that
@@ -169,7 +170,7 @@ fn stalled(grace: Duration) -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
         format!(
-            "nothing was read for {}s: is anything reading it?",
+            "it took nothing for {}s: is anything reading it?",
             grace.as_secs_f64()
         ),
     )
@@ -358,23 +359,21 @@ pub fn write_file(path: &str, bytes: Vec<u8>) -> io::Result<()> {
 }
 
 fn write_file_within(grace: Duration, path: PathBuf, bytes: Vec<u8>) -> io::Result<()> {
-    bounded(grace, move || match destination(&path)? {
+    bounded(grace, move |written| match destination(&path)? {
         Destination::InPlace(path) => {
             let mut handle = OpenOptions::new().append(true).open(path)?;
-            handle.write_all(&bytes)?;
-            handle.flush()
+            write_counted(&mut handle, &bytes, written)
         }
         Destination::Replace { file, dir } => {
             let (temporary, mut handle) = temporary_in(&dir, &file)?;
-            // A full disk may only say so when the data reaches it: sync before the rename.
-            let written = handle
-                .write_all(&bytes)
-                .and_then(|()| handle.sync_all())
+            // No fsync: the rename already keeps readers from half a report, and a sync on a
+            // busy disk could outlast the grace; a full disk fails the write itself.
+            let done = write_counted(&mut handle, &bytes, written)
                 .and_then(|()| fs::rename(&temporary, &file));
-            if written.is_err() {
+            if done.is_err() {
                 let _ = fs::remove_file(&temporary);
             }
-            written
+            done
         }
     })
 }
@@ -495,9 +494,21 @@ mod tests {
     }
 
     #[test]
+    fn a_slow_write_that_keeps_going_outlasts_the_grace() {
+        let outcome = bounded(Duration::from_secs(1), |written| {
+            for _ in 0..25 {
+                std::thread::sleep(Duration::from_millis(100));
+                written.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        });
+        assert!(outcome.is_ok(), "{outcome:?}");
+    }
+
+    #[test]
     fn a_write_that_blocks_fails_after_the_grace() {
         let started = std::time::Instant::now();
-        let error = bounded(Duration::from_millis(100), || {
+        let error = bounded(Duration::from_millis(100), |_| {
             std::thread::sleep(Duration::from_secs(30));
             Ok(())
         })

@@ -238,7 +238,11 @@ impl Write for Chunks {
 
 /// Say that `what` could not be written, once, and return the exit code for it.
 pub fn failed(what: &str, error: &io::Error) -> u8 {
-    let _ = writeln!(io::stderr(), "stillup: cannot write {what}: {error}");
+    let line = format!("stillup: cannot write {what}: {error}\n");
+    // stderr may be the very pipe that is blocked (`2>&1`): this line is bounded too.
+    let _ = bounded(GRACE, move |written| {
+        write_counted(&mut io::stderr().lock(), line.as_bytes(), written)
+    });
     exit::OUTPUT_FAILED
 }
 

@@ -221,6 +221,33 @@ fn a_json_document_nobody_reads_fails_after_a_short_grace() {
     drop(reader);
     assert_output_failed(&run, "the JSON document");
     run.assert_within(Duration::from_secs(2) + SLACK);
+
+    // With stderr in the same unread pipe (`2>&1`), the line saying so cannot hold it either.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    let stderr = writer.try_clone().expect("the pipe can be shared");
+    let started = Instant::now();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("stillup"))
+        .env("NO_COLOR", "1")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(stderr)
+        .spawn()
+        .expect("stillup can be started");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            break Some(status);
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(reader);
+    assert_eq!(status.and_then(|s| s.code()), Some(5));
+    assert!(started.elapsed() < Duration::from_secs(3) + SLACK);
 }
 
 #[test]

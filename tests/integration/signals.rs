@@ -440,4 +440,22 @@ fn too_few_descriptors_to_start_is_inconclusive_not_a_panic() {
         }
     }
     assert_eq!(server.requests(), 0);
+    // Around the edge, on both runtime flavours (nine targets get the multi-threaded one):
+    // whatever the limit, stillup ends with a code of its own, never a panic or an abort.
+    let many: Vec<&str> = std::iter::repeat_n(url.as_str(), 9).collect();
+    for limit in 4..=14 {
+        let limit = format!("--nofile={limit}");
+        for targets in [&many[..1], &many[..]] {
+            let mut all = vec![limit.as_str(), bin, "wait"];
+            all.extend_from_slice(targets);
+            all.extend_from_slice(&["--timeout", "1s"]);
+            let run = run_to_end(wrapper("prlimit", all));
+            assert!(
+                matches!(run.code, Some(0 | 1 | 6)),
+                "{limit} with {} target(s)\n{run}",
+                targets.len()
+            );
+            assert!(!run.stderr.contains("panicked"), "{run}");
+        }
+    }
 }

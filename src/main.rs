@@ -1,5 +1,5 @@
 //! `stillup`: parse, validate, run the engine on a small runtime, print, exit with the
-//! documented code. SIGINT and SIGTERM end a run promptly with the summary so far.
+//! documented code. SIGINT, SIGTERM and SIGHUP end a run promptly with the summary so far.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -203,7 +203,7 @@ async fn run(config: RunConfig) -> u8 {
     cli::exec::run_command(&exec).await
 }
 
-/// Completes on SIGINT or SIGTERM, recording which one arrived.
+/// Completes on SIGINT, SIGTERM or SIGHUP, recording which one arrived.
 async fn wait_for_signal(record: tokio::sync::watch::Sender<Option<Signal>>) {
     let _ = record.send(Some(cli::signals::next_signal().await));
 }
@@ -213,8 +213,10 @@ async fn wait_for_signal(record: tokio::sync::watch::Sender<Option<Signal>>) {
 const SINGLE_THREAD_TARGETS: usize = 8;
 
 /// Descriptors tokio's runtime opens as it starts (epoll, its waker, the signal socket pair
-/// and a clone of it; it panics when the pair cannot be made), with room for an attempt.
-const DESCRIPTORS_TO_START: usize = 8;
+/// and a clone of it, …; it panics when the pair cannot be made), measured with `prlimit`
+/// for both runtime flavours. With fewer, stillup cannot start at all; with just these, every
+/// attempt reports `local_limit`, which is inconclusive too.
+const DESCRIPTORS_TO_START: usize = 6;
 
 /// Whether `n` more descriptors can be opened: tried with socket pairs (no file system
 /// needed), closed again at once. Called before any other thread exists, so nothing takes

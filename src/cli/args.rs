@@ -10,9 +10,11 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 
 use clap::builder::BoolishValueParser;
-use clap::parser::ValueSource;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{
+    ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 
 use super::exit::{exit_code_table, watch_exit_code_table, EXIT_CODES_HELP, WATCH_EXIT_CODES};
 
@@ -167,7 +169,7 @@ pub struct WaitArgs {
     pub output: OutputArgs,
 
     /// A command to run once the targets are healthy (never after a failure); stillup exits
-    /// with its exit code and forwards SIGINT and SIGTERM to it
+    /// with its exit code and forwards SIGINT, SIGTERM and SIGHUP to it
     #[arg(last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -191,8 +193,8 @@ impl WaitArgs {
     /// the config file's, so that a bad value is refused by both commands alike. The error
     /// is one line.
     pub fn from_variables() -> Result<(WaitArgs, Sources), String> {
-        let command =
-            clap::Command::new("stillup").subcommand(WaitArgs::augment_args(clap::Command::new("wait")));
+        let command = clap::Command::new("stillup")
+            .subcommand(WaitArgs::augment_args(clap::Command::new("wait")));
         let argv: Vec<OsString> = ["stillup", "wait", "http://defaults/"]
             .into_iter()
             .map(OsString::from)
@@ -623,7 +625,11 @@ fn is_value_of(arg: &clap::Arg, word: &str) -> bool {
 /// Our one line for the clap errors that would otherwise mislead: a bad switch variable
 /// (`STILLUP_INSECURE=maybe`, which clap blames on `--insecure`) and an option of `wait` given
 /// to `check` (which clap answers with "use '-- --timeout'"). `args` is the command line.
-pub fn usage_line(command: &clap::Command, args: &[OsString], error: &clap::Error) -> Option<String> {
+pub fn usage_line(
+    command: &clap::Command,
+    args: &[OsString],
+    error: &clap::Error,
+) -> Option<String> {
     let context = |kind| match error.get(kind) {
         Some(ContextValue::String(s)) => Some(s.clone()),
         _ => None,
@@ -669,7 +675,8 @@ pub fn usage_line(command: &clap::Command, args: &[OsString], error: &clap::Erro
             let given = context(ContextKind::InvalidArg)?;
             let long = given.strip_prefix("--")?.split('=').next()?.to_string();
             let wait = command.find_subcommand("wait")?;
-            wait.get_arguments().find(|a| a.get_long() == Some(long.as_str()))?;
+            wait.get_arguments()
+                .find(|a| a.get_long() == Some(long.as_str()))?;
             Some(if long == "timeout" {
                 "--timeout is an option of wait, not of check: check makes one attempt, \
                  bounded by --attempt-timeout"

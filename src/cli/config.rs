@@ -145,7 +145,8 @@ impl fmt::Display for UsageError {
                     " to {target} ({}): it applies to {applies_to}",
                     kind.noun()
                 )?;
-                let per_target = matches!(origin, Origin::File { key, .. } if key.starts_with("targets."));
+                let per_target =
+                    matches!(origin, Origin::File { key, .. } if key.starts_with("targets."));
                 if *mixed && !per_target {
                     f.write_str(
                         "; to give it to some targets only, set it in their [targets.NAME] \

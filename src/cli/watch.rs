@@ -285,11 +285,12 @@ pub async fn run(config: WatchConfig) -> u8 {
         names,
     };
     let command_code = Cell::new(None::<u8>);
+    let ended_by = Cell::new(None::<exit::Signal>);
     let stop = async {
         if exec.is_empty() {
-            super::signals::next_signal().await;
+            ended_by.set(Some(super::signals::next_signal().await));
         } else {
-            // The command gets our SIGINT / SIGTERM forwarded; the watch ends when it does.
+            // The command gets our SIGINT / SIGTERM / SIGHUP forwarded; the watch ends when it does.
             command_code.set(Some(super::exec::run_command(&exec).await));
         }
     };
@@ -305,14 +306,13 @@ pub async fn run(config: WatchConfig) -> u8 {
         progress.clear();
     }
     let document = WatchReport::new(&outcome, &budgets, command_code.map(i32::from));
+    let code = exit::for_watch(command_code, ended_by.get(), document.verdict);
+    let document = document.ended(ended_by.get().map(exit::Signal::name), code);
     let mut unwritten = None;
     if let Some(path) = &report {
         let html = super::html::render(&outcome, &document);
         if let Err(e) = super::output::write_file(path, html.into_bytes()) {
-            unwritten = Some(super::output::failed(
-                &format!("the report {path}"),
-                &e,
-            ));
+            unwritten = Some(super::output::failed(&format!("the report {path}"), &e));
         }
     }
     if !presentation.quiet {
@@ -328,14 +328,7 @@ pub async fn run(config: WatchConfig) -> u8 {
     if let Some(code) = unwritten {
         return code;
     }
-    match command_code {
-        Some(code) if code != 0 => code,
-        _ => match document.verdict {
-            Verdict::OverBudget => exit::BUDGET_EXCEEDED,
-            Verdict::Inconclusive => exit::INCONCLUSIVE,
-            Verdict::WithinBudget | Verdict::NoBudgetSet => exit::HEALTHY,
-        },
-    }
+    code
 }
 
 fn print_summary(outcome: &WatchOutcome, document: &WatchReport, live: &Live) {
@@ -357,6 +350,9 @@ fn print_summary(outcome: &WatchOutcome, document: &WatchReport, live: &Live) {
     }
     if let Some(code) = document.command_exit_code {
         let _ = writeln!(err, "command exited with {code}");
+    }
+    if let Some(signal) = document.signal {
+        let _ = writeln!(err, "ended by {signal}");
     }
     for violation in &document.violations {
         let violation = Safe::line(violation);

@@ -51,6 +51,12 @@ pub struct WatchReport {
     pub targets: Vec<TargetWatchReport>,
     /// The exit code of `-- COMMAND`, when one ran.
     pub command_exit_code: Option<i32>,
+    /// The signal that ended the watch (`SIGINT`, `SIGTERM`, `SIGHUP`), if one did; a
+    /// signal forwarded to `-- COMMAND` is not, the command's end is.
+    pub signal: Option<&'static str>,
+    /// The code stillup exits with: the command's non-zero code wins, then 129 for SIGHUP,
+    /// then 4 for a broken budget (`within_budget`), else 0.
+    pub exit_code: u8,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -251,6 +257,8 @@ pub fn window_summary(window: &OutageWindow) -> String {
 }
 
 impl WatchReport {
+    /// The document of a watch; how it ended (`signal`, `exit_code`) is for the caller to
+    /// say with [`WatchReport::ended`].
     pub fn new(outcome: &WatchOutcome, budgets: &Budgets, command_exit_code: Option<i32>) -> Self {
         let mut violations = Vec::new();
         let mut undecided = Vec::new();
@@ -291,7 +299,16 @@ impl WatchReport {
                 .map(TargetWatchReport::from)
                 .collect(),
             command_exit_code,
+            signal: None,
+            exit_code: 0,
         }
+    }
+
+    /// How the watch ended, as the command line decided it (it owns the exit codes).
+    pub fn ended(mut self, signal: Option<&'static str>, exit_code: u8) -> Self {
+        self.signal = signal;
+        self.exit_code = exit_code;
+        self
     }
 }
 

@@ -169,3 +169,138 @@ fn the_command_runs_once_all_targets_are_healthy() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "ran\n", "{run}");
     assert_eq!(second.requests(), 3, "{run}");
 }
+
+#[test]
+fn a_command_that_cannot_run_exits_126_naming_the_program_but_not_its_arguments() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let dir = TempDir::new("exec-cannot-run");
+    // Not executable; executable but no valid format (no #!, not a binary); a directory.
+    let plain = dir.file("plain-file");
+    std::fs::write(&plain, "echo hi\n").unwrap();
+    let garbage = dir.file("garbage-binary");
+    std::fs::write(&garbage, [0x7f, b'E', b'L', b'F', 0, 0, 0, 0]).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&garbage, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let subdir = dir.file("a-directory");
+    std::fs::create_dir(&subdir).unwrap();
+    for program in [&plain, &garbage, &subdir] {
+        let program = program.to_str().unwrap();
+        let run = stillup([
+            "wait",
+            &server.url("/health"),
+            "--timeout",
+            "5s",
+            "--",
+            program,
+            "--password=hunter2-secret",
+        ]);
+        run.assert_code(126);
+        // (The `running:` line before it is another matter: see secrets.rs.)
+        let failure: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("stillup:"))
+            .collect();
+        assert_eq!(failure.len(), 1, "{run}");
+        assert!(failure[0].contains(program), "{run}");
+        assert!(!failure[0].contains("hunter2"), "{run}");
+    }
+}
+
+#[test]
+fn a_command_that_is_not_found_is_named_without_its_arguments() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    for program in ["no-such-command-stillup-test", "/no/such/dir/command"] {
+        let run = stillup([
+            "wait",
+            &server.url("/health"),
+            "--timeout",
+            "5s",
+            "--",
+            program,
+            "--token=hunter2-secret",
+        ]);
+        run.assert_code(127);
+        let failure: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter(|l| l.starts_with("stillup:"))
+            .collect();
+        assert_eq!(failure.len(), 1, "{run}");
+        assert!(failure[0].contains(program), "{run}");
+        assert!(!failure[0].contains("hunter2"), "{run}");
+    }
+}
+
+/// Panics, listing every violation, unless `report` matches schema/watch.schema.json.
+#[track_caller]
+fn assert_watch_schema(report: &serde_json::Value) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/watch.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("a valid JSON Schema");
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}\n{report:#}");
+}
+
+#[test]
+fn with_watch_a_failing_command_wins_over_a_broken_budget_and_the_json_carries_both() {
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    // (the command's exit code, what stillup exits with)
+    for (command_code, expected) in [(3, 3), (0, 4)] {
+        let run = stillup([
+            "watch",
+            &url,
+            "--rate",
+            "20/s",
+            "--max-downtime",
+            "0s",
+            "--output",
+            "json",
+            "--",
+            "sh",
+            "-c",
+            &format!("sleep 0.5; exit {command_code}"),
+        ]);
+        run.assert_code(expected);
+        let report = run.json();
+        assert_watch_schema(&report);
+        assert_eq!(report["within_budget"], false, "{run}");
+        assert_eq!(report["command_exit_code"], command_code, "{run}");
+        assert_eq!(report["exit_code"], expected, "{run}");
+        assert_eq!(report["signal"], serde_json::Value::Null, "{run}");
+    }
+}
+
+#[test]
+fn with_watch_a_command_that_cannot_run_ends_the_watch_with_126_or_127() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let dir = TempDir::new("watch-cannot-run");
+    let plain = dir.file("plain-file");
+    std::fs::write(&plain, "echo hi\n").unwrap();
+    for (program, code) in [
+        (plain.to_str().unwrap(), 126),
+        ("no-such-command-stillup-test", 127),
+    ] {
+        let run = stillup([
+            "watch",
+            &server.url("/"),
+            "--rate",
+            "20/s",
+            "--output",
+            "json",
+            "--",
+            program,
+        ]);
+        run.assert_code(code).assert_within(Duration::from_secs(10));
+        let report = run.json();
+        assert_eq!(report["command_exit_code"], code, "{run}");
+        assert_eq!(report["exit_code"], code, "{run}");
+    }
+}

@@ -79,7 +79,14 @@ fn a_report_path_that_cannot_be_written_is_refused_before_any_sample() {
     ];
     for path in &cases {
         let run = stillup([
-            "watch", &url, "--duration", "10s", "--rate", "20/s", "--report", path,
+            "watch",
+            &url,
+            "--duration",
+            "10s",
+            "--rate",
+            "20/s",
+            "--report",
+            path,
         ]);
         let line = run.usage_error_line(path);
         assert!(line.contains("--report"), "{run}");
@@ -137,7 +144,10 @@ fn a_report_nobody_reads_fails_after_a_short_grace() {
     let server = serve(Behavior::Respond(Reply::text(200, "ok")));
     let dir = TempDir::new("report-fifo");
     let fifo = dir.file("r.html");
-    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
     assert!(made.success());
     // Opening a FIFO for writing blocks until a reader comes; none will.
     let run = run_with_stdout(
@@ -211,6 +221,33 @@ fn a_json_document_nobody_reads_fails_after_a_short_grace() {
     drop(reader);
     assert_output_failed(&run, "the JSON document");
     run.assert_within(Duration::from_secs(2) + SLACK);
+
+    // With stderr in the same unread pipe (`2>&1`), the line saying so cannot hold it either.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    let stderr = writer.try_clone().expect("the pipe can be shared");
+    let started = Instant::now();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("stillup"))
+        .env("NO_COLOR", "1")
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(stderr)
+        .spawn()
+        .expect("stillup can be started");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            break Some(status);
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(reader);
+    assert_eq!(status.and_then(|s| s.code()), Some(5));
+    assert!(started.elapsed() < Duration::from_secs(3) + SLACK);
 }
 
 #[test]
@@ -244,5 +281,29 @@ fn a_closed_pipe_ends_help_man_and_completions_quietly() {
         let run = run_with_stdout(args, Stdio::from(writer));
         run.assert_code(0);
         assert!(run.stderr.is_empty(), "quietly\n{run}");
+    }
+}
+
+#[test]
+fn a_full_stderr_drops_progress_lines_but_never_panics_or_changes_the_code() {
+    let port = closed_port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let cases: [(&[&str], i32); 2] = [
+        (
+            &["watch", &url, "--duration", "500ms", "--max-downtime", "0s"],
+            4,
+        ),
+        (&["wait", &url, "--timeout", "500ms"], 1),
+    ];
+    for (args, code) in cases {
+        let output = Command::new(assert_cmd::cargo::cargo_bin("stillup"))
+            .env("NO_COLOR", "1")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(dev_full())
+            .status()
+            .expect("stillup can be started");
+        assert_eq!(output.code(), Some(code), "{args:?}");
     }
 }

@@ -1,6 +1,7 @@
-//! SIGINT and SIGTERM end a wait promptly — between attempts or in the middle of one — with
-//! exit codes 130 and 143 and the summary so far; they end a watch with its report; a running
-//! `-- COMMAND` gets them forwarded.
+//! SIGINT, SIGTERM and SIGHUP end a wait promptly — between attempts or in the middle of one —
+//! with exit codes 130, 143 and 129 and the summary so far; they end a watch with its report; a
+//! running `-- COMMAND` gets them forwarded. Too few descriptors to set up the handlers is
+//! inconclusive, never a panic.
 
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
@@ -289,4 +290,172 @@ fn sigterm_ends_a_watch_with_its_report_and_is_forwarded_to_a_watched_command() 
         run.json()["targets"][0]["samples"].as_u64().unwrap() >= 3,
         "{run}"
     );
+}
+
+#[test]
+fn sighup_mid_wait_exits_129_with_the_interrupted_summary() {
+    let server = serve(Behavior::Respond(Reply::status(503)));
+    let mut child = spawn_wait(&server.url("/health"), &[]);
+    wait_for_requests(&server, 1, &mut child);
+    send(&child, libc::SIGHUP);
+    let run = finish(child);
+    run.assert_code(129);
+    assert!(run.stderr.contains("interrupted"), "{run}");
+    assert!(run.stderr.contains("SIGHUP"), "{run}");
+    assert!(run.stderr.contains("HTTP 503"), "the summary so far\n{run}");
+}
+
+#[test]
+fn sighup_ends_a_watch_with_its_report_and_exits_129() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let dir = TempDir::new("watch-sighup");
+    let html = dir.file("r.html");
+    let mut child = spawn_watch(&server.url("/"), &["--report", html.to_str().unwrap()]);
+    wait_for_requests(&server, 5, &mut child);
+    send(&child, libc::SIGHUP);
+    let run = finish(child);
+    // A closed terminal cut the watch short: unlike Ctrl-C it is not how a watch is ended.
+    run.assert_code(129);
+    let report = run.json();
+    assert!(
+        report["targets"][0]["samples"].as_u64().unwrap() >= 5,
+        "{run}"
+    );
+    assert_eq!(report["signal"], "SIGHUP", "{run}");
+    assert_eq!(report["exit_code"], 129, "{run}");
+    let page = std::fs::read_to_string(&html).unwrap_or_else(|e| panic!("{e}\n{run}"));
+    assert!(page.contains("</html>"), "{run}");
+
+    // The human summary says so too.
+    let before = server.requests();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("stillup"))
+        .env("NO_COLOR", "1")
+        .args(["watch", &server.url("/"), "--rate", "20/s"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("stillup can be started");
+    wait_for_requests(&server, before + 3, &mut child);
+    send(&child, libc::SIGHUP);
+    let run = finish(child);
+    run.assert_code(129);
+    assert!(run.stderr.contains("ended by SIGHUP"), "{run}");
+    assert!(run.stderr.contains("available"), "the summary\n{run}");
+}
+
+/// Whether a process with this pid still exists (`kill(pid, 0)`).
+#[allow(unsafe_code)]
+fn alive(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists; nothing is delivered.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[test]
+fn sighup_while_the_command_runs_is_forwarded_and_leaves_no_orphan() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let dir = TempDir::new("exec-sighup");
+    let pid_file = dir.file("pid");
+    // The command becomes `sleep 30` itself, so its pid is the one stillup must take along.
+    let script = format!("echo $$ > '{}'; exec sleep 30", pid_file.display());
+    let mut child = spawn_wait(&server.url("/health"), &["--", "sh", "-c", &script]);
+    let give_up = Instant::now() + Duration::from_secs(15);
+    let pid = loop {
+        let written = std::fs::read_to_string(&pid_file).unwrap_or_default();
+        if let Ok(pid) = written.trim().parse::<libc::pid_t>() {
+            break pid;
+        }
+        if Instant::now() > give_up {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the command did not start within 15s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Past `exec`: the shell is now sleep.
+    std::thread::sleep(Duration::from_millis(200));
+    send(&child, libc::SIGHUP);
+    let run = finish(child);
+    // The command died of the forwarded SIGHUP: 128 + 1, as shells report.
+    run.assert_code(129);
+    let gone_by = Instant::now() + Duration::from_secs(5);
+    while alive(pid) && Instant::now() < gone_by {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let orphaned = alive(pid);
+    if orphaned {
+        // Leave nothing behind, even when the test fails.
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    }
+    assert!(!orphaned, "the command outlived stillup\n{run}");
+}
+
+#[test]
+fn sighup_stays_ignored_when_stillup_runs_under_nohup() {
+    let server = serve(Behavior::Respond(Reply::status(503)));
+    let mut cmd = Command::new("nohup");
+    cmd.env("NO_COLOR", "1")
+        .arg(assert_cmd::cargo::cargo_bin("stillup"))
+        .args([
+            "wait",
+            &server.url("/health"),
+            "--timeout",
+            "2s",
+            "--interval",
+            "200ms",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("nohup stillup can be started");
+    wait_for_requests(&server, 1, &mut child);
+    send(&child, libc::SIGHUP);
+    let run = finish(child);
+    // Not interrupted: the wait ran to its deadline.
+    run.assert_code(1);
+    assert!(!run.stderr.contains("SIGHUP"), "{run}");
+}
+
+#[test]
+fn too_few_descriptors_to_start_is_inconclusive_not_a_panic() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/");
+    let stillup = assert_cmd::cargo::cargo_bin("stillup");
+    let bin = stillup.to_str().unwrap();
+    let cases: [&[&str]; 3] = [
+        &["wait", &url, "--timeout", "2s"],
+        &["check", &url],
+        &["watch", &url, "--duration", "1s"],
+    ];
+    for limit in ["--nofile=5", "--nofile=7"] {
+        for args in cases {
+            let mut all = vec![limit, bin];
+            all.extend_from_slice(args);
+            let run = run_to_end(wrapper("prlimit", all));
+            run.assert_code(6);
+            assert!(!run.stderr.contains("panicked"), "{run}");
+            let lines: Vec<&str> = run.stderr.lines().collect();
+            assert_eq!(lines.len(), 1, "one line\n{run}");
+            assert!(lines[0].contains("ulimit -n"), "{run}");
+        }
+    }
+    assert_eq!(server.requests(), 0);
+    // Around the edge, on both runtime flavours (nine targets get the multi-threaded one):
+    // whatever the limit, stillup ends with a code of its own, never a panic or an abort.
+    let many: Vec<&str> = std::iter::repeat_n(url.as_str(), 9).collect();
+    for limit in 4..=14 {
+        let limit = format!("--nofile={limit}");
+        for targets in [&many[..1], &many[..]] {
+            let mut all = vec![limit.as_str(), bin, "wait"];
+            all.extend_from_slice(targets);
+            all.extend_from_slice(&["--timeout", "1s"]);
+            let run = run_to_end(wrapper("prlimit", all));
+            assert!(
+                matches!(run.code, Some(0 | 1 | 6)),
+                "{limit} with {} target(s)\n{run}",
+                targets.len()
+            );
+            assert!(!run.stderr.contains("panicked"), "{run}");
+        }
+    }
 }

@@ -124,9 +124,6 @@ fn max_latency_bounds_the_time_to_connect() {
     let report = run.json();
     assert_matches_schema(&report);
     assert_eq!(classes(&report), ["condition_failed"], "{run}");
-    assert!(
-        last_message(&report).contains("connection took"),
-        "{run}"
-    );
+    assert!(last_message(&report).contains("connection took"), "{run}");
     check_json(&tcp, &["--max-latency", "10s"]).assert_code(0);
 }

@@ -564,7 +564,10 @@ fn tls_failure_messages_are_words_not_rust_debug_text() {
 fn a_client_key_that_is_not_the_certificates_own_is_a_usage_error_in_words() {
     let dir = TempDir::new("tls-client-key");
     let ca = authority("stillup test CA", &[]);
-    let (first, second) = (leaf(&["client-a"], None, &ca), leaf(&["client-b"], None, &ca));
+    let (first, second) = (
+        leaf(&["client-a"], None, &ca),
+        leaf(&["client-b"], None, &ca),
+    );
     let cert = first.write(&dir, "client.pem");
     let key = dir.file("other-key.pem");
     let other_key = rustls::pki_types::PrivatePkcs8KeyDer::from(second.key_der.clone());
@@ -579,11 +582,19 @@ fn a_client_key_that_is_not_the_certificates_own_is_a_usage_error_in_words() {
     let server = serve(Behavior::Respond(Reply::text(200, "ok")));
     let run = check_trusting(
         &server.url("/").replace("http://", "https://"),
-        &["--cert", cert.to_str().unwrap(), "--key", key.to_str().unwrap()],
+        &[
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
         &[],
     );
     let line = run.usage_error_line("a key of another certificate");
-    assert!(line.contains("is not the key of the first certificate"), "{line}");
+    assert!(
+        line.contains("is not the key of the first certificate"),
+        "{line}"
+    );
     assert!(!line.contains("KeyMismatch"), "{line}");
     assert_eq!(server.connections(), 0, "nothing may be sent on bad input");
 }

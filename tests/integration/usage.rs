@@ -73,7 +73,10 @@ fn cases(url: &str, addr: &str) -> Vec<Case> {
         case(&["wait", url, "--successes", "-1"], &["--successes", "-1"]),
         case(&["wait", url, "--jitter", "-0.3"], &["--jitter", "-0.3"]),
         case(&["check", url, "--max-body", "-1"], &["--max-body", "-1"]),
-        case(&["wait", url, "--until", "never"], &["--until", "never", "healthy, down"]),
+        case(
+            &["wait", url, "--until", "never"],
+            &["--until", "never", "healthy, down"],
+        ),
         // An option of wait given to check: no advice to write `-- --timeout`.
         case(
             &["check", url, "--timeout", "5s"],
@@ -303,7 +306,10 @@ fn every_option_applies_to_a_tcp_or_grpc_target_or_is_refused_naming_it() {
                 if command != "watch" {
                     let vars: Vec<(&str, &str)> =
                         vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                    runs.push((format!("{vars:?} {}", args.join(" ")), stillup_with_env(&args, &vars)));
+                    runs.push((
+                        format!("{vars:?} {}", args.join(" ")),
+                        stillup_with_env(&args, &vars),
+                    ));
                 }
                 for (what, run) in runs {
                     tried += 1;
@@ -324,4 +330,19 @@ fn every_option_applies_to_a_tcp_or_grpc_target_or_is_refused_naming_it() {
         }
     }
     assert!(tried > 100, "only {tried} runs");
+}
+
+#[test]
+fn help_and_the_man_page_list_every_exit_code() {
+    for args in [&["man"][..], &["--help"][..]] {
+        let run = stillup(args);
+        run.assert_code(0);
+        for code in stillup::cli::exit::ALL_CODES {
+            let listed = run
+                .stdout
+                .lines()
+                .any(|line| line.trim_start().starts_with(&format!("{code} ")));
+            assert!(listed, "exit code {code} missing from {args:?}\n{run}");
+        }
+    }
 }

@@ -316,7 +316,7 @@ fn wait_config_loading(
         ));
     }
     let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
-    let refused_interval = duration(origins.of("refused-interval"), &args.probe.refused_interval)?;
+    let refused_interval = refused_interval(&args.probe, &origins)?;
     let (mut probes, names) = probes(
         &args.targets,
         &args.probe,
@@ -366,8 +366,8 @@ struct Poll {
 
 fn poll(args: &WaitArgs, origins: &Origins) -> Result<Poll, UsageError> {
     let timeout = duration(origins.of("timeout"), &args.timeout)?;
-    let interval = duration(origins.of("interval"), &args.interval)?;
-    let max_interval = duration(origins.of("max-interval"), &args.max_interval)?;
+    let interval = at_least_min_interval(origins.of("interval"), &args.interval)?;
+    let max_interval = at_least_min_interval(origins.of("max-interval"), &args.max_interval)?;
     if timeout.is_zero() {
         return Err(UsageError::invalid(
             origins.of("timeout"),
@@ -441,6 +441,8 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
         )?;
     }
     let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
+    // Judged though one attempt never waits for a refused port to open.
+    refused_interval(&args.probe, &origins)?;
     let (probes, names) = probes(
         &args.targets,
         &args.probe,
@@ -512,9 +514,57 @@ pub fn watch_probes(
     sources: &Sources,
 ) -> Result<(Vec<Probe>, Duration), UsageError> {
     let origins = Origins::new(sources);
+    if sources.explicit("refused-interval") {
+        return Err(UsageError::invalid(
+            origins.of("refused-interval"),
+            "duration",
+            &probe.refused_interval,
+            "watch samples at --rate whatever the answer; this option is wait's",
+        ));
+    }
     let timeout = attempt_timeout(probe, &origins)?;
     let (probes, _) = probes(targets, probe, &[], false, None, sources, &origins)?;
     Ok((probes, timeout))
+}
+
+/// The shortest time between two attempts to one target: below it, a typo (`1ns` for `1s`)
+/// would flood the target with thousands of requests a second.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// A duration between attempts, refused below [`MIN_INTERVAL`].
+fn at_least_min_interval(at: Origin, raw: &str) -> Result<Duration, UsageError> {
+    let value = duration(&at, raw)?;
+    if value < MIN_INTERVAL {
+        return Err(UsageError::invalid(
+            at,
+            "duration",
+            raw,
+            "must be at least 10ms, so that polling never floods the target",
+        ));
+    }
+    Ok(value)
+}
+
+/// `--refused-interval`: at least [`MIN_INTERVAL`], or `0s` for off.
+fn refused_interval(args: &ProbeArgs, origins: &Origins) -> Result<Duration, UsageError> {
+    let at = origins.of("refused-interval");
+    if duration(&at, &args.refused_interval)?.is_zero() {
+        return Ok(Duration::ZERO);
+    }
+    at_least_min_interval(at, &args.refused_interval).map_err(|e| match e {
+        UsageError::Invalid {
+            origin,
+            kind,
+            value,
+            problem,
+        } => UsageError::Invalid {
+            origin,
+            kind,
+            value,
+            problem: format!("{problem} (0s turns it off)"),
+        },
+        other => other,
+    })
 }
 
 fn attempt_timeout(args: &ProbeArgs, origins: &Origins) -> Result<Duration, UsageError> {

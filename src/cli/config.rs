@@ -11,7 +11,7 @@ use std::fmt;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -281,7 +281,7 @@ pub fn wait_config_from_text(path: &str, text: &str) -> Result<RunConfig, UsageE
     let mut args = WaitArgs::defaults();
     args.targets.targets.clear();
     args.targets.config = Some(path.to_string());
-    wait_config_loading(&args, &Sources::default(), |path, _| {
+    wait_config_loading(&args, &Sources::default(), |path, _, _| {
         ConfigFile::parse(path, text)
     })
 }
@@ -289,14 +289,17 @@ pub fn wait_config_from_text(path: &str, text: &str) -> Result<RunConfig, UsageE
 fn wait_config_loading(
     args: &WaitArgs,
     sources: &Sources,
-    load: impl FnOnce(&str, Origin) -> Result<ConfigFile, UsageError>,
+    load: impl FnOnce(&str, Origin, &Input) -> Result<ConfigFile, UsageError>,
 ) -> Result<RunConfig, UsageError> {
+    let started = Instant::now();
     let mut args = args.clone();
     split_variable(&mut args.fail_fast, "fail-fast", sources);
     split_variable(&mut args.fail_when, "fail-when", sources);
     split_variables(&mut args.targets, &mut args.probe, sources);
     let mut origins = Origins::new(sources);
-    let file = config_file(&args.targets, &origins, load)?;
+    // The file is read within the deadline the flags and variables set (it may set another).
+    let early = deadline_input(started, "timeout", &args.timeout, &origins);
+    let file = config_file(&args.targets, &origins, &early, load)?;
     if let Some(file) = &file {
         file.apply_wait(&mut args, sources, &mut origins)?;
         file.apply_run(
@@ -317,6 +320,7 @@ fn wait_config_loading(
     }
     let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
     let refused_interval = refused_interval(&args.probe, &origins)?;
+    let input = deadline_input(started, "timeout", &args.timeout, &origins);
     let (mut probes, names) = probes(
         &args.targets,
         &args.probe,
@@ -325,6 +329,7 @@ fn wait_config_loading(
         file.as_ref(),
         sources,
         &origins,
+        &input,
     )?;
     if args.keep_alive {
         for probe in &mut probes {
@@ -334,7 +339,8 @@ fn wait_config_loading(
         }
     }
     let policy = WaitPolicy {
-        timeout: poll.timeout,
+        // Time spent waiting for standard input came out of the deadline.
+        timeout: poll.timeout.saturating_sub(stdin_waited()),
         attempt_timeout,
         backoff: poll.backoff,
         max_attempts: None,
@@ -413,8 +419,10 @@ fn poll(args: &WaitArgs, origins: &Origins) -> Result<Poll, UsageError> {
 pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, UsageError> {
     let mut args = args.clone();
     split_variables(&mut args.targets, &mut args.probe, sources);
+    let started = Instant::now();
     let mut origins = Origins::new(sources);
-    let file = config_file(&args.targets, &origins, ConfigFile::load)?;
+    let early = deadline_input(started, "attempt-timeout", &args.probe.attempt_timeout, &origins);
+    let file = config_file(&args.targets, &origins, &early, ConfigFile::load)?;
     // The options only `wait` has are judged from their variables and the file alike.
     let (mut wait, wait_sources) = WaitArgs::from_variables().map_err(UsageError::Line)?;
     split_variable(&mut wait.fail_fast, "fail-fast", &wait_sources);
@@ -443,6 +451,7 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
     let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
     // Judged though one attempt never waits for a refused port to open.
     refused_interval(&args.probe, &origins)?;
+    let input = deadline_input(started, "attempt-timeout", &args.probe.attempt_timeout, &origins);
     let (probes, names) = probes(
         &args.targets,
         &args.probe,
@@ -451,13 +460,14 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
         file.as_ref(),
         sources,
         &origins,
+        &input,
     )?;
     Ok(RunConfig {
         command: "check",
         require: require(&args.targets, probes.len(), &origins)?,
         probes,
         names,
-        policy: WaitPolicy::once(attempt_timeout),
+        policy: WaitPolicy::once(attempt_timeout.saturating_sub(stdin_waited())),
         presentation: presentation_for(&args.output),
         exec: Vec::new(),
     })
@@ -494,17 +504,39 @@ fn split_variables(targets: &mut TargetArgs, probe: &mut ProbeArgs, sources: &So
     split_variable(&mut probe.connect_to, "connect-to", sources);
 }
 
-/// The file named by `--config` (or `STILLUP_CONFIG`), read and checked by `load`.
+/// The file named by `--config` (or `STILLUP_CONFIG`), read (within `input`'s deadline)
+/// and checked by `load`.
 fn config_file(
     args: &TargetArgs,
     origins: &Origins,
-    load: impl FnOnce(&str, Origin) -> Result<ConfigFile, UsageError>,
+    input: &Input,
+    load: impl FnOnce(&str, Origin, &Input) -> Result<ConfigFile, UsageError>,
 ) -> Result<Option<ConfigFile>, UsageError> {
     match &args.config {
         None => Ok(None),
-        Some(path) => load(path, origins.of("config")).map(Some),
+        Some(path) => load(path, origins.of("config"), input).map(Some),
     }
 }
+
+/// Inputs read within the duration option `key` (`raw`, where `origins` say it came from)
+/// from `started`; a value that does not parse bounds nothing here (it is refused later).
+fn deadline_input(started: Instant, key: &str, raw: &str, origins: &Origins) -> Input {
+    let origin = origins.of(key);
+    let budget = duration(&origin, raw).ok();
+    let name = if key == "timeout" {
+        "deadline"
+    } else {
+        "attempt timeout"
+    };
+    Input::by(started, budget, format!("the {} {name} ({origin})", raw.trim()))
+}
+
+/// How long stillup waited for standard input, if it read it.
+fn stdin_waited() -> Duration {
+    STDIN_WAITED.get().copied().unwrap_or_default()
+}
+
+static STDIN_WAITED: OnceLock<Duration> = OnceLock::new();
 
 /// The probes and the per-sample timeout of `watch`, from its flags and variables
 /// (`sources`, which also says which of its own options were given).
@@ -512,8 +544,15 @@ pub fn watch_probes(
     targets: &TargetArgs,
     probe: &ProbeArgs,
     sources: &Sources,
+    duration: Option<&str>,
 ) -> Result<(Vec<Probe>, Duration), UsageError> {
+    let started = Instant::now();
     let origins = Origins::new(sources);
+    // Inputs are read within --duration, when the watch has one.
+    let input = match duration {
+        Some(raw) => deadline_input(started, "duration", raw, &origins),
+        None => Input::unbounded(),
+    };
     if sources.explicit("refused-interval") {
         return Err(UsageError::invalid(
             origins.of("refused-interval"),
@@ -523,7 +562,16 @@ pub fn watch_probes(
         ));
     }
     let timeout = attempt_timeout(probe, &origins)?;
-    let (probes, _) = probes(targets, probe, &[], false, None, sources, &origins)?;
+    let (probes, _) = probes(
+        targets,
+        probe,
+        &[],
+        false,
+        None,
+        sources,
+        &origins,
+        &input,
+    )?;
     Ok((probes, timeout))
 }
 
@@ -613,6 +661,7 @@ fn require(args: &TargetArgs, n: usize, origins: &Origins) -> Result<Require, Us
 fn target_strings(
     args: &TargetArgs,
     origins: &Origins,
+    input: &Input,
 ) -> Result<Vec<(String, Origin)>, UsageError> {
     let given = origins.of("targets");
     let mut targets: Vec<(String, Origin)> = args
@@ -621,18 +670,10 @@ fn target_strings(
         .map(|t| (t.clone(), given.clone()))
         .collect();
     if let Some(path) = &args.targets_file {
-        let text = if path == "-" {
-            std::io::read_to_string(std::io::stdin())
-        } else {
-            std::fs::read_to_string(path)
-        }
-        .map_err(|e| {
-            UsageError::invalid(
-                origins.of("targets-file"),
-                "file",
-                path,
-                format!("cannot read it: {e}"),
-            )
+        let at = origins.of("targets-file");
+        let bytes = read_input(&at, path, MAX_TARGETS_FILE, input)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            UsageError::invalid(&at, "file", path, "cannot read it: it is not UTF-8 text")
         })?;
         for (number, line) in text.lines().enumerate() {
             let line = line.split('#').next().unwrap_or_default().trim();
@@ -660,8 +701,9 @@ fn plan<'f>(
     args: &TargetArgs,
     file: Option<&'f ConfigFile>,
     origins: &Origins,
+    input: &Input,
 ) -> Result<Vec<Planned<'f>>, UsageError> {
-    let given = target_strings(args, origins)?;
+    let given = target_strings(args, origins, input)?;
     if given.is_empty() {
         return match file {
             Some(file) if !file.targets().is_empty() => Ok(file
@@ -746,6 +788,8 @@ struct ProbeInput {
     /// `--fail-when`, judged for both commands but used by `wait` alone.
     fail_when: Vec<String>,
     origins: Origins,
+    /// How long reading the files it names may take.
+    input: Input,
 }
 
 /// What one target's probe is built from, validated.
@@ -771,8 +815,9 @@ fn probes(
     file: Option<&ConfigFile>,
     sources: &Sources,
     origins: &Origins,
+    input: &Input,
 ) -> Result<(Vec<Probe>, Vec<Option<String>>), UsageError> {
-    let plan = plan(targets, file, origins)?;
+    let plan = plan(targets, file, origins, input)?;
     let proxies = ProxySettings::from_env().map_err(|e| match e {
         ProxyError::Invalid {
             variable,
@@ -789,6 +834,7 @@ fn probes(
         args: args.clone(),
         fail_when: fail_when.to_vec(),
         origins: origins.clone(),
+        input: input.clone(),
     };
     if let Some(file) = file {
         file.apply_probe(
@@ -893,7 +939,7 @@ fn probe_settings(input: &ProbeInput) -> Result<ProbeSettings, UsageError> {
     Ok(ProbeSettings {
         conditions: conditions(args, origins)?,
         max_body: size(origins.of("max-body"), &args.max_body)?,
-        request: request(args, origins)?,
+        request: request(args, origins, &input.input)?,
         follow_redirects: !args.no_follow,
         http2: args.http2,
         fail_when,
@@ -1009,21 +1055,150 @@ fn check_stdin(readers: &[(&'static str, Origin)]) -> Result<(), UsageError> {
     }
 }
 
-/// Standard input, read once however many targets' settings use it.
-fn stdin_bytes() -> std::io::Result<Vec<u8>> {
-    static STDIN: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
-    STDIN
-        .get_or_init(|| {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-                .map(|_| bytes)
-                .map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(std::io::Error::other)
+/// The most stillup reads of each input, so that `/dev/zero` or a runaway file is an error,
+/// not gigabytes of memory. Documented in the README.
+pub const MAX_CONFIG_FILE: Limit = Limit {
+    bytes: 1 << 20,
+    text: "1 MiB limit on config files",
+};
+pub const MAX_TARGETS_FILE: Limit = Limit {
+    bytes: 64 << 20,
+    text: "64 MiB limit on targets files",
+};
+pub const MAX_DATA_FILE: Limit = Limit {
+    bytes: 1 << 20,
+    text: "1 MiB limit on request bodies",
+};
+pub const MAX_SECRET_FILE: Limit = Limit {
+    bytes: 64 << 10,
+    text: "64 KiB limit on secret files",
+};
+
+/// A size limit on one kind of input, with how messages name it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub bytes: u64,
+    pub text: &'static str,
 }
 
-fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, UsageError> {
+/// When reading inputs must be done: the run's deadline covers reading them too, so a pipe
+/// that is never closed (`(echo URL; sleep 4) | stillup wait --targets-file -`) cannot hold
+/// the run past it. `None`: no deadline (a `watch` without `--duration`).
+#[derive(Debug, Clone)]
+pub struct Input {
+    deadline: Option<Instant>,
+    /// The deadline as messages name it: "the 1s deadline (--timeout)".
+    within: String,
+}
+
+impl Input {
+    /// Inputs read before `started + budget`, the deadline named `within`.
+    fn by(started: Instant, budget: Option<Duration>, within: String) -> Input {
+        Input {
+            deadline: budget.map(|b| started + b),
+            within,
+        }
+    }
+
+    fn unbounded() -> Input {
+        Input {
+            deadline: None,
+            within: String::new(),
+        }
+    }
+}
+
+/// Why an input could not be read.
+#[derive(Debug, Clone)]
+enum ReadFailure {
+    Io(String),
+    TooLarge(Limit),
+    /// Not read to its end before the deadline.
+    TooSlow,
+}
+
+/// Reads what `open` opens to its end: at most `limit`, and before `input`'s deadline. The
+/// read runs on a thread of its own, so a source that never ends (a pipe left open, a FIFO
+/// without a writer) is given up at the deadline; the thread ends with the process.
+fn read_bounded<R: std::io::Read + Send + 'static>(
+    open: impl FnOnce() -> std::io::Result<R> + Send + 'static,
+    limit: Limit,
+    input: &Input,
+) -> Result<Vec<u8>, ReadFailure> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("stillup-input".into())
+        .spawn(move || {
+            let read = open().and_then(|reader| {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut reader.take(limit.bytes + 1), &mut bytes)
+                    .map(|_| bytes)
+            });
+            let _ = tx.send(read);
+        });
+    if let Err(e) = spawned {
+        return Err(ReadFailure::Io(e.to_string()));
+    }
+    let read = match input.deadline {
+        Some(deadline) => rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .map_err(|_| ReadFailure::TooSlow)?,
+        None => rx.recv().map_err(|_| ReadFailure::TooSlow)?,
+    };
+    let bytes = read.map_err(|e| ReadFailure::Io(e.to_string()))?;
+    if bytes.len() as u64 > limit.bytes {
+        return Err(ReadFailure::TooLarge(limit));
+    }
+    Ok(bytes)
+}
+
+/// Standard input, read once however many targets' settings use it (one option reads it:
+/// see [`check_stdin`]).
+fn stdin_bytes(limit: Limit, input: &Input) -> Result<Vec<u8>, ReadFailure> {
+    static STDIN: OnceLock<Result<Vec<u8>, ReadFailure>> = OnceLock::new();
+    STDIN
+        .get_or_init(|| {
+            let started = Instant::now();
+            let read = read_bounded(|| Ok(std::io::stdin()), limit, input);
+            let _ = STDIN_WAITED.set(started.elapsed());
+            read
+        })
+        .clone()
+}
+
+/// The file at `path` (`-`: standard input), within `limit` and `input`'s deadline; an error
+/// names the option (`at`), the file, and the limit or the deadline.
+pub(crate) fn read_input(
+    at: impl Into<Origin>,
+    path: &str,
+    limit: Limit,
+    input: &Input,
+) -> Result<Vec<u8>, UsageError> {
+    let read = if path == "-" {
+        stdin_bytes(limit, input)
+    } else {
+        let owned = path.to_string();
+        read_bounded(move || std::fs::File::open(owned), limit, input)
+    };
+    let source = if path == "-" { "standard input" } else { "the file" };
+    read.map_err(|failure| {
+        let problem = match failure {
+            ReadFailure::Io(e) => format!("cannot read it: {e}"),
+            ReadFailure::TooLarge(limit) => format!("{source} is larger than the {}", limit.text),
+            ReadFailure::TooSlow => format!(
+                "{source} was not read to its end within {}; is something still writing to it?",
+                input.within
+            ),
+        };
+        UsageError::invalid(at, "file", path, problem)
+    })
+}
+
+fn request(
+    args: &ProbeArgs,
+    origins: &Origins,
+    input: &Input,
+) -> Result<RequestSettings, UsageError> {
     let method =
         Method::from_bytes(args.method.trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
             UsageError::invalid(
@@ -1061,7 +1236,7 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
         let password = if source.is_empty() {
             Secret::new("")
         } else {
-            secret(&at, source)?
+            secret(&at, source, input)?
         };
         let encoded = base64::engine::general_purpose::STANDARD
             .encode(format!("{user}:{}", password.expose()));
@@ -1072,7 +1247,7 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
     }
     if let Some(raw) = &args.bearer {
         let at = origins.of("bearer");
-        let token = secret(&at, raw)?;
+        let token = secret(&at, raw, input)?;
         headers.push((
             AUTHORIZATION,
             sensitive_value(&at, &format!("Bearer {}", token.expose().trim()))?,
@@ -1088,7 +1263,12 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
             ))
         }
         (Some(data), None) => Some(Bytes::from(data.clone().into_bytes())),
-        (None, Some(path)) => Some(Bytes::from(read_input(origins.of("data-file"), path)?)),
+        (None, Some(path)) => Some(Bytes::from(read_input(
+            origins.of("data-file"),
+            path,
+            MAX_DATA_FILE,
+            input,
+        )?)),
         (None, None) => None,
     };
     let client_cert = match (&args.cert, &args.key) {
@@ -1155,7 +1335,7 @@ fn sensitive_value(at: &Origin, text: &str) -> Result<HeaderValue, UsageError> {
 }
 
 /// `env:VAR`, `file:PATH`, or the secret itself.
-fn secret(at: impl Into<Origin>, source: &str) -> Result<Secret, UsageError> {
+fn secret(at: impl Into<Origin>, source: &str, input: &Input) -> Result<Secret, UsageError> {
     let at = at.into();
     if let Some(var) = source.strip_prefix("env:") {
         return match std::env::var(var) {
@@ -1169,7 +1349,7 @@ fn secret(at: impl Into<Origin>, source: &str) -> Result<Secret, UsageError> {
         };
     }
     if let Some(path) = source.strip_prefix("file:") {
-        let bytes = read_input(&at, path)?;
+        let bytes = read_input(&at, path, MAX_SECRET_FILE, input)?;
         let text = String::from_utf8(bytes).map_err(|_| {
             UsageError::invalid(
                 &at,
@@ -1182,15 +1362,6 @@ fn secret(at: impl Into<Origin>, source: &str) -> Result<Secret, UsageError> {
         return Ok(Secret::new(text.trim_end_matches(['\r', '\n'])));
     }
     Ok(Secret::new(source))
-}
-
-fn read_input(at: impl Into<Origin>, path: &str) -> Result<Vec<u8>, UsageError> {
-    let read = if path == "-" {
-        stdin_bytes()
-    } else {
-        std::fs::read(path)
-    };
-    read.map_err(|e| UsageError::invalid(at, "file", path, format!("cannot read it: {e}")))
 }
 
 fn conditions(args: &ProbeArgs, origins: &Origins) -> Result<Conditions, UsageError> {
@@ -1417,10 +1588,10 @@ mod tests {
     fn secrets_come_from_env_and_files() {
         let dir = std::env::temp_dir().join(format!("stillup-secret-{}", std::process::id()));
         std::fs::write(&dir, "s3cret\n").unwrap();
-        let from_file = secret("--bearer", &format!("file:{}", dir.display())).unwrap();
+        let from_file = secret("--bearer", &format!("file:{}", dir.display()), &Input::unbounded()).unwrap();
         assert_eq!(from_file.expose(), "s3cret");
         let _ = std::fs::remove_file(&dir);
-        assert!(secret("--bearer", "env:STILLUP_TEST_SURELY_UNSET_VAR").is_err());
-        assert_eq!(secret("--bearer", "literal").unwrap().expose(), "literal");
+        assert!(secret("--bearer", "env:STILLUP_TEST_SURELY_UNSET_VAR", &Input::unbounded()).is_err());
+        assert_eq!(secret("--bearer", "literal", &Input::unbounded()).unwrap().expose(), "literal");
     }
 }

@@ -343,3 +343,84 @@ fn every_option_applies_to_a_tcp_or_grpc_target_or_is_refused_naming_it() {
     }
     assert!(tried > 100, "only {tried} runs");
 }
+
+/// Every file stillup reads has a size limit: `/dev/zero` as a body, targets file, config
+/// file or secret is refused at once in one line naming the option and the limit (it grew
+/// to gigabytes and never ended).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_endless_input_file_is_refused_at_its_size_limit() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/health");
+    for (args, mentions) in [
+        (
+            vec!["check", &url, "--data-file", "/dev/zero"],
+            ["--data-file", "1 MiB"],
+        ),
+        (
+            vec!["wait", "--targets-file", "/dev/zero"],
+            ["--targets-file", "64 MiB"],
+        ),
+        (
+            vec!["check", &url, "--config", "/dev/zero"],
+            ["--config", "1 MiB"],
+        ),
+        (
+            vec!["check", &url, "--bearer", "file:/dev/zero"],
+            ["--bearer", "64 KiB"],
+        ),
+    ] {
+        let run = stillup(&args);
+        run.assert_within(SLACK);
+        let line = run.usage_error_line(&format!("{args:?}"));
+        for word in mentions {
+            assert!(line.contains(word), "{args:?}: {word:?} missing from {line:?}");
+        }
+    }
+    assert_eq!(server.connections(), 0);
+}
+
+/// Reading standard input is bounded by the deadline: a pipe that is never closed ends the
+/// run at `--timeout` with an error naming the input (it ended when the writer did).
+#[test]
+fn standard_input_that_never_ends_is_refused_at_the_deadline() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("stillup"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().to_ascii_lowercase().starts_with("stillup_") {
+            cmd.env_remove(name);
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .args(["wait", "--targets-file", "-", "--timeout", "1s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One target, and the pipe stays open: the writer never finishes.
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{url}").unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            panic!("stillup still runs after {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    drop(stdin);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(elapsed < std::time::Duration::from_secs(1) + SLACK, "{elapsed:?}");
+    assert!(stderr.contains("--targets-file"), "{stderr}");
+    assert!(stderr.contains("standard input"), "{stderr}");
+    assert!(stderr.contains("1s"), "{stderr}");
+}

@@ -1074,6 +1074,11 @@ pub const MAX_SECRET_FILE: Limit = Limit {
     text: "64 KiB limit on secret files",
 };
 
+pub const MAX_TLS_FILE: Limit = Limit {
+    bytes: 1 << 20,
+    text: "1 MiB limit on certificate and key files",
+};
+
 /// A size limit on one kind of input, with how messages name it.
 #[derive(Debug, Clone, Copy)]
 pub struct Limit {
@@ -1291,6 +1296,17 @@ fn request(
             ))
         }
     };
+    // The TLS layer reads these files itself; bound them first, as every input is.
+    let tls_files = args
+        .cacert
+        .iter()
+        .enumerate()
+        .map(|(i, path)| (origins.item("cacert", i), path))
+        .chain(args.cert.iter().map(|path| (origins.of("cert"), path)))
+        .chain(args.key.iter().map(|path| (origins.of("key"), path)));
+    for (at, path) in tls_files {
+        read_input(at, path, MAX_TLS_FILE, input)?;
+    }
     let tls_options = TlsOptions {
         insecure: args.insecure,
         ca_files: args.cacert.iter().map(PathBuf::from).collect(),

@@ -369,6 +369,10 @@ fn an_endless_input_file_is_refused_at_its_size_limit() {
             vec!["check", &url, "--bearer", "file:/dev/zero"],
             ["--bearer", "64 KiB"],
         ),
+        (
+            vec!["check", &url, "--cacert", "/dev/zero"],
+            ["--cacert", "1 MiB"],
+        ),
     ] {
         let run = stillup(&args);
         run.assert_within(SLACK);

@@ -503,7 +503,9 @@ fn unix_example(path: &str) -> String {
 fn written_host_is_empty(input: &str) -> bool {
     let rest = input.split_once("://").map_or("", |(_, rest)| rest);
     let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
     host.is_empty() || host.starts_with(':')
 }
 

@@ -10,9 +10,11 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 
 use clap::builder::BoolishValueParser;
-use clap::parser::ValueSource;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{
+    ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
 
 use super::exit::{exit_code_table, watch_exit_code_table, EXIT_CODES_HELP, WATCH_EXIT_CODES};
 
@@ -119,7 +121,7 @@ pub struct WaitArgs {
     )]
     pub timeout: String,
 
-    /// Time between the starts of two attempts
+    /// Time between the starts of two attempts (at least 10ms)
     #[arg(
         long,
         value_name = "DURATION",
@@ -132,7 +134,7 @@ pub struct WaitArgs {
     #[arg(long, value_enum, default_value_t = BackoffArg::Fixed, env = "STILLUP_BACKOFF")]
     pub backoff: BackoffArg,
 
-    /// Cap on the interval
+    /// Cap on the interval (at least 10ms)
     #[arg(
         long,
         value_name = "DURATION",
@@ -191,8 +193,8 @@ impl WaitArgs {
     /// the config file's, so that a bad value is refused by both commands alike. The error
     /// is one line.
     pub fn from_variables() -> Result<(WaitArgs, Sources), String> {
-        let command =
-            clap::Command::new("stillup").subcommand(WaitArgs::augment_args(clap::Command::new("wait")));
+        let command = clap::Command::new("stillup")
+            .subcommand(WaitArgs::augment_args(clap::Command::new("wait")));
         let argv: Vec<OsString> = ["stillup", "wait", "http://defaults/"]
             .into_iter()
             .map(OsString::from)
@@ -301,7 +303,8 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "HEADER", env = "STILLUP_EXPECT_HEADER")]
     pub expect_header: Vec<String>,
 
-    /// Slowest acceptable response (headers and body)
+    /// Slowest acceptable answer: the HTTP response (headers and body), the accepted TCP
+    /// connection, the gRPC health call's answer
     #[arg(long, value_name = "DURATION", env = "STILLUP_MAX_LATENCY")]
     pub max_latency: Option<String>,
 
@@ -395,7 +398,8 @@ pub struct ProbeArgs {
     #[arg(long, env = "STILLUP_NO_FOLLOW", value_parser = BoolishValueParser::new())]
     pub no_follow: bool,
 
-    /// While the port refuses connections, re-probe this often (0s: just use --interval)
+    /// While the port refuses connections, re-probe this often: at least 10ms, or 0s to just
+    /// use --interval
     #[arg(
         long,
         value_name = "DURATION",
@@ -621,7 +625,11 @@ fn is_value_of(arg: &clap::Arg, word: &str) -> bool {
 /// Our one line for the clap errors that would otherwise mislead: a bad switch variable
 /// (`STILLUP_INSECURE=maybe`, which clap blames on `--insecure`) and an option of `wait` given
 /// to `check` (which clap answers with "use '-- --timeout'"). `args` is the command line.
-pub fn usage_line(command: &clap::Command, args: &[OsString], error: &clap::Error) -> Option<String> {
+pub fn usage_line(
+    command: &clap::Command,
+    args: &[OsString],
+    error: &clap::Error,
+) -> Option<String> {
     let context = |kind| match error.get(kind) {
         Some(ContextValue::String(s)) => Some(s.clone()),
         _ => None,
@@ -667,7 +675,8 @@ pub fn usage_line(command: &clap::Command, args: &[OsString], error: &clap::Erro
             let given = context(ContextKind::InvalidArg)?;
             let long = given.strip_prefix("--")?.split('=').next()?.to_string();
             let wait = command.find_subcommand("wait")?;
-            wait.get_arguments().find(|a| a.get_long() == Some(long.as_str()))?;
+            wait.get_arguments()
+                .find(|a| a.get_long() == Some(long.as_str()))?;
             Some(if long == "timeout" {
                 "--timeout is an option of wait, not of check: check makes one attempt, \
                  bounded by --attempt-timeout"

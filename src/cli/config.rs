@@ -144,7 +144,8 @@ impl fmt::Display for UsageError {
                     " to {target} ({}): it applies to {applies_to}",
                     kind.noun()
                 )?;
-                let per_target = matches!(origin, Origin::File { key, .. } if key.starts_with("targets."));
+                let per_target =
+                    matches!(origin, Origin::File { key, .. } if key.starts_with("targets."));
                 if *mixed && !per_target {
                     f.write_str(
                         "; to give it to some targets only, set it in their [targets.NAME] \
@@ -324,8 +325,7 @@ fn wait_config_loading(
     let (mut probes, names) = probes(
         &args.targets,
         &args.probe,
-        &args.fail_when,
-        true,
+        Some(&args.fail_when),
         file.as_ref(),
         sources,
         &origins,
@@ -421,7 +421,12 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
     split_variables(&mut args.targets, &mut args.probe, sources);
     let started = Instant::now();
     let mut origins = Origins::new(sources);
-    let early = deadline_input(started, "attempt-timeout", &args.probe.attempt_timeout, &origins);
+    let early = deadline_input(
+        started,
+        "attempt-timeout",
+        &args.probe.attempt_timeout,
+        &origins,
+    );
     let file = config_file(&args.targets, &origins, &early, ConfigFile::load)?;
     // The options only `wait` has are judged from their variables and the file alike.
     let (mut wait, wait_sources) = WaitArgs::from_variables().map_err(UsageError::Line)?;
@@ -451,12 +456,16 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
     let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
     // Judged though one attempt never waits for a refused port to open.
     refused_interval(&args.probe, &origins)?;
-    let input = deadline_input(started, "attempt-timeout", &args.probe.attempt_timeout, &origins);
+    let input = deadline_input(
+        started,
+        "attempt-timeout",
+        &args.probe.attempt_timeout,
+        &origins,
+    );
     let (probes, names) = probes(
         &args.targets,
         &args.probe,
-        &[],
-        false,
+        None,
         file.as_ref(),
         sources,
         &origins,
@@ -528,7 +537,11 @@ fn deadline_input(started: Instant, key: &str, raw: &str, origins: &Origins) -> 
     } else {
         "attempt timeout"
     };
-    Input::by(started, budget, format!("the {} {name} ({origin})", raw.trim()))
+    Input::by(
+        started,
+        budget,
+        format!("the {} {name} ({origin})", raw.trim()),
+    )
 }
 
 /// How long stillup waited for standard input, if it read it.
@@ -562,16 +575,7 @@ pub fn watch_probes(
         ));
     }
     let timeout = attempt_timeout(probe, &origins)?;
-    let (probes, _) = probes(
-        targets,
-        probe,
-        &[],
-        false,
-        None,
-        sources,
-        &origins,
-        &input,
-    )?;
+    let (probes, _) = probes(targets, probe, None, None, sources, &origins, &input)?;
     Ok((probes, timeout))
 }
 
@@ -810,8 +814,9 @@ struct ProbeSettings {
 fn probes(
     targets: &TargetArgs,
     args: &ProbeArgs,
-    fail_when: &[String],
-    use_fail_when: bool,
+    // `wait`'s --fail-when; `None` for `check` and `watch`, whose probes never use it (a
+    // config file's is still judged).
+    fail_when: Option<&[String]>,
     file: Option<&ConfigFile>,
     sources: &Sources,
     origins: &Origins,
@@ -832,7 +837,7 @@ fn probes(
     })?;
     let mut base = ProbeInput {
         args: args.clone(),
-        fail_when: fail_when.to_vec(),
+        fail_when: fail_when.unwrap_or_default().to_vec(),
         origins: origins.clone(),
         input: input.clone(),
     };
@@ -909,7 +914,7 @@ fn probes(
             http.headers = settings.request.headers.clone();
             http.body = settings.request.body.clone();
             http.tls = settings.request.tls.clone();
-            if use_fail_when {
+            if fail_when.is_some() {
                 http.fail_when = settings.fail_when.clone();
             }
             if !settings.follow_redirects {
@@ -1185,7 +1190,11 @@ pub(crate) fn read_input(
         let owned = path.to_string();
         read_bounded(move || std::fs::File::open(owned), limit, input)
     };
-    let source = if path == "-" { "standard input" } else { "the file" };
+    let source = if path == "-" {
+        "standard input"
+    } else {
+        "the file"
+    };
     read.map_err(|failure| {
         let problem = match failure {
             ReadFailure::Io(e) => format!("cannot read it: {e}"),
@@ -1604,10 +1613,25 @@ mod tests {
     fn secrets_come_from_env_and_files() {
         let dir = std::env::temp_dir().join(format!("stillup-secret-{}", std::process::id()));
         std::fs::write(&dir, "s3cret\n").unwrap();
-        let from_file = secret("--bearer", &format!("file:{}", dir.display()), &Input::unbounded()).unwrap();
+        let from_file = secret(
+            "--bearer",
+            &format!("file:{}", dir.display()),
+            &Input::unbounded(),
+        )
+        .unwrap();
         assert_eq!(from_file.expose(), "s3cret");
         let _ = std::fs::remove_file(&dir);
-        assert!(secret("--bearer", "env:STILLUP_TEST_SURELY_UNSET_VAR", &Input::unbounded()).is_err());
-        assert_eq!(secret("--bearer", "literal", &Input::unbounded()).unwrap().expose(), "literal");
+        assert!(secret(
+            "--bearer",
+            "env:STILLUP_TEST_SURELY_UNSET_VAR",
+            &Input::unbounded()
+        )
+        .is_err());
+        assert_eq!(
+            secret("--bearer", "literal", &Input::unbounded())
+                .unwrap()
+                .expose(),
+            "literal"
+        );
     }
 }

@@ -145,7 +145,10 @@ mod tests {
                     continue;
                 }
                 let key = arg.get_long().unwrap_or(id);
-                assert!(!kinds(key).is_empty(), "--{key} of {name} is not in APPLIES_TO");
+                assert!(
+                    !kinds(key).is_empty(),
+                    "--{key} of {name} is not in APPLIES_TO"
+                );
             }
         }
         for (i, (key, _)) in APPLIES_TO.iter().enumerate() {

@@ -444,7 +444,10 @@ fn order(a: &Value, b: &Value) -> Option<Ordering> {
 /// it): an f64 would blur large ids (`18446744073709551617 == 18446744073709551616`) and
 /// long fractions alike.
 fn number_cmp(a: &Number, b: &Number) -> Option<Ordering> {
-    match (Decimal::parse(&a.to_string()), Decimal::parse(&b.to_string())) {
+    match (
+        Decimal::parse(&a.to_string()),
+        Decimal::parse(&b.to_string()),
+    ) {
         (Some(x), Some(y)) => Some(x.cmp(&y)),
         _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
     }
@@ -681,7 +684,10 @@ mod tests {
         assert!(holds("$.m < -1e399", doc.clone()));
         assert!(holds("$.m == -10e399", doc));
         assert_eq!(
-            message("$.n == 18446744073709551616", body(r#"{"n": 18446744073709551617}"#)),
+            message(
+                "$.n == 18446744073709551616",
+                body(r#"{"n": 18446744073709551617}"#)
+            ),
             "$.n is 18446744073709551617, expected 18446744073709551616"
         );
     }

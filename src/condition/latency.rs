@@ -42,7 +42,12 @@ mod tests {
 
     #[test]
     fn over_the_limit_reads_well() {
-        let u = check("response", Duration::from_millis(1200), Duration::from_millis(500)).unwrap_err();
+        let u = check(
+            "response",
+            Duration::from_millis(1200),
+            Duration::from_millis(500),
+        )
+        .unwrap_err();
         assert_eq!(
             u.to_string(),
             "response took 1.2s, more than the limit 500ms"
@@ -55,7 +60,11 @@ mod tests {
 
     #[test]
     fn the_message_names_what_was_slow() {
-        let u = check("connection", Duration::from_millis(30), Duration::from_millis(10));
+        let u = check(
+            "connection",
+            Duration::from_millis(30),
+            Duration::from_millis(10),
+        );
         assert_eq!(
             u.unwrap_err().to_string(),
             "connection took 30ms, more than the limit 10ms"
@@ -64,7 +73,12 @@ mod tests {
 
     #[test]
     fn just_over_the_limit_does_not_print_as_equal() {
-        let u = check("response", Duration::from_micros(1_000_400), Duration::from_secs(1)).unwrap_err();
+        let u = check(
+            "response",
+            Duration::from_micros(1_000_400),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
         assert_eq!(
             u.to_string(),
             "response took 1.0004s, more than the limit 1s"

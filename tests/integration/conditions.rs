@@ -173,7 +173,10 @@ fn json_numbers_beyond_u64_compare_exactly() {
     let run = check_json(&url, &["--expect-json", "$.n == 18446744073709551616"]);
     run.assert_code(1);
     assert_eq!(classes(&run.json()), ["condition_failed"], "{run}");
-    assert!(last_message(&run.json()).contains("18446744073709551617"), "{run}");
+    assert!(
+        last_message(&run.json()).contains("18446744073709551617"),
+        "{run}"
+    );
     check_json(&url, &["--expect-json", "$.n == 18446744073709551617"]).assert_code(0);
     check_json(&url, &["--expect-json", "$.f > 0.3"]).assert_code(0);
 }

@@ -124,10 +124,7 @@ fn max_latency_bounds_the_time_to_connect() {
     let report = run.json();
     assert_matches_schema(&report);
     assert_eq!(classes(&report), ["condition_failed"], "{run}");
-    assert!(
-        last_message(&report).contains("connection took"),
-        "{run}"
-    );
+    assert!(last_message(&report).contains("connection took"), "{run}");
     check_json(&tcp, &["--max-latency", "10s"]).assert_code(0);
 }
 
@@ -138,7 +135,14 @@ fn refused_interval_0s_turns_fast_reprobing_off() {
     let tcp = format!("tcp://127.0.0.1:{}", closed_port());
     let run = wait_json(
         &[&tcp],
-        &["--timeout", "1200ms", "--interval", "500ms", "--refused-interval", "0s"],
+        &[
+            "--timeout",
+            "1200ms",
+            "--interval",
+            "500ms",
+            "--refused-interval",
+            "0s",
+        ],
     );
     run.assert_code(1);
     let attempts = classes(&run.json()).len();

@@ -73,7 +73,10 @@ fn cases(url: &str, addr: &str) -> Vec<Case> {
         case(&["wait", url, "--successes", "-1"], &["--successes", "-1"]),
         case(&["wait", url, "--jitter", "-0.3"], &["--jitter", "-0.3"]),
         case(&["check", url, "--max-body", "-1"], &["--max-body", "-1"]),
-        case(&["wait", url, "--until", "never"], &["--until", "never", "healthy, down"]),
+        case(
+            &["wait", url, "--until", "never"],
+            &["--until", "never", "healthy, down"],
+        ),
         // An option of wait given to check: no advice to write `-- --timeout`.
         case(
             &["check", url, "--timeout", "5s"],
@@ -81,13 +84,22 @@ fn cases(url: &str, addr: &str) -> Vec<Case> {
         ),
         case(&["check", "--interval=1s", url], &["--interval", "check"]),
         // A floor under the time between attempts: `1ns` sent thousands of requests a second.
-        case(&["wait", url, "--interval", "1ns"], &["--interval", "1ns", "at least 10ms"]),
-        case(&["wait", url, "--max-interval", "9ms"], &["--max-interval", "9ms", "at least 10ms"]),
+        case(
+            &["wait", url, "--interval", "1ns"],
+            &["--interval", "1ns", "at least 10ms"],
+        ),
+        case(
+            &["wait", url, "--max-interval", "9ms"],
+            &["--max-interval", "9ms", "at least 10ms"],
+        ),
         case(
             &["wait", url, "--refused-interval", "1ms"],
             &["--refused-interval", "1ms", "at least 10ms", "0s"],
         ),
-        case(&["check", url, "--refused-interval", "1us"], &["--refused-interval", "1us"]),
+        case(
+            &["check", url, "--refused-interval", "1us"],
+            &["--refused-interval", "1us"],
+        ),
         case(
             &["watch", url, "--refused-interval", "1s", "--duration", "1s"],
             &["--refused-interval", "--rate"],
@@ -317,7 +329,10 @@ fn every_option_applies_to_a_tcp_or_grpc_target_or_is_refused_naming_it() {
                 if command != "watch" {
                     let vars: Vec<(&str, &str)> =
                         vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                    runs.push((format!("{vars:?} {}", args.join(" ")), stillup_with_env(&args, &vars)));
+                    runs.push((
+                        format!("{vars:?} {}", args.join(" ")),
+                        stillup_with_env(&args, &vars),
+                    ));
                 }
                 for (what, run) in runs {
                     tried += 1;
@@ -378,7 +393,10 @@ fn an_endless_input_file_is_refused_at_its_size_limit() {
         run.assert_within(SLACK);
         let line = run.usage_error_line(&format!("{args:?}"));
         for word in mentions {
-            assert!(line.contains(word), "{args:?}: {word:?} missing from {line:?}");
+            assert!(
+                line.contains(word),
+                "{args:?}: {word:?} missing from {line:?}"
+            );
         }
     }
     assert_eq!(server.connections(), 0);
@@ -393,7 +411,11 @@ fn standard_input_that_never_ends_is_refused_at_the_deadline() {
     let url = format!("http://127.0.0.1:{}/", closed_port());
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("stillup"));
     for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().to_ascii_lowercase().starts_with("stillup_") {
+        if name
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .starts_with("stillup_")
+        {
             cmd.env_remove(name);
         }
     }
@@ -423,7 +445,10 @@ fn standard_input_that_never_ends_is_refused_at_the_deadline() {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(2), "{stderr}");
-    assert!(elapsed < std::time::Duration::from_secs(1) + SLACK, "{elapsed:?}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(1) + SLACK,
+        "{elapsed:?}"
+    );
     assert!(stderr.contains("--targets-file"), "{stderr}");
     assert!(stderr.contains("standard input"), "{stderr}");
     assert!(stderr.contains("1s"), "{stderr}");

@@ -31,7 +31,7 @@ use super::args::{
     BackoffArg, CheckArgs, ColorArg, OutputArgs, OutputFormat, ProbeArgs, Sources, TargetArgs,
     UntilArg, WaitArgs,
 };
-use super::file::{ConfigFile, FileTarget};
+use super::file::{is_per_target, ConfigFile, FileTarget};
 use super::options::{self, Kind};
 
 /// Where a value came from, for messages.
@@ -863,6 +863,8 @@ fn probes(
     let mixed = parsed
         .windows(2)
         .any(|pair| Kind::of(&pair[0].1) != Kind::of(&pair[1].1));
+    let all: Vec<Target> = parsed.iter().map(|(_, target)| target.clone()).collect();
+    check_applicable_to_run(&all, sources, &base.origins)?;
     let mut probes = Vec::new();
     let mut names = Vec::new();
     for (table, target) in parsed {
@@ -983,7 +985,8 @@ fn check_applicable(
 ) -> Result<(), UsageError> {
     let kind = Kind::of(target);
     for (key, kinds) in options::APPLIES_TO {
-        if kinds.contains(&kind) || !(sources.explicit(key) || origins.is_set(key)) {
+        let set = sources.explicit(key) || origins.is_set(key);
+        if kinds.contains(&kind) || !set || !is_per_target(key) {
             continue;
         }
         return Err(UsageError::NotApplicable {
@@ -992,6 +995,33 @@ fn check_applicable(
             kind,
             applies_to: options::described(key),
             mixed,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses an option of the whole run (`--keep-alive`) that no target of the run can use. One
+/// that some targets use is no per-target choice the user could make more exactly: it
+/// applies to those.
+fn check_applicable_to_run(
+    targets: &[Target],
+    sources: &Sources,
+    origins: &Origins,
+) -> Result<(), UsageError> {
+    let Some(first) = targets.first() else {
+        return Ok(());
+    };
+    for (key, kinds) in options::APPLIES_TO {
+        let set = sources.explicit(key) || origins.is_set(key);
+        if !set || is_per_target(key) || targets.iter().any(|t| kinds.contains(&Kind::of(t))) {
+            continue;
+        }
+        return Err(UsageError::NotApplicable {
+            origin: origins.of(key),
+            target: first.to_string(),
+            kind: Kind::of(first),
+            applies_to: options::described(key),
+            mixed: false,
         });
     }
     Ok(())

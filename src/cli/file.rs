@@ -68,6 +68,12 @@ const PER_TARGET: &[&str] = &[
     "fail-when",
 ];
 
+/// Whether `key` is an option of one target's probe (a `[targets.NAME]` table may set it),
+/// rather than of the whole run.
+pub(crate) fn is_per_target(key: &str) -> bool {
+    PER_TARGET.contains(&key)
+}
+
 /// A single value: a string, or a bare number (`max-body = 65536`, `jitter = 0.5`), kept as
 /// text so that it is judged exactly as the flag's value would be (`timeout = 90` is refused
 /// for want of a unit, as `--timeout 90` is).

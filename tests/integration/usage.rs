@@ -453,3 +453,29 @@ fn standard_input_that_never_ends_is_refused_at_the_deadline() {
     assert!(stderr.contains("standard input"), "{stderr}");
     assert!(stderr.contains("1s"), "{stderr}");
 }
+
+/// With targets of several kinds, an option of one target's probe (`-H`) must apply to every
+/// target it reaches — the config file's tables give it to some exactly — while an option of
+/// the whole run (`--keep-alive`) applies to the targets that can use it, and is refused only
+/// when none can.
+#[test]
+fn mixed_kinds_refuse_per_target_options_that_some_targets_cannot_take() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/health");
+    let tcp = format!("tcp://{}", server.addr());
+    let run = stillup(["check", &url, &tcp, "-H", "x-a: b"]);
+    let line = run.usage_error_line("-H with http and tcp");
+    assert!(line.contains("--header") && line.contains(&tcp), "{line}");
+    assert!(line.contains("[targets.NAME]"), "{line}");
+
+    let run = stillup(["wait", &url, &tcp, "--keep-alive", "--timeout", "5s"]);
+    run.assert_code(0);
+    let run = stillup(["watch", &tcp, &url, "--keep-alive", "--duration", "300ms"]);
+    run.assert_code(0);
+    let run = stillup(["wait", &tcp, "--keep-alive", "--timeout", "5s"]);
+    let line = run.usage_error_line("--keep-alive with tcp alone");
+    assert!(
+        line.contains("--keep-alive") && line.contains(&tcp),
+        "{line}"
+    );
+}

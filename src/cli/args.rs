@@ -671,18 +671,26 @@ pub fn usage_line(
             };
             Some(format!("invalid {name} {value:?}: {expected}"))
         }
-        ErrorKind::UnknownArgument if sub.get_name() == "check" => {
+        ErrorKind::UnknownArgument if matches!(sub.get_name(), "check" | "watch") => {
             let given = context(ContextKind::InvalidArg)?;
             let long = given.strip_prefix("--")?.split('=').next()?.to_string();
             let wait = command.find_subcommand("wait")?;
             wait.get_arguments()
                 .find(|a| a.get_long() == Some(long.as_str()))?;
-            Some(if long == "timeout" {
-                "--timeout is an option of wait, not of check: check makes one attempt, \
-                 bounded by --attempt-timeout"
-                    .to_string()
-            } else {
-                format!("--{long} is an option of wait, not of check, which makes one attempt")
+            let name = sub.get_name();
+            Some(match (name, long.as_str()) {
+                ("check", "timeout") => "--timeout is an option of wait, not of check: check \
+                                         makes one attempt, bounded by --attempt-timeout"
+                    .to_string(),
+                ("watch", "timeout") => "--timeout is an option of wait, not of watch: watch \
+                                         runs for --duration (or as long as -- COMMAND)"
+                    .to_string(),
+                ("check", _) => {
+                    format!("--{long} is an option of wait, not of check, which makes one attempt")
+                }
+                _ => {
+                    format!("--{long} is an option of wait, not of watch, which samples at --rate")
+                }
             })
         }
         _ => None,

@@ -83,6 +83,10 @@ fn cases(url: &str, addr: &str) -> Vec<Case> {
             &["--timeout", "check", "--attempt-timeout"],
         ),
         case(&["check", "--interval=1s", url], &["--interval", "check"]),
+        case(
+            &["watch", url, "--timeout", "5s"],
+            &["--timeout", "watch", "--duration"],
+        ),
         // A floor under the time between attempts: `1ns` sent thousands of requests a second.
         case(
             &["wait", url, "--interval", "1ns"],

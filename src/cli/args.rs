@@ -832,6 +832,67 @@ mod tests {
     }
 
     #[test]
+    fn optional_values_take_only_a_value_of_their_own() {
+        let command = command();
+        let words = |args: &[&str]| -> Vec<String> {
+            normalize(&command, args.iter().map(OsString::from))
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            words(&[
+                "stillup",
+                "wait",
+                "--jitter",
+                "http://h/",
+                "--timeout",
+                "5s"
+            ]),
+            [
+                "stillup",
+                "wait",
+                "http://h/",
+                "--timeout",
+                "5s",
+                "--jitter"
+            ]
+        );
+        assert_eq!(
+            words(&["stillup", "wait", "--jitter", "0.3", "http://h/"]),
+            ["stillup", "wait", "--jitter=0.3", "http://h/"]
+        );
+        assert_eq!(
+            words(&[
+                "stillup",
+                "wait",
+                "--jitter",
+                "http://h/",
+                "--",
+                "cmd",
+                "--jitter"
+            ]),
+            [
+                "stillup",
+                "wait",
+                "http://h/",
+                "--jitter",
+                "--",
+                "cmd",
+                "--jitter"
+            ]
+        );
+        assert_eq!(
+            words(&["stillup", "watch", "--keep-alive", "both", "http://h/"]),
+            ["stillup", "watch", "--keep-alive=both", "http://h/"]
+        );
+        assert_eq!(
+            words(&["stillup", "watch", "--keep-alive", "http://h/"]),
+            ["stillup", "watch", "http://h/", "--keep-alive"]
+        );
+    }
+
+    #[test]
     fn choices_list_the_names() {
         assert_eq!(choice::<BackoffArg>("fixed"), Ok(BackoffArg::Fixed));
         assert_eq!(

@@ -289,20 +289,15 @@ impl Failure {
 impl Failure {
     /// A TCP or gRPC answer over `--max-latency`: `what` names the answer ("connection").
     pub fn too_slow(what: &str, latency: Duration, limit: Duration) -> Result<(), Failure> {
-        crate::condition::latency::check(what, latency, limit).map_err(|unmet| match unmet {
-            Unmet::Condition {
-                condition,
-                expected,
-                actual,
-                reason,
-            } => Failure::TooSlow {
-                condition,
-                expected,
-                actual,
-                reason,
-            },
-            Unmet::Status { .. } => unreachable!("a latency limit is no status condition"),
-        })
+        match crate::condition::latency::over(what, latency, limit) {
+            None => Ok(()),
+            Some(o) => Err(Failure::TooSlow {
+                condition: o.condition,
+                expected: o.expected,
+                actual: o.actual,
+                reason: o.reason,
+            }),
+        }
     }
 
     /// Classify an unmet condition of a response that came back with `status`.

@@ -121,7 +121,7 @@ pub struct WaitArgs {
     )]
     pub timeout: String,
 
-    /// Time between the starts of two attempts
+    /// Time between the starts of two attempts (at least 10ms)
     #[arg(
         long,
         value_name = "DURATION",
@@ -134,7 +134,7 @@ pub struct WaitArgs {
     #[arg(long, value_enum, default_value_t = BackoffArg::Fixed, env = "STILLUP_BACKOFF")]
     pub backoff: BackoffArg,
 
-    /// Cap on the interval
+    /// Cap on the interval (at least 10ms)
     #[arg(
         long,
         value_name = "DURATION",
@@ -303,7 +303,8 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "HEADER", env = "STILLUP_EXPECT_HEADER")]
     pub expect_header: Vec<String>,
 
-    /// Slowest acceptable response (headers and body)
+    /// Slowest acceptable answer: the HTTP response (headers and body), the accepted TCP
+    /// connection, the gRPC health call's answer
     #[arg(long, value_name = "DURATION", env = "STILLUP_MAX_LATENCY")]
     pub max_latency: Option<String>,
 
@@ -399,7 +400,8 @@ pub struct ProbeArgs {
     #[arg(long, env = "STILLUP_NO_FOLLOW", value_parser = BoolishValueParser::new())]
     pub no_follow: bool,
 
-    /// While the port refuses connections, re-probe this often (0s: just use --interval)
+    /// While the port refuses connections, re-probe this often: at least 10ms, or 0s to just
+    /// use --interval
     #[arg(
         long,
         value_name = "DURATION",
@@ -671,18 +673,26 @@ pub fn usage_line(
             };
             Some(format!("invalid {name} {value:?}: {expected}"))
         }
-        ErrorKind::UnknownArgument if sub.get_name() == "check" => {
+        ErrorKind::UnknownArgument if matches!(sub.get_name(), "check" | "watch") => {
             let given = context(ContextKind::InvalidArg)?;
             let long = given.strip_prefix("--")?.split('=').next()?.to_string();
             let wait = command.find_subcommand("wait")?;
             wait.get_arguments()
                 .find(|a| a.get_long() == Some(long.as_str()))?;
-            Some(if long == "timeout" {
-                "--timeout is an option of wait, not of check: check makes one attempt, \
-                 bounded by --attempt-timeout"
-                    .to_string()
-            } else {
-                format!("--{long} is an option of wait, not of check, which makes one attempt")
+            let name = sub.get_name();
+            Some(match (name, long.as_str()) {
+                ("check", "timeout") => "--timeout is an option of wait, not of check: check \
+                                         makes one attempt, bounded by --attempt-timeout"
+                    .to_string(),
+                ("watch", "timeout") => "--timeout is an option of wait, not of watch: watch \
+                                         runs for --duration (or as long as -- COMMAND)"
+                    .to_string(),
+                ("check", _) => {
+                    format!("--{long} is an option of wait, not of check, which makes one attempt")
+                }
+                _ => {
+                    format!("--{long} is an option of wait, not of watch, which samples at --rate")
+                }
             })
         }
         _ => None,
@@ -821,6 +831,67 @@ mod tests {
         assert_eq!(defaults.timeout, "2m");
         assert_eq!(defaults.probe.expect_status, "2xx");
         assert!(defaults.fail_when.is_empty());
+    }
+
+    #[test]
+    fn optional_values_take_only_a_value_of_their_own() {
+        let command = command();
+        let words = |args: &[&str]| -> Vec<String> {
+            normalize(&command, args.iter().map(OsString::from))
+                .into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect()
+        };
+        assert_eq!(
+            words(&[
+                "stillup",
+                "wait",
+                "--jitter",
+                "http://h/",
+                "--timeout",
+                "5s"
+            ]),
+            [
+                "stillup",
+                "wait",
+                "http://h/",
+                "--timeout",
+                "5s",
+                "--jitter"
+            ]
+        );
+        assert_eq!(
+            words(&["stillup", "wait", "--jitter", "0.3", "http://h/"]),
+            ["stillup", "wait", "--jitter=0.3", "http://h/"]
+        );
+        assert_eq!(
+            words(&[
+                "stillup",
+                "wait",
+                "--jitter",
+                "http://h/",
+                "--",
+                "cmd",
+                "--jitter"
+            ]),
+            [
+                "stillup",
+                "wait",
+                "http://h/",
+                "--jitter",
+                "--",
+                "cmd",
+                "--jitter"
+            ]
+        );
+        assert_eq!(
+            words(&["stillup", "watch", "--keep-alive", "both", "http://h/"]),
+            ["stillup", "watch", "--keep-alive=both", "http://h/"]
+        );
+        assert_eq!(
+            words(&["stillup", "watch", "--keep-alive", "http://h/"]),
+            ["stillup", "watch", "http://h/", "--keep-alive"]
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::fmt;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -32,7 +32,7 @@ use super::args::{
     BackoffArg, CheckArgs, ColorArg, OutputArgs, OutputFormat, ProbeArgs, Sources, TargetArgs,
     UntilArg, WaitArgs,
 };
-use super::file::{ConfigFile, FileTarget};
+use super::file::{is_per_target, ConfigFile, FileTarget};
 use super::options::{self, Kind};
 
 /// Where a value came from, for messages.
@@ -283,7 +283,7 @@ pub fn wait_config_from_text(path: &str, text: &str) -> Result<RunConfig, UsageE
     let mut args = WaitArgs::defaults();
     args.targets.targets.clear();
     args.targets.config = Some(path.to_string());
-    wait_config_loading(&args, &Sources::default(), |path, _| {
+    wait_config_loading(&args, &Sources::default(), |path, _, _| {
         ConfigFile::parse(path, text)
     })
 }
@@ -291,14 +291,17 @@ pub fn wait_config_from_text(path: &str, text: &str) -> Result<RunConfig, UsageE
 fn wait_config_loading(
     args: &WaitArgs,
     sources: &Sources,
-    load: impl FnOnce(&str, Origin) -> Result<ConfigFile, UsageError>,
+    load: impl FnOnce(&str, Origin, &Input) -> Result<ConfigFile, UsageError>,
 ) -> Result<RunConfig, UsageError> {
+    let started = Instant::now();
     let mut args = args.clone();
     split_variable(&mut args.fail_fast, "fail-fast", sources);
     split_variable(&mut args.fail_when, "fail-when", sources);
     split_variables(&mut args.targets, &mut args.probe, sources);
     let mut origins = Origins::new(sources);
-    let file = config_file(&args.targets, &origins, load)?;
+    // The file is read within the deadline the flags and variables set (it may set another).
+    let early = deadline_input(started, "timeout", &args.timeout, &origins);
+    let file = config_file(&args.targets, &origins, &early, load)?;
     if let Some(file) = &file {
         file.apply_wait(&mut args, sources, &mut origins)?;
         file.apply_run(
@@ -318,15 +321,16 @@ fn wait_config_loading(
         ));
     }
     let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
-    let refused_interval = duration(origins.of("refused-interval"), &args.probe.refused_interval)?;
+    let refused_interval = refused_interval(&args.probe, &origins)?;
+    let input = deadline_input(started, "timeout", &args.timeout, &origins);
     let (mut probes, names) = probes(
         &args.targets,
         &args.probe,
-        &args.fail_when,
-        true,
+        Some(&args.fail_when),
         file.as_ref(),
         sources,
         &origins,
+        &input,
     )?;
     if args.keep_alive {
         for probe in &mut probes {
@@ -336,7 +340,8 @@ fn wait_config_loading(
         }
     }
     let policy = WaitPolicy {
-        timeout: poll.timeout,
+        // Time spent waiting for standard input came out of the deadline.
+        timeout: poll.timeout.saturating_sub(stdin_waited()),
         attempt_timeout,
         backoff: poll.backoff,
         max_attempts: None,
@@ -368,8 +373,8 @@ struct Poll {
 
 fn poll(args: &WaitArgs, origins: &Origins) -> Result<Poll, UsageError> {
     let timeout = duration(origins.of("timeout"), &args.timeout)?;
-    let interval = duration(origins.of("interval"), &args.interval)?;
-    let max_interval = duration(origins.of("max-interval"), &args.max_interval)?;
+    let interval = at_least_min_interval(origins.of("interval"), &args.interval)?;
+    let max_interval = at_least_min_interval(origins.of("max-interval"), &args.max_interval)?;
     if timeout.is_zero() {
         return Err(UsageError::invalid(
             origins.of("timeout"),
@@ -415,8 +420,15 @@ fn poll(args: &WaitArgs, origins: &Origins) -> Result<Poll, UsageError> {
 pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, UsageError> {
     let mut args = args.clone();
     split_variables(&mut args.targets, &mut args.probe, sources);
+    let started = Instant::now();
     let mut origins = Origins::new(sources);
-    let file = config_file(&args.targets, &origins, ConfigFile::load)?;
+    let early = deadline_input(
+        started,
+        "attempt-timeout",
+        &args.probe.attempt_timeout,
+        &origins,
+    );
+    let file = config_file(&args.targets, &origins, &early, ConfigFile::load)?;
     // The options only `wait` has are judged from their variables and the file alike.
     let (mut wait, wait_sources) = WaitArgs::from_variables().map_err(UsageError::Line)?;
     split_variable(&mut wait.fail_fast, "fail-fast", &wait_sources);
@@ -443,21 +455,29 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
         )?;
     }
     let attempt_timeout = attempt_timeout(&args.probe, &origins)?;
+    // Judged though one attempt never waits for a refused port to open.
+    refused_interval(&args.probe, &origins)?;
+    let input = deadline_input(
+        started,
+        "attempt-timeout",
+        &args.probe.attempt_timeout,
+        &origins,
+    );
     let (probes, names) = probes(
         &args.targets,
         &args.probe,
-        &[],
-        false,
+        None,
         file.as_ref(),
         sources,
         &origins,
+        &input,
     )?;
     Ok(RunConfig {
         command: "check",
         require: require(&args.targets, probes.len(), &origins)?,
         probes,
         names,
-        policy: WaitPolicy::once(attempt_timeout),
+        policy: WaitPolicy::once(attempt_timeout.saturating_sub(stdin_waited())),
         presentation: presentation_for(&args.output),
         exec: Vec::new(),
     })
@@ -494,17 +514,43 @@ fn split_variables(targets: &mut TargetArgs, probe: &mut ProbeArgs, sources: &So
     split_variable(&mut probe.connect_to, "connect-to", sources);
 }
 
-/// The file named by `--config` (or `STILLUP_CONFIG`), read and checked by `load`.
+/// The file named by `--config` (or `STILLUP_CONFIG`), read (within `input`'s deadline)
+/// and checked by `load`.
 fn config_file(
     args: &TargetArgs,
     origins: &Origins,
-    load: impl FnOnce(&str, Origin) -> Result<ConfigFile, UsageError>,
+    input: &Input,
+    load: impl FnOnce(&str, Origin, &Input) -> Result<ConfigFile, UsageError>,
 ) -> Result<Option<ConfigFile>, UsageError> {
     match &args.config {
         None => Ok(None),
-        Some(path) => load(path, origins.of("config")).map(Some),
+        Some(path) => load(path, origins.of("config"), input).map(Some),
     }
 }
+
+/// Inputs read within the duration option `key` (`raw`, where `origins` say it came from)
+/// from `started`; a value that does not parse bounds nothing here (it is refused later).
+fn deadline_input(started: Instant, key: &str, raw: &str, origins: &Origins) -> Input {
+    let origin = origins.of(key);
+    let budget = duration(&origin, raw).ok();
+    let name = if key == "timeout" {
+        "deadline"
+    } else {
+        "attempt timeout"
+    };
+    Input::by(
+        started,
+        budget,
+        format!("the {} {name} ({origin})", raw.trim()),
+    )
+}
+
+/// How long stillup waited for standard input, if it read it.
+fn stdin_waited() -> Duration {
+    STDIN_WAITED.get().copied().unwrap_or_default()
+}
+
+static STDIN_WAITED: OnceLock<Duration> = OnceLock::new();
 
 /// The probes and the per-sample timeout of `watch`, from its flags and variables
 /// (`sources`, which also says which of its own options were given).
@@ -512,11 +558,66 @@ pub fn watch_probes(
     targets: &TargetArgs,
     probe: &ProbeArgs,
     sources: &Sources,
+    duration: Option<&str>,
 ) -> Result<(Vec<Probe>, Duration), UsageError> {
+    let started = Instant::now();
     let origins = Origins::new(sources);
+    // Inputs are read within --duration, when the watch has one.
+    let input = match duration {
+        Some(raw) => deadline_input(started, "duration", raw, &origins),
+        None => Input::unbounded(),
+    };
+    if sources.explicit("refused-interval") {
+        return Err(UsageError::invalid(
+            origins.of("refused-interval"),
+            "duration",
+            &probe.refused_interval,
+            "watch samples at --rate whatever the answer; this option is wait's",
+        ));
+    }
     let timeout = attempt_timeout(probe, &origins)?;
-    let (probes, _) = probes(targets, probe, &[], false, None, sources, &origins)?;
+    let (probes, _) = probes(targets, probe, None, None, sources, &origins, &input)?;
     Ok((probes, timeout))
+}
+
+/// The shortest time between two attempts to one target: below it, a typo (`1ns` for `1s`)
+/// would flood the target with thousands of requests a second.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
+/// A duration between attempts, refused below [`MIN_INTERVAL`].
+fn at_least_min_interval(at: Origin, raw: &str) -> Result<Duration, UsageError> {
+    let value = duration(&at, raw)?;
+    if value < MIN_INTERVAL {
+        return Err(UsageError::invalid(
+            at,
+            "duration",
+            raw,
+            "must be at least 10ms, so that polling never floods the target",
+        ));
+    }
+    Ok(value)
+}
+
+/// `--refused-interval`: at least [`MIN_INTERVAL`], or `0s` for off.
+fn refused_interval(args: &ProbeArgs, origins: &Origins) -> Result<Duration, UsageError> {
+    let at = origins.of("refused-interval");
+    if duration(&at, &args.refused_interval)?.is_zero() {
+        return Ok(Duration::ZERO);
+    }
+    at_least_min_interval(at, &args.refused_interval).map_err(|e| match e {
+        UsageError::Invalid {
+            origin,
+            kind,
+            value,
+            problem,
+        } => UsageError::Invalid {
+            origin,
+            kind,
+            value,
+            problem: format!("{problem} (0s turns it off)"),
+        },
+        other => other,
+    })
 }
 
 fn attempt_timeout(args: &ProbeArgs, origins: &Origins) -> Result<Duration, UsageError> {
@@ -565,6 +666,7 @@ fn require(args: &TargetArgs, n: usize, origins: &Origins) -> Result<Require, Us
 fn target_strings(
     args: &TargetArgs,
     origins: &Origins,
+    input: &Input,
 ) -> Result<Vec<(String, Origin)>, UsageError> {
     let given = origins.of("targets");
     let mut targets: Vec<(String, Origin)> = args
@@ -573,18 +675,10 @@ fn target_strings(
         .map(|t| (t.clone(), given.clone()))
         .collect();
     if let Some(path) = &args.targets_file {
-        let text = if path == "-" {
-            std::io::read_to_string(std::io::stdin())
-        } else {
-            std::fs::read_to_string(path)
-        }
-        .map_err(|e| {
-            UsageError::invalid(
-                origins.of("targets-file"),
-                "file",
-                path,
-                format!("cannot read it: {e}"),
-            )
+        let at = origins.of("targets-file");
+        let bytes = read_input(&at, path, MAX_TARGETS_FILE, input)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            UsageError::invalid(&at, "file", path, "cannot read it: it is not UTF-8 text")
         })?;
         for (number, line) in text.lines().enumerate() {
             let line = strip_comment(line).trim();
@@ -625,8 +719,9 @@ fn plan<'f>(
     args: &TargetArgs,
     file: Option<&'f ConfigFile>,
     origins: &Origins,
+    input: &Input,
 ) -> Result<Vec<Planned<'f>>, UsageError> {
-    let given = target_strings(args, origins)?;
+    let given = target_strings(args, origins, input)?;
     if given.is_empty() {
         return match file {
             Some(file) if !file.targets().is_empty() => Ok(file
@@ -711,6 +806,8 @@ struct ProbeInput {
     /// `--fail-when`, judged for both commands but used by `wait` alone.
     fail_when: Vec<String>,
     origins: Origins,
+    /// How long reading the files it names may take.
+    input: Input,
 }
 
 /// What one target's probe is built from, validated.
@@ -731,18 +828,21 @@ struct ProbeSettings {
 fn probes(
     targets: &TargetArgs,
     args: &ProbeArgs,
-    fail_when: &[String],
-    use_fail_when: bool,
+    // `wait`'s --fail-when; `None` for `check` and `watch`, whose probes never use it (a
+    // config file's is still judged).
+    fail_when: Option<&[String]>,
     file: Option<&ConfigFile>,
     sources: &Sources,
     origins: &Origins,
+    input: &Input,
 ) -> Result<(Vec<Probe>, Vec<Option<String>>), UsageError> {
-    let plan = plan(targets, file, origins)?;
+    let plan = plan(targets, file, origins, input)?;
     let proxies = ProxySettings::from_env();
     let mut base = ProbeInput {
         args: args.clone(),
-        fail_when: fail_when.to_vec(),
+        fail_when: fail_when.unwrap_or_default().to_vec(),
         origins: origins.clone(),
+        input: input.clone(),
     };
     if let Some(file) = file {
         file.apply_probe(
@@ -767,6 +867,8 @@ fn probes(
     let mixed = parsed
         .windows(2)
         .any(|pair| Kind::of(&pair[0].1) != Kind::of(&pair[1].1));
+    let all: Vec<Target> = parsed.iter().map(|(_, target)| target.clone()).collect();
+    check_applicable_to_run(&all, sources, &base.origins)?;
     let mut probes = Vec::new();
     let mut names = Vec::new();
     for (table, target) in parsed {
@@ -843,7 +945,7 @@ fn probes(
             http.headers = settings.request.headers.clone();
             http.body = settings.request.body.clone();
             http.tls = settings.request.tls.clone();
-            if use_fail_when {
+            if fail_when.is_some() {
                 http.fail_when = settings.fail_when.clone();
             }
             if !settings.follow_redirects {
@@ -873,7 +975,7 @@ fn probe_settings(input: &ProbeInput) -> Result<ProbeSettings, UsageError> {
     Ok(ProbeSettings {
         conditions: conditions(args, origins)?,
         max_body: size(origins.of("max-body"), &args.max_body)?,
-        request: request(args, origins)?,
+        request: request(args, origins, &input.input)?,
         follow_redirects: !args.no_follow,
         http2: args.http2,
         fail_when,
@@ -912,7 +1014,8 @@ fn check_applicable(
 ) -> Result<(), UsageError> {
     let kind = Kind::of(target);
     for (key, kinds) in options::APPLIES_TO {
-        if kinds.contains(&kind) || !(sources.explicit(key) || origins.is_set(key)) {
+        let set = sources.explicit(key) || origins.is_set(key);
+        if kinds.contains(&kind) || !set || !is_per_target(key) {
             continue;
         }
         return Err(UsageError::NotApplicable {
@@ -921,6 +1024,33 @@ fn check_applicable(
             kind,
             applies_to: options::described(key),
             mixed,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses an option of the whole run (`--keep-alive`) that no target of the run can use. One
+/// that some targets use is no per-target choice the user could make more exactly: it
+/// applies to those.
+fn check_applicable_to_run(
+    targets: &[Target],
+    sources: &Sources,
+    origins: &Origins,
+) -> Result<(), UsageError> {
+    let Some(first) = targets.first() else {
+        return Ok(());
+    };
+    for (key, kinds) in options::APPLIES_TO {
+        let set = sources.explicit(key) || origins.is_set(key);
+        if !set || is_per_target(key) || targets.iter().any(|t| kinds.contains(&Kind::of(t))) {
+            continue;
+        }
+        return Err(UsageError::NotApplicable {
+            origin: origins.of(key),
+            target: first.to_string(),
+            kind: Kind::of(first),
+            applies_to: options::described(key),
+            mixed: false,
         });
     }
     Ok(())
@@ -991,21 +1121,159 @@ fn check_stdin(readers: &[(&'static str, Origin)]) -> Result<(), UsageError> {
     }
 }
 
-/// Standard input, read once however many targets' settings use it.
-fn stdin_bytes() -> std::io::Result<Vec<u8>> {
-    static STDIN: OnceLock<Result<Vec<u8>, String>> = OnceLock::new();
-    STDIN
-        .get_or_init(|| {
-            let mut bytes = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
-                .map(|_| bytes)
-                .map_err(|e| e.to_string())
-        })
-        .clone()
-        .map_err(std::io::Error::other)
+/// The most stillup reads of each input, so that `/dev/zero` or a runaway file is an error,
+/// not gigabytes of memory. Documented in the README.
+pub const MAX_CONFIG_FILE: Limit = Limit {
+    bytes: 1 << 20,
+    text: "1 MiB limit on config files",
+};
+pub const MAX_TARGETS_FILE: Limit = Limit {
+    bytes: 64 << 20,
+    text: "64 MiB limit on targets files",
+};
+pub const MAX_DATA_FILE: Limit = Limit {
+    bytes: 1 << 20,
+    text: "1 MiB limit on request bodies",
+};
+pub const MAX_SECRET_FILE: Limit = Limit {
+    bytes: 64 << 10,
+    text: "64 KiB limit on secret files",
+};
+
+pub const MAX_TLS_FILE: Limit = Limit {
+    bytes: 1 << 20,
+    text: "1 MiB limit on certificate and key files",
+};
+
+/// A size limit on one kind of input, with how messages name it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit {
+    pub bytes: u64,
+    pub text: &'static str,
 }
 
-fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, UsageError> {
+/// When reading inputs must be done: the run's deadline covers reading them too, so a pipe
+/// that is never closed (`(echo URL; sleep 4) | stillup wait --targets-file -`) cannot hold
+/// the run past it. `None`: no deadline (a `watch` without `--duration`).
+#[derive(Debug, Clone)]
+pub struct Input {
+    deadline: Option<Instant>,
+    /// The deadline as messages name it: "the 1s deadline (--timeout)".
+    within: String,
+}
+
+impl Input {
+    /// Inputs read before `started + budget`, the deadline named `within`.
+    fn by(started: Instant, budget: Option<Duration>, within: String) -> Input {
+        Input {
+            deadline: budget.map(|b| started + b),
+            within,
+        }
+    }
+
+    fn unbounded() -> Input {
+        Input {
+            deadline: None,
+            within: String::new(),
+        }
+    }
+}
+
+/// Why an input could not be read.
+#[derive(Debug, Clone)]
+enum ReadFailure {
+    Io(String),
+    TooLarge(Limit),
+    /// Not read to its end before the deadline.
+    TooSlow,
+}
+
+/// Reads what `open` opens to its end: at most `limit`, and before `input`'s deadline. The
+/// read runs on a thread of its own, so a source that never ends (a pipe left open, a FIFO
+/// without a writer) is given up at the deadline; the thread ends with the process.
+fn read_bounded<R: std::io::Read + Send + 'static>(
+    open: impl FnOnce() -> std::io::Result<R> + Send + 'static,
+    limit: Limit,
+    input: &Input,
+) -> Result<Vec<u8>, ReadFailure> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("stillup-input".into())
+        .spawn(move || {
+            let read = open().and_then(|reader| {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut reader.take(limit.bytes + 1), &mut bytes)
+                    .map(|_| bytes)
+            });
+            let _ = tx.send(read);
+        });
+    if let Err(e) = spawned {
+        return Err(ReadFailure::Io(e.to_string()));
+    }
+    let read = match input.deadline {
+        Some(deadline) => rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .map_err(|_| ReadFailure::TooSlow)?,
+        None => rx.recv().map_err(|_| ReadFailure::TooSlow)?,
+    };
+    let bytes = read.map_err(|e| ReadFailure::Io(e.to_string()))?;
+    if bytes.len() as u64 > limit.bytes {
+        return Err(ReadFailure::TooLarge(limit));
+    }
+    Ok(bytes)
+}
+
+/// Standard input, read once however many targets' settings use it (one option reads it:
+/// see [`check_stdin`]).
+fn stdin_bytes(limit: Limit, input: &Input) -> Result<Vec<u8>, ReadFailure> {
+    static STDIN: OnceLock<Result<Vec<u8>, ReadFailure>> = OnceLock::new();
+    STDIN
+        .get_or_init(|| {
+            let started = Instant::now();
+            let read = read_bounded(|| Ok(std::io::stdin()), limit, input);
+            let _ = STDIN_WAITED.set(started.elapsed());
+            read
+        })
+        .clone()
+}
+
+/// The file at `path` (`-`: standard input), within `limit` and `input`'s deadline; an error
+/// names the option (`at`), the file, and the limit or the deadline.
+pub(crate) fn read_input(
+    at: impl Into<Origin>,
+    path: &str,
+    limit: Limit,
+    input: &Input,
+) -> Result<Vec<u8>, UsageError> {
+    let read = if path == "-" {
+        stdin_bytes(limit, input)
+    } else {
+        let owned = path.to_string();
+        read_bounded(move || std::fs::File::open(owned), limit, input)
+    };
+    let source = if path == "-" {
+        "standard input"
+    } else {
+        "the file"
+    };
+    read.map_err(|failure| {
+        let problem = match failure {
+            ReadFailure::Io(e) => format!("cannot read it: {e}"),
+            ReadFailure::TooLarge(limit) => format!("{source} is larger than the {}", limit.text),
+            ReadFailure::TooSlow => format!(
+                "{source} was not read to its end within {}; is something still writing to it?",
+                input.within
+            ),
+        };
+        UsageError::invalid(at, "file", path, problem)
+    })
+}
+
+fn request(
+    args: &ProbeArgs,
+    origins: &Origins,
+    input: &Input,
+) -> Result<RequestSettings, UsageError> {
     let method =
         Method::from_bytes(args.method.trim().to_ascii_uppercase().as_bytes()).map_err(|_| {
             UsageError::invalid(
@@ -1060,7 +1328,7 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
         let password = if source.is_empty() {
             Secret::new("")
         } else {
-            secret(&at, source)?
+            secret(&at, source, input)?
         };
         let encoded = base64::engine::general_purpose::STANDARD
             .encode(format!("{user}:{}", password.expose()));
@@ -1071,7 +1339,7 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
     }
     if let Some(raw) = &args.bearer {
         let at = origins.of("bearer");
-        let token = secret(&at, raw)?;
+        let token = secret(&at, raw, input)?;
         headers.push((
             AUTHORIZATION,
             sensitive_value(&at, &format!("Bearer {}", token.expose().trim()))?,
@@ -1087,7 +1355,12 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
             ))
         }
         (Some(data), None) => Some(Bytes::from(data.clone().into_bytes())),
-        (None, Some(path)) => Some(Bytes::from(read_input(origins.of("data-file"), path)?)),
+        (None, Some(path)) => Some(Bytes::from(read_input(
+            origins.of("data-file"),
+            path,
+            MAX_DATA_FILE,
+            input,
+        )?)),
         (None, None) => None,
     };
     let client_cert = match (&args.cert, &args.key) {
@@ -1110,6 +1383,17 @@ fn request(args: &ProbeArgs, origins: &Origins) -> Result<RequestSettings, Usage
             ))
         }
     };
+    // The TLS layer reads these files itself; bound them first, as every input is.
+    let tls_files = args
+        .cacert
+        .iter()
+        .enumerate()
+        .map(|(i, path)| (origins.item("cacert", i), path))
+        .chain(args.cert.iter().map(|path| (origins.of("cert"), path)))
+        .chain(args.key.iter().map(|path| (origins.of("key"), path)));
+    for (at, path) in tls_files {
+        read_input(at, path, MAX_TLS_FILE, input)?;
+    }
     let tls_options = TlsOptions {
         insecure: args.insecure,
         ca_files: args.cacert.iter().map(PathBuf::from).collect(),
@@ -1156,7 +1440,7 @@ fn sensitive_value(at: &Origin, text: &str) -> Result<HeaderValue, UsageError> {
 }
 
 /// `env:VAR`, `file:PATH`, or the secret itself.
-fn secret(at: impl Into<Origin>, source: &str) -> Result<Secret, UsageError> {
+fn secret(at: impl Into<Origin>, source: &str, input: &Input) -> Result<Secret, UsageError> {
     let at = at.into();
     if let Some(var) = source.strip_prefix("env:") {
         return match std::env::var(var) {
@@ -1173,7 +1457,7 @@ fn secret(at: impl Into<Origin>, source: &str) -> Result<Secret, UsageError> {
         };
     }
     if let Some(path) = source.strip_prefix("file:") {
-        let bytes = read_input(&at, path)?;
+        let bytes = read_input(&at, path, MAX_SECRET_FILE, input)?;
         let text = String::from_utf8(bytes).map_err(|_| {
             UsageError::invalid(
                 &at,
@@ -1189,15 +1473,6 @@ fn secret(at: impl Into<Origin>, source: &str) -> Result<Secret, UsageError> {
     }
     crate::redact::remember(source);
     Ok(Secret::new(source))
-}
-
-fn read_input(at: impl Into<Origin>, path: &str) -> Result<Vec<u8>, UsageError> {
-    let read = if path == "-" {
-        stdin_bytes()
-    } else {
-        std::fs::read(path)
-    };
-    read.map_err(|e| UsageError::invalid(at, "file", path, format!("cannot read it: {e}")))
 }
 
 fn conditions(args: &ProbeArgs, origins: &Origins) -> Result<Conditions, UsageError> {
@@ -1424,10 +1699,25 @@ mod tests {
     fn secrets_come_from_env_and_files() {
         let dir = std::env::temp_dir().join(format!("stillup-secret-{}", std::process::id()));
         std::fs::write(&dir, "s3cret\n").unwrap();
-        let from_file = secret("--bearer", &format!("file:{}", dir.display())).unwrap();
+        let from_file = secret(
+            "--bearer",
+            &format!("file:{}", dir.display()),
+            &Input::unbounded(),
+        )
+        .unwrap();
         assert_eq!(from_file.expose(), "s3cret");
         let _ = std::fs::remove_file(&dir);
-        assert!(secret("--bearer", "env:STILLUP_TEST_SURELY_UNSET_VAR").is_err());
-        assert_eq!(secret("--bearer", "literal").unwrap().expose(), "literal");
+        assert!(secret(
+            "--bearer",
+            "env:STILLUP_TEST_SURELY_UNSET_VAR",
+            &Input::unbounded()
+        )
+        .is_err());
+        assert_eq!(
+            secret("--bearer", "literal", &Input::unbounded())
+                .unwrap()
+                .expose(),
+            "literal"
+        );
     }
 }

@@ -20,7 +20,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::args::{choice, OutputArgs, ProbeArgs, Sources, TargetArgs, WaitArgs};
-use super::config::{Origin, Origins, UsageError};
+use super::config::{read_input, Input, Origin, Origins, UsageError, MAX_CONFIG_FILE};
 
 /// Options of the whole run: only `[defaults]` (or a flag, or a variable) sets them.
 const RUN_WIDE: &[&str] = &[
@@ -67,6 +67,12 @@ const PER_TARGET: &[&str] = &[
     "max-body",
     "fail-when",
 ];
+
+/// Whether `key` is an option of one target's probe (a `[targets.NAME]` table may set it),
+/// rather than of the whole run.
+pub(crate) fn is_per_target(key: &str) -> bool {
+    PER_TARGET.contains(&key)
+}
 
 /// A single value: a string, or a bare number (`max-body = 65536`, `jitter = 0.5`), kept as
 /// text so that it is judged exactly as the flag's value would be (`timeout = 90` is refused
@@ -276,9 +282,11 @@ impl FileTarget {
 
 impl ConfigFile {
     /// Read and check the file at `path`, named by `origin` (`--config` or `STILLUP_CONFIG`).
-    pub fn load(path: &str, origin: Origin) -> Result<ConfigFile, UsageError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            UsageError::invalid(origin, "file", path, format!("cannot read it: {e}"))
+    /// The file is read within [`MAX_CONFIG_FILE`] and `input`'s deadline.
+    pub fn load(path: &str, origin: Origin, input: &Input) -> Result<ConfigFile, UsageError> {
+        let bytes = read_input(&origin, path, MAX_CONFIG_FILE, input)?;
+        let text = String::from_utf8(bytes).map_err(|_| {
+            UsageError::invalid(origin, "file", path, "cannot read it: it is not UTF-8 text")
         })?;
         ConfigFile::parse(path, &text)
     }

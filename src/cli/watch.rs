@@ -40,7 +40,8 @@ pub fn watch_config(args: &WatchArgs, sources: &Sources) -> Result<WatchConfig, 
         any: false,
         require: None,
     };
-    let (probes, sample_timeout) = config::watch_probes(&targets, &args.probe, sources)?;
+    let (probes, sample_timeout) =
+        config::watch_probes(&targets, &args.probe, sources, args.duration.as_deref())?;
     let probes = match args.keep_alive.as_deref() {
         None => probes,
         Some(mode) => with_keep_alive(probes, mode == "both"),

@@ -440,16 +440,101 @@ fn order(a: &Value, b: &Value) -> Option<Ordering> {
     }
 }
 
-/// Integers compare exactly (an f64 would blur large ids); anything with a fraction as f64.
+/// Numbers compare exactly, by their decimal text (serde_json's `arbitrary_precision` keeps
+/// it): an f64 would blur large ids (`18446744073709551617 == 18446744073709551616`) and
+/// long fractions alike.
 fn number_cmp(a: &Number, b: &Number) -> Option<Ordering> {
-    let int = |n: &Number| {
-        n.as_i64()
-            .map(i128::from)
-            .or_else(|| n.as_u64().map(i128::from))
-    };
-    match (int(a), int(b)) {
+    match (
+        Decimal::parse(&a.to_string()),
+        Decimal::parse(&b.to_string()),
+    ) {
         (Some(x), Some(y)) => Some(x.cmp(&y)),
         _ => a.as_f64()?.partial_cmp(&b.as_f64()?),
+    }
+}
+
+/// A JSON number as sign, significant digits and the power of ten of the last digit:
+/// `-12.50e3` is negative, `125`, exponent 1. Zero has no digits (and no sign).
+#[derive(Debug, PartialEq, Eq)]
+struct Decimal {
+    negative: bool,
+    digits: String,
+    exponent: i128,
+}
+
+impl Decimal {
+    /// JSON number grammar only: `-? int (. frac)? ([eE] [+-]? digits)?`.
+    fn parse(text: &str) -> Option<Decimal> {
+        let (negative, rest) = match text.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let (mantissa, exponent) = match rest.find(['e', 'E']) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, "0"),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, "0"));
+        let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let exp_digits = exponent.trim_start_matches(['+', '-']);
+        if !all_digits(int) || !all_digits(frac) || !all_digits(exp_digits) {
+            return None;
+        }
+        // An exponent too large for i128 is far beyond any digits string: saturate.
+        let magnitude: i128 = exp_digits.parse().unwrap_or(i128::MAX / 4);
+        let exponent = if exponent.starts_with('-') {
+            -magnitude
+        } else {
+            magnitude
+        };
+        let joined = format!("{int}{frac}");
+        let digits = joined.trim_start_matches('0');
+        let trimmed = digits.trim_end_matches('0');
+        let exponent = exponent - frac.len() as i128 + (digits.len() - trimmed.len()) as i128;
+        if trimmed.is_empty() {
+            return Some(Decimal {
+                negative: false,
+                digits: String::new(),
+                exponent: 0,
+            });
+        }
+        Some(Decimal {
+            negative,
+            digits: trimmed.to_string(),
+            exponent,
+        })
+    }
+
+    /// The order of the absolute values.
+    fn cmp_magnitude(&self, other: &Decimal) -> Ordering {
+        match (self.digits.is_empty(), other.digits.is_empty()) {
+            (true, true) => return Ordering::Equal,
+            (true, false) => return Ordering::Less,
+            (false, true) => return Ordering::Greater,
+            (false, false) => {}
+        }
+        // The power of ten of the leading digit decides, then the digits themselves.
+        let lead = |d: &Decimal| d.exponent + d.digits.len() as i128;
+        lead(self).cmp(&lead(other)).then_with(|| {
+            let (a, b) = (self.digits.as_bytes(), other.digits.as_bytes());
+            a.cmp(b)
+        })
+    }
+}
+
+impl Ord for Decimal {
+    fn cmp(&self, other: &Decimal) -> Ordering {
+        match (self.negative, other.negative) {
+            (false, true) => Ordering::Greater,
+            (true, false) => Ordering::Less,
+            (false, false) => self.cmp_magnitude(other),
+            (true, true) => other.cmp_magnitude(self),
+        }
+    }
+}
+
+impl PartialOrd for Decimal {
+    fn partial_cmp(&self, other: &Decimal) -> Option<Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -583,6 +668,41 @@ mod tests {
             "$.id > 9007199254740992",
             json!({"id": 18446744073709551615u64})
         ));
+    }
+
+    /// Beyond 2^64 and in long fractions too: no number is blurred through f64.
+    #[test]
+    fn numbers_beyond_u64_and_f64_compare_exactly() {
+        let body = |text: &str| -> Value { serde_json::from_str(text).unwrap() };
+        let doc = body(r#"{"n": 18446744073709551617, "f": 0.10000000000000000001, "m": -1e400}"#);
+        assert!(!holds("$.n == 18446744073709551616", doc.clone()));
+        assert!(holds("$.n == 18446744073709551617", doc.clone()));
+        assert!(holds("$.n > 18446744073709551616", doc.clone()));
+        assert!(holds("$.n == 1.8446744073709551617e19", doc.clone()));
+        assert!(!holds("$.f == 0.1", doc.clone()));
+        assert!(holds("$.f > 0.1", doc.clone()));
+        assert!(holds("$.m < -1e399", doc.clone()));
+        assert!(holds("$.m == -10e399", doc));
+        assert_eq!(
+            message(
+                "$.n == 18446744073709551616",
+                body(r#"{"n": 18446744073709551617}"#)
+            ),
+            "$.n is 18446744073709551617, expected 18446744073709551616"
+        );
+    }
+
+    #[test]
+    fn decimals_order_by_value() {
+        let d = |t: &str| Decimal::parse(t).unwrap();
+        assert_eq!(d("0"), d("-0.000e5"));
+        assert_eq!(d("1.50"), d("15e-1"));
+        assert!(d("-2") < d("-1.5"));
+        assert!(d("0.001") < d("0.01"));
+        assert!(d("99") < d("100"));
+        assert!(d("-1") < d("0"));
+        assert!(Decimal::parse("1.").is_none());
+        assert!(Decimal::parse("e5").is_none());
     }
 
     #[test]

@@ -12,8 +12,30 @@ use super::{human_duration, Unmet};
 /// `Ok` when `latency` is within `limit` (an answer exactly at the limit passes); `what`
 /// names the answer in the message ("response", "connection").
 pub fn check(what: &str, latency: Duration, limit: Duration) -> Result<(), Unmet> {
+    match over(what, latency, limit) {
+        None => Ok(()),
+        Some(o) => Err(Unmet::condition(
+            o.condition,
+            o.expected,
+            o.actual,
+            o.reason,
+        )),
+    }
+}
+
+/// An answer slower than the limit: the parts of its [`Unmet::Condition`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Over {
+    pub condition: String,
+    pub expected: String,
+    pub actual: String,
+    pub reason: String,
+}
+
+/// `Some` when `latency` is over `limit`, with the words to say so.
+pub fn over(what: &str, latency: Duration, limit: Duration) -> Option<Over> {
     if latency <= limit {
-        return Ok(());
+        return None;
     }
     let max = human_duration(limit);
     let mut took = human_duration(latency);
@@ -21,12 +43,12 @@ pub fn check(what: &str, latency: Duration, limit: Duration) -> Result<(), Unmet
         // Rounded to the same text, "took 1s, more than 1s" would read as a bug.
         took = format!("{latency:?}");
     }
-    Err(Unmet::condition(
-        format!("latency <= {max}"),
-        format!("<= {max}"),
-        took.clone(),
-        format!("{what} took {took}, more than the limit {max}"),
-    ))
+    Some(Over {
+        condition: format!("latency <= {max}"),
+        expected: format!("<= {max}"),
+        reason: format!("{what} took {took}, more than the limit {max}"),
+        actual: took,
+    })
 }
 
 #[cfg(test)]

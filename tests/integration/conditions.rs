@@ -164,3 +164,19 @@ fn max_latency_fails_a_slow_response_and_passes_a_generous_limit() {
 
     check(&url, &["--max-latency", "20s", "--attempt-timeout", "5s"]).assert_code(0);
 }
+
+/// JSON numbers beyond 2^64 (and long fractions) compare exactly, not as f64.
+#[test]
+fn json_numbers_beyond_u64_compare_exactly() {
+    let server = serve_json(r#"{"n": 18446744073709551617, "f": 0.30000000000000000001}"#);
+    let url = server.url("/");
+    let run = check_json(&url, &["--expect-json", "$.n == 18446744073709551616"]);
+    run.assert_code(1);
+    assert_eq!(classes(&run.json()), ["condition_failed"], "{run}");
+    assert!(
+        last_message(&run.json()).contains("18446744073709551617"),
+        "{run}"
+    );
+    check_json(&url, &["--expect-json", "$.n == 18446744073709551617"]).assert_code(0);
+    check_json(&url, &["--expect-json", "$.f > 0.3"]).assert_code(0);
+}

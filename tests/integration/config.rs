@@ -368,6 +368,18 @@ fn cases() -> Vec<Case> {
             &["stillup.toml:3", "targets.api.timeout", "[defaults]"],
         ),
         case(
+            "an interval under the floor",
+            Some("[defaults]\ninterval = \"1ns\"\n"),
+            &["{url}"],
+            &["stillup.toml:2", "defaults.interval", "at least 10ms"],
+        ),
+        case(
+            "a refused-interval under the floor",
+            Some("[defaults]\nrefused-interval = \"2ms\"\n"),
+            &["{url}"],
+            &["stillup.toml:2", "defaults.refused-interval", "at least 10ms"],
+        ),
+        case(
             "url in [defaults]",
             Some("[defaults]\nurl = \"{url}\"\n"),
             &["{url}"],

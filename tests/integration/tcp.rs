@@ -127,3 +127,24 @@ fn max_latency_bounds_the_time_to_connect() {
     assert!(last_message(&report).contains("connection took"), "{run}");
     check_json(&tcp, &["--max-latency", "10s"]).assert_code(0);
 }
+
+/// `--refused-interval 0s` is "off" (no floor applies to it): a refused port is re-probed at
+/// `--interval`, here 500ms, so a 1.2s wait makes a handful of attempts, not dozens.
+#[test]
+fn refused_interval_0s_turns_fast_reprobing_off() {
+    let tcp = format!("tcp://127.0.0.1:{}", closed_port());
+    let run = wait_json(
+        &[&tcp],
+        &[
+            "--timeout",
+            "1200ms",
+            "--interval",
+            "500ms",
+            "--refused-interval",
+            "0s",
+        ],
+    );
+    run.assert_code(1);
+    let attempts = classes(&run.json()).len();
+    assert!((1..=4).contains(&attempts), "{attempts} attempts\n{run}");
+}

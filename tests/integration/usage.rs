@@ -83,6 +83,31 @@ fn cases(url: &str, addr: &str) -> Vec<Case> {
             &["--timeout", "check", "--attempt-timeout"],
         ),
         case(&["check", "--interval=1s", url], &["--interval", "check"]),
+        case(
+            &["watch", url, "--timeout", "5s"],
+            &["--timeout", "watch", "--duration"],
+        ),
+        // A floor under the time between attempts: `1ns` sent thousands of requests a second.
+        case(
+            &["wait", url, "--interval", "1ns"],
+            &["--interval", "1ns", "at least 10ms"],
+        ),
+        case(
+            &["wait", url, "--max-interval", "9ms"],
+            &["--max-interval", "9ms", "at least 10ms"],
+        ),
+        case(
+            &["wait", url, "--refused-interval", "1ms"],
+            &["--refused-interval", "1ms", "at least 10ms", "0s"],
+        ),
+        case(
+            &["check", url, "--refused-interval", "1us"],
+            &["--refused-interval", "1us"],
+        ),
+        case(
+            &["watch", url, "--refused-interval", "1s", "--duration", "1s"],
+            &["--refused-interval", "--rate"],
+        ),
     ]
 }
 
@@ -150,6 +175,8 @@ fn a_bad_variable_is_named_in_one_line_by_every_command() {
         ("STILLUP_SUCCESSES", "0", &["check", "wait"]),
         ("STILLUP_KEEP_ALIVE", "maybe", &["check", "wait"]),
         ("STILLUP_TIMEOUT", "90", &["check", "wait"]),
+        ("STILLUP_INTERVAL", "1ms", &["check", "wait"]),
+        ("STILLUP_REFUSED_INTERVAL", "5ms", &["check", "wait"]),
     ] {
         for command in commands {
             let run = stillup_with_env([*command, url.as_str()], &[(var, value)]);
@@ -313,7 +340,9 @@ fn every_option_applies_to_a_tcp_or_grpc_target_or_is_refused_naming_it() {
                 }
                 for (what, run) in runs {
                     tried += 1;
-                    if applies(key, *kind) {
+                    // watch has wait's probe options but samples at --rate: refused there.
+                    let for_command = !(command == "watch" && *key == "refused-interval");
+                    if applies(key, *kind) && for_command {
                         assert_ne!(run.code, Some(2), "{what} was refused\n{run}");
                         continue;
                     }
@@ -323,8 +352,10 @@ fn every_option_applies_to_a_tcp_or_grpc_target_or_is_refused_naming_it() {
                         line.contains(flag.as_str()) || line.contains(&var)
                     });
                     assert!(named, "{what}: the option is not named in {line:?}");
-                    assert!(line.contains(target.as_str()), "{what}: {line:?}");
-                    assert!(line.contains("does not apply"), "{what}: {line:?}");
+                    if for_command {
+                        assert!(line.contains(target.as_str()), "{what}: {line:?}");
+                        assert!(line.contains("does not apply"), "{what}: {line:?}");
+                    }
                 }
             }
         }
@@ -345,4 +376,125 @@ fn help_and_the_man_page_list_every_exit_code() {
             assert!(listed, "exit code {code} missing from {args:?}\n{run}");
         }
     }
+}
+
+/// Every file stillup reads has a size limit: `/dev/zero` as a body, targets file, config
+/// file or secret is refused at once in one line naming the option and the limit (it grew
+/// to gigabytes and never ended).
+#[cfg(target_os = "linux")]
+#[test]
+fn an_endless_input_file_is_refused_at_its_size_limit() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/health");
+    for (args, mentions) in [
+        (
+            vec!["check", &url, "--data-file", "/dev/zero"],
+            ["--data-file", "1 MiB"],
+        ),
+        (
+            vec!["wait", "--targets-file", "/dev/zero"],
+            ["--targets-file", "64 MiB"],
+        ),
+        (
+            vec!["check", &url, "--config", "/dev/zero"],
+            ["--config", "1 MiB"],
+        ),
+        (
+            vec!["check", &url, "--bearer", "file:/dev/zero"],
+            ["--bearer", "64 KiB"],
+        ),
+        (
+            vec!["check", &url, "--cacert", "/dev/zero"],
+            ["--cacert", "1 MiB"],
+        ),
+    ] {
+        let run = stillup(&args);
+        run.assert_within(SLACK);
+        let line = run.usage_error_line(&format!("{args:?}"));
+        for word in mentions {
+            assert!(
+                line.contains(word),
+                "{args:?}: {word:?} missing from {line:?}"
+            );
+        }
+    }
+    assert_eq!(server.connections(), 0);
+}
+
+/// Reading standard input is bounded by the deadline: a pipe that is never closed ends the
+/// run at `--timeout` with an error naming the input (it ended when the writer did).
+#[test]
+fn standard_input_that_never_ends_is_refused_at_the_deadline() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("stillup"));
+    for (name, _) in std::env::vars_os() {
+        if name
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .starts_with("stillup_")
+        {
+            cmd.env_remove(name);
+        }
+    }
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .args(["wait", "--targets-file", "-", "--timeout", "1s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // One target, and the pipe stays open: the writer never finishes.
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{url}").unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > RUN_LIMIT {
+            let _ = child.kill();
+            panic!("stillup still runs after {RUN_LIMIT:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let elapsed = started.elapsed();
+    drop(stdin);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(1) + SLACK,
+        "{elapsed:?}"
+    );
+    assert!(stderr.contains("--targets-file"), "{stderr}");
+    assert!(stderr.contains("standard input"), "{stderr}");
+    assert!(stderr.contains("1s"), "{stderr}");
+}
+
+/// With targets of several kinds, an option of one target's probe (`-H`) must apply to every
+/// target it reaches — the config file's tables give it to some exactly — while an option of
+/// the whole run (`--keep-alive`) applies to the targets that can use it, and is refused only
+/// when none can.
+#[test]
+fn mixed_kinds_refuse_per_target_options_that_some_targets_cannot_take() {
+    let server = serve(Behavior::Respond(Reply::text(200, "ok")));
+    let url = server.url("/health");
+    let tcp = format!("tcp://{}", server.addr());
+    let run = stillup(["check", &url, &tcp, "-H", "x-a: b"]);
+    let line = run.usage_error_line("-H with http and tcp");
+    assert!(line.contains("--header") && line.contains(&tcp), "{line}");
+    assert!(line.contains("[targets.NAME]"), "{line}");
+
+    let run = stillup(["wait", &url, &tcp, "--keep-alive", "--timeout", "5s"]);
+    run.assert_code(0);
+    let run = stillup(["watch", &tcp, &url, "--keep-alive", "--duration", "300ms"]);
+    run.assert_code(0);
+    let run = stillup(["wait", &tcp, "--keep-alive", "--timeout", "5s"]);
+    let line = run.usage_error_line("--keep-alive with tcp alone");
+    assert!(
+        line.contains("--keep-alive") && line.contains(&tcp),
+        "{line}"
+    );
 }

@@ -213,14 +213,23 @@ where
     loop {
         if started < n {
             // Decided, interrupted or out of time: the targets whose turn has not come end
-            // now, with how the run ended for them.
-            let ended =
-                (*stop_rx.borrow()).or(deadline.has_passed().then_some(OutcomeKind::GaveUp));
+            // now — `gave_up` at the deadline ("not attempted before the deadline"),
+            // `stopped` when the others decided the run before it.
+            let stopped = *stop_rx.borrow();
+            let ended = match stopped {
+                Some(OutcomeKind::Interrupted) => Some(OutcomeKind::Interrupted),
+                _ if deadline.has_passed() => Some(OutcomeKind::GaveUp),
+                Some(_) => Some(OutcomeKind::Stopped),
+                None => None,
+            };
             if let Some(kind) = ended {
                 for index in started..n {
                     tally.record(index, not_started(kind, deadline, policy.timeout));
                 }
                 started = n;
+                if let Some(kind) = stop_the_rest(tally.decided, one_shot) {
+                    stop(kind);
+                }
             }
         }
         if started == n {
@@ -284,13 +293,8 @@ where
         // too (each keeping the attempt it has in flight, which ends by the deadline), so
         // alike targets end alike. A one-shot run (`check`) reports every target's attempt,
         // even when the verdict is already known.
-        match tally.decided {
-            Some(OutcomeKind::Healthy | OutcomeKind::Down) => stop(OutcomeKind::Stopped),
-            Some(OutcomeKind::FailedFast) if !one_shot => stop(OutcomeKind::Stopped),
-            Some(OutcomeKind::GaveUp | OutcomeKind::Inconclusive) if !one_shot => {
-                stop(OutcomeKind::GaveUp)
-            }
-            _ => {}
+        if let Some(kind) = stop_the_rest(tally.decided, one_shot) {
+            stop(kind);
         }
     }
     drop(event_tx);
@@ -319,6 +323,16 @@ where
         timeout: policy.timeout,
         require,
         targets,
+    }
+}
+
+/// How the targets still running end, once the run is decided (`None`: they go on).
+fn stop_the_rest(decided: Option<OutcomeKind>, one_shot: bool) -> Option<OutcomeKind> {
+    match decided? {
+        OutcomeKind::Healthy | OutcomeKind::Down => Some(OutcomeKind::Stopped),
+        OutcomeKind::FailedFast if !one_shot => Some(OutcomeKind::Stopped),
+        OutcomeKind::GaveUp | OutcomeKind::Inconclusive if !one_shot => Some(OutcomeKind::GaveUp),
+        _ => None,
     }
 }
 

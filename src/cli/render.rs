@@ -314,7 +314,19 @@ impl Renderer {
             "  {:<width$}  {:<12}  {:>8}  {:>8}  LAST FAILURE",
             "TARGET", "STATE", "ATTEMPTS", "ELAPSED"
         ));
-        for (t, label) in group.targets.iter().zip(&self.targets) {
+        // A hundred thousand rows help nobody and would hold the exit: past TABLE_ROWS the
+        // table lists the targets that did not reach the goal first, then counts the rest.
+        let rows: Vec<usize> = if n <= TABLE_ROWS {
+            (0..n).collect()
+        } else {
+            let missed = (0..n).filter(|&i| !group.targets[i].outcome.is_success());
+            let reached = (0..n).filter(|&i| group.targets[i].outcome.is_success());
+            let mut rows: Vec<usize> = missed.chain(reached).take(TABLE_ROWS).collect();
+            rows.sort_unstable();
+            rows
+        };
+        for &i in &rows {
+            let (t, label) = (&group.targets[i], &self.targets[i]);
             let last = match t.outcome.last_failure() {
                 Some(f) => format!("{} [{}]", redact_url(&f.to_string()), f.class()),
                 None if t.outcome.kind == OutcomeKind::GaveUp && t.outcome.attempt_count() == 0 => {
@@ -330,8 +342,27 @@ impl Renderer {
                 tenths(t.outcome.elapsed),
             ));
         }
+        if rows.len() < n {
+            let mut states: Vec<(&str, usize)> = Vec::new();
+            for t in &group.targets {
+                let state = t.outcome.kind.as_str();
+                match states.iter_mut().find(|(s, _)| *s == state) {
+                    Some((_, count)) => *count += 1,
+                    None => states.push((state, 1)),
+                }
+            }
+            let states: Vec<String> = states.iter().map(|(s, c)| format!("{c} {s}")).collect();
+            self.line(&format!(
+                "  … {} more targets not listed; all {n}: {} (--output json lists every one)",
+                n - rows.len(),
+                states.join(", ")
+            ));
+        }
     }
 }
+
+/// Rows of the per-target table at most.
+const TABLE_ROWS: usize = 1_000;
 
 fn signal_name(signal: Option<Signal>) -> &'static str {
     match signal {

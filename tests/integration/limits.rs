@@ -163,9 +163,9 @@ fn stillup_out_of_files_never_says_a_healthy_target_is_down() {
 fn stillup_out_of_files_says_no_verdict() {
     let server = serve(Behavior::Respond(Reply::text(200, "ok")));
     let url = server.url("/health");
-    let starved = (8..=14).find_map(|nofile| {
+    let starved = (8..=14).find(|&nofile| {
         let run = with_open_files(nofile, &["check", &url, "-o", "json"]);
-        (run.code == Some(6) && !run.stdout.is_empty()).then_some(nofile)
+        run.code == Some(6) && !run.stdout.is_empty()
     });
     let nofile = starved.expect("some limit leaves stillup without a socket");
     let run = with_open_files(

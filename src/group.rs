@@ -128,7 +128,11 @@ where
     C: Future<Output = ()>,
 {
     let deadline = Deadline::after(policy.timeout);
-    let probes: Arc<[P]> = probes.into();
+    // Moved, not copied (an `Arc<[P]>` would hold two copies for a moment: the peak of a
+    // run of a hundred thousand targets); the room a growing Vec keeps spare is given back.
+    let mut probes = probes;
+    probes.shrink_to_fit();
+    let probes = Arc::new(probes);
     let n = probes.len();
     let mut per_target = policy.clone();
     per_target.max_kept_attempts = kept_attempts_per_target(policy, n);

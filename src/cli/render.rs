@@ -37,8 +37,9 @@ pub struct Renderer {
     /// Fast re-probes of a refusing port would flood the log: an unchanged failure is
     /// printed again only after this long.
     repeat_after: Duration,
-    /// Per target: the label and start of the last attempt line printed.
-    last_printed: RefCell<Vec<Option<(String, Duration)>>>,
+    /// Per target: a hash of the label and the start of the last attempt line printed (a
+    /// hash, not the text: a hundred thousand targets hold a few bytes each).
+    last_printed: RefCell<Vec<Option<(u64, Duration)>>>,
     progress: Option<Progress>,
     /// Plain lines (no spinner): written from their own thread, so a stderr that blocks
     /// never holds the run.
@@ -113,7 +114,12 @@ impl Renderer {
                 if self.command == "check" {
                     return;
                 }
-                let label = attempt.failure().map(|f| f.label()).unwrap_or_default();
+                let label = {
+                    use std::hash::{Hash, Hasher};
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    attempt.failure().map(|f| f.label()).hash(&mut hasher);
+                    hasher.finish()
+                };
                 if let Some(slot) = self.last_printed.borrow_mut().get_mut(index) {
                     let repeat = slot.as_ref().is_some_and(|(last, at)| {
                         *last == label && attempt.started < *at + self.repeat_after

@@ -329,10 +329,12 @@ where
                 // The run gave up: this attempt still ends by the deadline, and what it
                 // finds is the target's last word (`cancel` is not polled again).
                 giving_up = true;
-                probing.await
+                (&mut probing).await
             }
             probed = &mut probing => probed,
         };
+        // An attempt's state is kilobytes: gone before the target sleeps.
+        drop(probing);
         drop(permit);
         let attempt = Attempt {
             number,

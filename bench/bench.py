@@ -31,6 +31,9 @@ OVERSHOOT_TARGET = 0.100  # stillup exits within 100 ms of its --timeout
 REFUSED_LATENCY_TARGET = 0.200  # a port that starts listening healthy is noticed within 200 ms
 MANY_LAG_TARGET = 1.0  # with many targets, each one noticed within 1 s of turning healthy
 MANY_RSS_TARGET = 200 * MB  # ... and stillup's peak RSS stays under 200 MB
+SCALE_OVERRUN_TARGET = 0.100  # at any scale, the run ends within 100 ms of --timeout
+SCALE_BYTES_PER_TARGET = 2048  # ... holding at most 2 KB per target (up to 3 attempts each)
+SCALE_TIMEOUT = 3.0  # --timeout of section (6)
 
 DEADLINE = 3.0  # --timeout 3s / --max-time 3
 DEFAULT_INTERVAL = 1.0  # stillup wait's default --interval, used only to explain section 3
@@ -797,6 +800,66 @@ def print_many(n, runs, check, floor):
             print(f"    {label}: {cls}: e.g. {message}")
 
 
+# ---------------------------------------------------------------------------------------------
+# (6) Deadline and memory at scale
+
+
+def deadline_at_scale(args):
+    """(6) stillup wait on N targets (100,000 by default) that stay unhealthy past the deadline:
+    how far past --timeout it exits, and how much memory it held per target."""
+    counts = args.scale_targets or [100_000]
+    ports = args.many_ports
+    note_nofile = raise_nofile(max(counts) + 1024)
+    floor = max(run_spawned(args.spawn, ["sh", "-c", "exec true"], 10).maxrss for _ in range(3))
+    print(f"(6) deadline and memory at scale: N targets over {ports} ports of one local "
+          f"bench_many, every one 503 for the whole run; stillup wait --targets-file F "
+          f"--timeout {SCALE_TIMEOUT:g}s --attempt-timeout 1s (interval 1 s: up to 3 attempts "
+          f"each), human output, stderr to a file")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"  {note_nofile}; load average before: {load} ({os.cpu_count()} CPUs)")
+    rows = []
+    for n in counts:
+        with tempfile.TemporaryDirectory(prefix="stillup-bench-") as tmp:
+            # A window of ~30 years: 503 from the first request to the last, for every target.
+            with ManyServer(args.many_server, n, ports, 1e9, args.many_seed) as server:
+                targets_file = os.path.join(tmp, "targets.txt")
+                server.write_targets(targets_file)
+                stderr_file = os.path.join(tmp, "stderr.txt")
+                argv = [args.stillup, "wait", "--targets-file", targets_file,
+                        "--timeout", f"{SCALE_TIMEOUT:g}s", "--attempt-timeout", "1s"]
+                script = f'exec "$@" 2> {shlex.quote(stderr_file)}'
+                spawn_at = time.perf_counter()
+                spawned = run_spawned(args.spawn, ["sh", "-c", script, "sh", *argv], 60)
+                stats = server.stats()
+                go = (server.ready_at + stats["go_us"] / 1e6) if stats["go_us"] >= 0 else None
+            with open(stderr_file, errors="replace") as f:
+                verdict_line = next((line.strip() for line in f if "deadline" in line
+                                     and "targets" in line), "no verdict line")
+        exited = spawn_at + spawned.seconds
+        startup = go - spawn_at if go is not None else None
+        # The deadline starts after the targets are read, just before the first request.
+        # Negative when the run gave up before it (no attempt could start in time).
+        overrun = exited - go - SCALE_TIMEOUT if go is not None else None
+        per_target = spawned.maxrss / n
+        rows.append([
+            f"{n:,}", str(spawned.status), ms(spawned.seconds),
+            "n/a" if startup is None else ms(startup),
+            "n/a" if overrun is None else signed_ms(overrun),
+            mb(spawned.maxrss), f"{per_target / 1000:.2f} KB",
+            f"{stats['requests'] / n:.2f}",
+            verdict(spawned.status == 1 and overrun is not None
+                    and overrun <= SCALE_OVERRUN_TARGET
+                    and per_target <= SCALE_BYTES_PER_TARGET),
+        ])
+        print(f"  N = {n:,}: {verdict_line}")
+    print(table(rows, ["targets", "exit", "wall time", "start-up", "deadline overrun",
+                       "peak RSS", "peak RSS / target", "requests / target", "ok?"]))
+    print(f"  targets: exit 1 (gave up), deadline overrun <= {SCALE_OVERRUN_TARGET * 1000:.0f} ms "
+          f"(exit minus the first request minus {SCALE_TIMEOUT:g} s), peak RSS / target <= "
+          f"{SCALE_BYTES_PER_TARGET / 1000:.2f} KB; peak RSS floor of the measurement: "
+          f"{mb(floor)}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stillup", required=True, help="path to the release stillup binary")
@@ -822,7 +885,9 @@ def main():
     parser.add_argument("--many-low-nofile", type=int, default=1024,
                         help="also run the largest count of (5) with this soft ulimit -n, as "
                              "most machines have by default (default 1024; 0 to skip)")
-    parser.add_argument("--only", choices=["1", "2", "3", "4", "5"], action="append",
+    parser.add_argument("--scale-targets", type=int, action="append",
+                        help="target counts in (6), repeatable (default 100000)")
+    parser.add_argument("--only", choices=["1", "2", "3", "4", "5", "6"], action="append",
                         help="run only these sections (repeatable)")
     args = parser.parse_args()
     for name in ("runs", "deadline_runs", "latency_runs"):
@@ -840,8 +905,12 @@ def main():
             raise ValueError
     except ValueError:
         parser.error("--many-interval must look like 200ms or 1s (at most 10s)")
-    if (not args.only or "5" in args.only) and not args.many_server:
-        parser.error("section 5 needs --many-server (bench/run.sh passes it)")
+    for n in args.scale_targets or []:
+        if not 1 <= n <= 500_000:
+            parser.error("--scale-targets must be between 1 and 500000")
+    if not args.only or {"5", "6"} & set(args.only):
+        if not args.many_server:
+            parser.error("sections 5 and 6 need --many-server (bench/run.sh passes it)")
 
     curl_version = subprocess.run([args.curl, "--version"], capture_output=True, text=True,
                                   timeout=10).stdout.split("\n")[0].split(" ")[:2]
@@ -852,7 +921,7 @@ def main():
     print("ratio = stillup / curl, both measured in this run (in (5): stillup wait against "
           "stillup check of the same targets)\n")
     sections = [("1", single_check), ("2", deadline_precision), ("3", detection_latency),
-                ("4", late_listener), ("5", many_targets)]
+                ("4", late_listener), ("5", many_targets), ("6", deadline_at_scale)]
     started = time.perf_counter()
     for key, section in sections:
         if args.only and key not in args.only:

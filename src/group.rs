@@ -8,11 +8,10 @@
 //! (the latest ones, when a long run made more than its share of the 200,000 a group keeps).
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch, Semaphore, SemaphorePermit};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::deadline::Deadline;
@@ -103,7 +102,7 @@ pub async fn wait_group<P, F, C>(
     probes: &[P],
     policy: &WaitPolicy,
     require: Require,
-    mut observer: F,
+    observer: F,
     cancel: C,
 ) -> GroupOutcome
 where
@@ -111,19 +110,44 @@ where
     F: FnMut(usize, &Event<'_>),
     C: Future<Output = ()>,
 {
+    wait_group_owned(probes.to_vec(), policy, require, observer, cancel).await
+}
+
+/// [`wait_group`], taking the probes: each target's probe is then held once for the whole
+/// run, not copied (what a run of a hundred thousand targets holds is mostly its probes).
+pub async fn wait_group_owned<P, F, C>(
+    probes: Vec<P>,
+    policy: &WaitPolicy,
+    require: Require,
+    mut observer: F,
+    cancel: C,
+) -> GroupOutcome
+where
+    P: Prober + Send + Sync + 'static,
+    F: FnMut(usize, &Event<'_>),
+    C: Future<Output = ()>,
+{
     let deadline = Deadline::after(policy.timeout);
+    // Moved, not copied (an `Arc<[P]>` would hold two copies for a moment: the peak of a
+    // run of a hundred thousand targets); the room a growing Vec keeps spare is given back.
+    let mut probes = probes;
+    probes.shrink_to_fit();
+    let probes = Arc::new(probes);
+    let n = probes.len();
     let mut per_target = policy.clone();
-    per_target.max_kept_attempts = kept_attempts_per_target(policy, probes.len());
-    let shared = Arc::new((
-        per_target,
-        Turns::new(policy.max_concurrent_attempts, probes.len()),
-    ));
+    per_target.max_kept_attempts = kept_attempts_per_target(policy, n);
+    let per_target = Arc::new(per_target);
+    let turns = Arc::new(Turns::new(policy.max_concurrent_attempts, n));
     let (stop_tx, stop_rx) = watch::channel(None::<OutcomeKind>);
     let (event_tx, mut events) = mpsc::unbounded_channel::<(usize, OwnedEvent)>();
     let mut running = JoinSet::new();
-    for (index, probe) in probes.iter().enumerate() {
-        let probe = probe.clone();
-        let shared = shared.clone();
+    // A target's task starts with its first turn, in the order given: a target waiting for
+    // its first turn holds nothing but its probe, and one whose turn never came is told
+    // without waking anything.
+    let start = |index: usize, first: OwnedSemaphorePermit, running: &mut JoinSet<_>| {
+        let probes = probes.clone();
+        let policy = per_target.clone();
+        let turns = turns.clone();
         let mut stop = stop_rx.clone();
         let events = event_tx.clone();
         running.spawn(async move {
@@ -139,12 +163,14 @@ where
                     Err(_) => std::future::pending().await,
                 }
             };
-            let (policy, turns) = &*shared;
             let outcome = run(
-                &probe,
-                policy,
+                &probes[index],
+                &policy,
                 deadline,
-                Some(turns),
+                Some(Turn {
+                    turns: &turns,
+                    first: Some(first),
+                }),
                 |event: &Event<'_>| {
                     let _ = events.send((index, OwnedEvent::from(event)));
                 },
@@ -153,16 +179,21 @@ where
             .await;
             (index, outcome)
         });
-    }
-    drop(event_tx);
+    };
+    let mut started = 0usize;
 
-    let n = probes.len();
     let needed = require.needed(n);
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; n];
-    let mut succeeded = 0;
-    let mut failed = 0;
-    let mut in_doubt = 0;
-    let mut decided: Option<OutcomeKind> = None;
+    let one_shot = policy.max_attempts.is_some();
+    let mut tally = Tally {
+        outcomes: vec![None; n],
+        require,
+        needed,
+        succeeded: 0,
+        failed: 0,
+        in_doubt: 0,
+        any_failed_fast: false,
+        decided: None,
+    };
     // The first reason to stop wins; targets still running end with it.
     let stop = |kind: OutcomeKind| {
         stop_tx.send_if_modified(|current| {
@@ -181,12 +212,43 @@ where
     let batch_pause = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(batch_pause);
     let mut pausing = false;
+    let at_deadline = tokio::time::sleep_until(deadline.end().into());
+    tokio::pin!(at_deadline);
     loop {
+        if started < n {
+            // Decided, interrupted or out of time: the targets whose turn has not come end
+            // now — `gave_up` at the deadline ("not attempted before the deadline"),
+            // `stopped` when the others decided the run before it.
+            let stopped = *stop_rx.borrow();
+            let ended = match stopped {
+                Some(OutcomeKind::Interrupted) => Some(OutcomeKind::Interrupted),
+                _ if deadline.has_passed() => Some(OutcomeKind::GaveUp),
+                Some(_) => Some(OutcomeKind::Stopped),
+                None => None,
+            };
+            if let Some(kind) = ended {
+                for index in started..n {
+                    tally.record(index, not_started(kind, deadline, policy.timeout));
+                }
+                started = n;
+                if let Some(kind) = stop_the_rest(tally.decided, one_shot) {
+                    stop(kind);
+                }
+            }
+        }
+        if started == n {
+            turns
+                .all_started
+                .send_if_modified(|all| !std::mem::replace(all, true));
+            if running.is_empty() {
+                break;
+            }
+        }
         let next = tokio::select! {
             biased;
             () = &mut cancel, if !cancel_done => {
                 cancel_done = true;
-                decided.get_or_insert(OutcomeKind::Interrupted);
+                tally.decided.get_or_insert(OutcomeKind::Interrupted);
                 stop(OutcomeKind::Interrupted);
                 continue;
             }
@@ -206,67 +268,47 @@ where
                 }
                 continue;
             }
-            next = running.join_next() => next,
+            () = &mut at_deadline, if started < n => continue,
+            first = turns.permits.clone().acquire_owned(), if started < n => {
+                // This turn, and every other one free now.
+                let mut first = first.ok();
+                while let Some(permit) = first {
+                    start(started, permit, &mut running);
+                    started += 1;
+                    first = (started < n)
+                        .then(|| turns.permits.clone().try_acquire_owned().ok())
+                        .flatten();
+                }
+                continue;
+            }
+            next = running.join_next(), if !running.is_empty() => next,
         };
         // A target's own events come before its result.
         deliver_queued(&mut events, &mut observer);
-        let Some(joined) = next else { break };
+        let Some(joined) = next else { continue };
         let (index, outcome) = match joined {
             Ok(done) => done,
             // A target's task cannot fail short of a bug; let the bug be seen.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         };
-        // No verdict yet, or only "inconclusive", which a conclusive failure overrides.
-        let open = matches!(decided, None | Some(OutcomeKind::Inconclusive));
-        match outcome.kind {
-            _ if outcome.is_success() => succeeded += 1,
-            OutcomeKind::Stopped | OutcomeKind::Interrupted => {}
-            // Ended without a verdict because of stillup's own trouble: not a failure of
-            // the target, but not a success either.
-            OutcomeKind::Inconclusive => in_doubt += 1,
-            kind => {
-                failed += 1;
-                if kind == OutcomeKind::FailedFast && require == Require::All && open {
-                    decided = Some(OutcomeKind::FailedFast);
-                }
-            }
-        }
-        let success_kind = outcome.kind;
-        outcomes[index] = Some(outcome);
-        if matches!(decided, None | Some(OutcomeKind::Inconclusive)) {
-            if decided.is_none() && succeeded >= needed {
-                decided = Some(success_kind);
-            } else if failed > n - needed {
-                decided = Some(if failed_fast(&outcomes) {
-                    OutcomeKind::FailedFast
-                } else {
-                    OutcomeKind::GaveUp
-                });
-            } else if failed + in_doubt > n - needed {
-                // The goal is out of reach only because of targets stillup could not judge.
-                decided = Some(OutcomeKind::Inconclusive);
-            }
-        }
+        tally.record(index, outcome);
         // Success or a fail-fast verdict stops the rest at once: they are `stopped`, decided
         // by the others. Giving up is the deadline's doing, not a target's: the rest give up
         // too (each keeping the attempt it has in flight, which ends by the deadline), so
         // alike targets end alike. A one-shot run (`check`) reports every target's attempt,
         // even when the verdict is already known.
-        let one_shot = policy.max_attempts.is_some();
-        match decided {
-            Some(OutcomeKind::Healthy | OutcomeKind::Down) => stop(OutcomeKind::Stopped),
-            Some(OutcomeKind::FailedFast) if !one_shot => stop(OutcomeKind::Stopped),
-            Some(OutcomeKind::GaveUp | OutcomeKind::Inconclusive) if !one_shot => {
-                stop(OutcomeKind::GaveUp)
-            }
-            _ => {}
+        if let Some(kind) = stop_the_rest(tally.decided, one_shot) {
+            stop(kind);
         }
     }
+    drop(event_tx);
     // Events still queued when the last target ended.
     deliver_queued(&mut events, &mut observer);
+    let elapsed = deadline.elapsed();
+    let decided = tally.decided;
     let targets = probes
         .iter()
-        .zip(outcomes)
+        .zip(tally.outcomes)
         .map(|(probe, outcome)| TargetOutcome {
             target: probe.describe(),
             name: None,
@@ -281,48 +323,121 @@ where
     });
     GroupOutcome {
         kind: if n == 0 { OutcomeKind::Healthy } else { kind },
-        elapsed: deadline.elapsed(),
+        elapsed,
         timeout: policy.timeout,
         require,
         targets,
     }
 }
 
+/// How the targets still running end, once the run is decided (`None`: they go on).
+fn stop_the_rest(decided: Option<OutcomeKind>, one_shot: bool) -> Option<OutcomeKind> {
+    match decided? {
+        OutcomeKind::Healthy | OutcomeKind::Down => Some(OutcomeKind::Stopped),
+        OutcomeKind::FailedFast if !one_shot => Some(OutcomeKind::Stopped),
+        OutcomeKind::GaveUp | OutcomeKind::Inconclusive if !one_shot => Some(OutcomeKind::GaveUp),
+        _ => None,
+    }
+}
+
+/// The outcome of a target whose first turn never came.
+fn not_started(kind: OutcomeKind, deadline: Deadline, timeout: Duration) -> Outcome {
+    Outcome {
+        kind,
+        elapsed: deadline.elapsed(),
+        timeout,
+        attempts: Vec::new(),
+        attempts_omitted: 0,
+        inconclusive: 0,
+        omitted_phases: Vec::new(),
+    }
+}
+
+/// The targets' outcomes so far, and what they decide.
+#[derive(Debug)]
+struct Tally {
+    outcomes: Vec<Option<Outcome>>,
+    require: Require,
+    needed: usize,
+    succeeded: usize,
+    failed: usize,
+    in_doubt: usize,
+    any_failed_fast: bool,
+    decided: Option<OutcomeKind>,
+}
+
+impl Tally {
+    fn record(&mut self, index: usize, outcome: Outcome) {
+        let n = self.outcomes.len();
+        // No verdict yet, or only "inconclusive", which a conclusive failure overrides.
+        let open = matches!(self.decided, None | Some(OutcomeKind::Inconclusive));
+        match outcome.kind {
+            _ if outcome.is_success() => self.succeeded += 1,
+            OutcomeKind::Stopped | OutcomeKind::Interrupted => {}
+            // Ended without a verdict because of stillup's own trouble: not a failure of
+            // the target, but not a success either.
+            OutcomeKind::Inconclusive => self.in_doubt += 1,
+            kind => {
+                self.failed += 1;
+                if kind == OutcomeKind::FailedFast && self.require == Require::All && open {
+                    self.decided = Some(OutcomeKind::FailedFast);
+                }
+            }
+        }
+        let kind = outcome.kind;
+        if kind == OutcomeKind::FailedFast {
+            self.any_failed_fast = true;
+        }
+        self.outcomes[index] = Some(outcome);
+        if matches!(self.decided, None | Some(OutcomeKind::Inconclusive)) {
+            if self.decided.is_none() && self.succeeded >= self.needed {
+                self.decided = Some(kind);
+            } else if self.failed > n - self.needed {
+                self.decided = Some(if self.any_failed_fast {
+                    OutcomeKind::FailedFast
+                } else {
+                    OutcomeKind::GaveUp
+                });
+            } else if self.failed + self.in_doubt > n - self.needed {
+                // The goal is out of reach only because of targets stillup could not judge.
+                self.decided = Some(OutcomeKind::Inconclusive);
+            }
+        }
+    }
+}
+
 /// Whose turn it is to make an attempt: at most `max_in_flight` attempts at once, and no
-/// target's second attempt before every target has started its first, so a target late in
-/// a long list is never starved by the retries of those before it.
+/// target's second attempt before every target has had its first turn (the group gives
+/// first turns, in order), so a target late in a long list is never starved by the retries
+/// of those before it.
 #[derive(Debug)]
 pub(crate) struct Turns {
-    permits: Semaphore,
-    targets: usize,
-    first_started: AtomicUsize,
+    permits: Arc<Semaphore>,
     all_started: watch::Sender<bool>,
+}
+
+/// A target's place in the turns, and the permit of its first attempt.
+#[derive(Debug)]
+pub(crate) struct Turn<'a> {
+    pub(crate) turns: &'a Turns,
+    pub(crate) first: Option<OwnedSemaphorePermit>,
 }
 
 impl Turns {
     fn new(max_in_flight: usize, targets: usize) -> Turns {
         Turns {
-            permits: Semaphore::new(max_in_flight.max(1)),
-            targets,
-            first_started: AtomicUsize::new(0),
-            all_started: watch::Sender::new(targets <= 1),
+            permits: Arc::new(Semaphore::new(max_in_flight.max(1))),
+            all_started: watch::Sender::new(targets == 0),
         }
     }
 
-    /// Wait for the turn of attempt `number` (1-based); the permit ends the turn when dropped.
-    /// The semaphore is fair (first come, first served), so first attempts run in the order
-    /// their targets asked.
-    pub(crate) async fn take(&self, number: u32) -> Option<SemaphorePermit<'_>> {
-        if number > 1 {
-            let mut all_started = self.all_started.subscribe();
-            // The sender lives as long as `self`.
-            let _ = all_started.wait_for(|all| *all).await;
-        }
-        let permit = self.permits.acquire().await.ok();
-        if number == 1 && self.first_started.fetch_add(1, Ordering::AcqRel) + 1 >= self.targets {
-            self.all_started.send_replace(true);
-        }
-        permit
+    /// Wait for the turn of a later attempt (the first came with the task); the permit ends
+    /// the turn when dropped. The semaphore is fair: first come, first served.
+    pub(crate) async fn take(&self) -> Option<OwnedSemaphorePermit> {
+        let mut all_started = self.all_started.subscribe();
+        // The sender lives as long as `self`.
+        let _ = all_started.wait_for(|all| *all).await;
+        self.permits.clone().acquire_owned().await.ok()
     }
 }
 
@@ -377,13 +492,6 @@ impl OwnedEvent {
     }
 }
 
-fn failed_fast(outcomes: &[Option<Outcome>]) -> bool {
-    outcomes
-        .iter()
-        .flatten()
-        .any(|o| o.kind == OutcomeKind::FailedFast)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -402,25 +510,97 @@ mod tests {
         assert_eq!(kept_attempts_per_target(&few, 10_000), 5);
     }
 
-    /// No target's second attempt before every target's first, however quick the first
-    /// targets are to come back.
+    /// A target that refuses at once, forever.
+    #[derive(Debug, Clone)]
+    struct Refusing;
+
+    impl Prober for Refusing {
+        fn probe_once(
+            &self,
+            _budget: &Deadline,
+        ) -> impl Future<Output = crate::probe::ProbeResult> + Send {
+            std::future::ready(crate::probe::ProbeResult {
+                result: Err(crate::failure::Failure::Refused {
+                    addr: "127.0.0.1:1".into(),
+                }),
+                status: None,
+                timings: Default::default(),
+                remote: None,
+                redirects: 0,
+                retry_after: None,
+            })
+        }
+
+        fn describe(&self) -> String {
+            "tcp://127.0.0.1:1".into()
+        }
+
+        fn kind(&self) -> &'static str {
+            "tcp"
+        }
+    }
+
+    /// One attempt in flight at a time, targets that come back at once: still, every target
+    /// has its first attempt before any target its second.
     #[tokio::test]
     async fn every_target_has_its_first_turn_before_any_second() {
-        let turns = Turns::new(1, 3);
-        drop(turns.take(1).await);
-        let second = turns.take(2);
-        tokio::pin!(second);
-        let quick = Duration::from_millis(50);
-        assert!(
-            tokio::time::timeout(quick, &mut second).await.is_err(),
-            "a second attempt before the others' first"
-        );
-        drop(turns.take(1).await);
-        assert!(tokio::time::timeout(quick, &mut second).await.is_err());
-        drop(turns.take(1).await);
-        assert!(tokio::time::timeout(Duration::from_secs(5), &mut second)
-            .await
-            .is_ok());
+        let policy = WaitPolicy {
+            timeout: Duration::from_millis(300),
+            refused_interval: Some(Duration::from_millis(1)),
+            max_concurrent_attempts: 1,
+            ..WaitPolicy::default()
+        };
+        let mut starts = Vec::new();
+        let group = wait_group(
+            &vec![Refusing; 5],
+            &policy,
+            Require::All,
+            |index, event| {
+                if let Event::AttemptStarted { number, .. } = event {
+                    starts.push((*number, index));
+                }
+            },
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(group.kind, OutcomeKind::GaveUp);
+        let firsts: Vec<usize> = starts
+            .iter()
+            .take(5)
+            .map(|(n, i)| {
+                assert_eq!(*n, 1, "{starts:?}");
+                *i
+            })
+            .collect();
+        assert_eq!(firsts, [0, 1, 2, 3, 4], "first turns in the order given");
+        assert!(starts.len() > 5, "{starts:?}");
+        assert!(group.targets.iter().all(|t| t.outcome.attempt_count() >= 2));
+    }
+
+    /// The run was decided before some targets had a turn: they are `stopped` (or, at the
+    /// deadline, `gave_up`) with no attempt, and nothing was started for them.
+    #[tokio::test]
+    async fn targets_whose_turn_never_came_end_with_the_run() {
+        let policy = WaitPolicy {
+            timeout: Duration::from_millis(200),
+            max_concurrent_attempts: 1,
+            fail_fast: crate::failfast::FailFast::parse("refused").unwrap(),
+            ..WaitPolicy::default()
+        };
+        let group = wait_group(
+            &vec![Refusing; 4],
+            &policy,
+            Require::All,
+            |_, _| {},
+            std::future::pending(),
+        )
+        .await;
+        assert_eq!(group.kind, OutcomeKind::FailedFast);
+        assert_eq!(group.targets[0].outcome.kind, OutcomeKind::FailedFast);
+        for t in &group.targets[1..] {
+            assert_eq!(t.outcome.kind, OutcomeKind::Stopped);
+            assert_eq!(t.outcome.attempt_count(), 0);
+        }
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub use deadline::Deadline;
 pub use event::Event;
 pub use failfast::FailFast;
 pub use failure::{CertProblem, Failure};
-pub use group::{wait_group, GroupOutcome, Require, TargetOutcome};
+pub use group::{wait_group, wait_group_owned, GroupOutcome, Require, TargetOutcome};
 pub use probe::{GrpcProbe, HttpProbe, Probe, ProbeResult, Prober, TcpProbe};
 pub use target::{GrpcTarget, HttpTarget, Target, TargetError, TcpTarget};
 pub use timeline::Timeline;

@@ -179,8 +179,9 @@ async fn run(config: RunConfig) -> u8 {
     );
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
     let cancel = wait_for_signal(signal_tx);
-    let mut group = stillup::wait_group(
-        &probes,
+    // Owned: a hundred thousand targets' probes are held once, not copied.
+    let mut group = stillup::wait_group_owned(
+        probes,
         &policy,
         require,
         |index, event| renderer.on_event(index, event),

@@ -17,7 +17,7 @@ use crate::deadline::Deadline;
 use crate::event::Event;
 use crate::failfast::FailFast;
 use crate::failure::Failure;
-use crate::group::Turns;
+use crate::group::Turn;
 use crate::history::History;
 use crate::probe::Prober;
 use crate::timeline::{Segment, Timeline};
@@ -248,7 +248,7 @@ pub(crate) async fn run<P, F, C>(
     probe: &P,
     policy: &WaitPolicy,
     deadline: Deadline,
-    turns: Option<&Turns>,
+    turn: Option<Turn<'_>>,
     mut observer: F,
     cancel: C,
 ) -> Outcome
@@ -257,6 +257,7 @@ where
     F: FnMut(&Event<'_>),
     C: Future<Output = OutcomeKind>,
 {
+    let mut turn = turn;
     let mut streak = 0u32;
     // Attempts that failed for stillup's own reasons, and whether one came after the last
     // attempt that conclusively missed the goal: if so, a run that ends without reaching it
@@ -286,15 +287,19 @@ where
     };
     for number in 1u32.. {
         // Waiting for a turn is not part of the attempt: its clock starts when it runs.
-        let permit = match turns {
+        let permit = match &mut turn {
             None => None,
-            Some(turns) => tokio::select! {
+            Some(Turn {
+                first: first @ Some(_),
+                ..
+            }) => first.take(),
+            Some(Turn { turns, .. }) => tokio::select! {
                 biased;
                 kind = &mut cancel => return finish(kind, attempts, inconclusive, in_doubt),
                 () = tokio::time::sleep_until(deadline.end().into()) => {
                     return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt)
                 }
-                permit = turns.take(number) => permit,
+                permit = turns.take() => permit,
             },
         };
         if deadline.has_passed() {
@@ -324,10 +329,12 @@ where
                 // The run gave up: this attempt still ends by the deadline, and what it
                 // finds is the target's last word (`cancel` is not polled again).
                 giving_up = true;
-                probing.await
+                (&mut probing).await
             }
             probed = &mut probing => probed,
         };
+        // An attempt's state is kilobytes: gone before the target sleeps.
+        drop(probing);
         drop(permit);
         let attempt = Attempt {
             number,

@@ -183,27 +183,31 @@ impl Shared {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The writer thread: one line at a time, blocking on stderr as long as stderr blocks
-    /// (the process may exit meanwhile; that ends the thread too).
+    /// The writer thread: whatever is queued, in one write, blocking on stderr as long as
+    /// stderr blocks (the process may exit meanwhile; that ends the thread too).
     fn write_forever(&self) {
         let mut queue = self.lock();
         loop {
-            match queue.lines.pop_front() {
-                Some(line) => {
-                    queue.writing = true;
-                    drop(queue);
-                    write_line(&line);
-                    queue = self.lock();
-                    queue.writing = false;
-                }
-                None => {
-                    self.idle.notify_all();
-                    queue = self
-                        .queued
-                        .wait(queue)
-                        .unwrap_or_else(PoisonError::into_inner);
-                }
+            if queue.lines.is_empty() {
+                self.idle.notify_all();
+                queue = self
+                    .queued
+                    .wait(queue)
+                    .unwrap_or_else(PoisonError::into_inner);
+                continue;
             }
+            let lines = std::mem::take(&mut queue.lines);
+            queue.writing = true;
+            drop(queue);
+            let mut text = String::with_capacity(lines.iter().map(|l| l.len() + 1).sum());
+            for line in lines {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            // A closed stderr is no reason to fail the run.
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            queue = self.lock();
+            queue.writing = false;
         }
     }
 }

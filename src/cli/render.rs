@@ -39,8 +39,9 @@ pub struct Renderer {
     /// Fast re-probes of a refusing port would flood the log: an unchanged failure is
     /// printed again only after this long.
     repeat_after: Duration,
-    /// Per target: the label and start of the last attempt line printed.
-    last_printed: RefCell<Vec<Option<(String, Duration)>>>,
+    /// Per target: a hash of the label and the start of the last attempt line printed (a
+    /// hash, not the text: a hundred thousand targets hold a few bytes each).
+    last_printed: RefCell<Vec<Option<(u64, Duration)>>>,
     progress: Option<Progress>,
     /// Plain lines (no spinner): written from their own thread, so a stderr that blocks
     /// never holds the run.
@@ -116,7 +117,12 @@ impl Renderer {
                 if self.command == "check" {
                     return;
                 }
-                let label = attempt.failure().map(|f| f.label()).unwrap_or_default();
+                let label = {
+                    use std::hash::{Hash, Hasher};
+                    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+                    attempt.failure().map(|f| f.label()).hash(&mut hasher);
+                    hasher.finish()
+                };
                 if let Some(slot) = self.last_printed.borrow_mut().get_mut(index) {
                     let repeat = slot.as_ref().is_some_and(|(last, at)| {
                         *last == label && attempt.started < *at + self.repeat_after
@@ -323,7 +329,19 @@ impl Renderer {
             "  {:<width$}  {:<12}  {:>8}  {:>8}  LAST FAILURE",
             "TARGET", "STATE", "ATTEMPTS", "ELAPSED"
         ));
-        for (t, label) in group.targets.iter().zip(&self.targets) {
+        // A hundred thousand rows help nobody and would hold the exit: past TABLE_ROWS the
+        // table lists the targets that did not reach the goal first, then counts the rest.
+        let rows: Vec<usize> = if n <= TABLE_ROWS {
+            (0..n).collect()
+        } else {
+            let missed = (0..n).filter(|&i| !group.targets[i].outcome.is_success());
+            let reached = (0..n).filter(|&i| group.targets[i].outcome.is_success());
+            let mut rows: Vec<usize> = missed.chain(reached).take(TABLE_ROWS).collect();
+            rows.sort_unstable();
+            rows
+        };
+        for &i in &rows {
+            let (t, label) = (&group.targets[i], &self.targets[i]);
             let last = match t.outcome.last_failure() {
                 Some(f) => format!("{} [{}]", display_safe(f), f.class()),
                 None if t.outcome.kind == OutcomeKind::GaveUp && t.outcome.attempt_count() == 0 => {
@@ -339,8 +357,27 @@ impl Renderer {
                 tenths(t.outcome.elapsed),
             ));
         }
+        if rows.len() < n {
+            let mut states: Vec<(&str, usize)> = Vec::new();
+            for t in &group.targets {
+                let state = t.outcome.kind.as_str();
+                match states.iter_mut().find(|(s, _)| *s == state) {
+                    Some((_, count)) => *count += 1,
+                    None => states.push((state, 1)),
+                }
+            }
+            let states: Vec<String> = states.iter().map(|(s, c)| format!("{c} {s}")).collect();
+            self.line(&format!(
+                "  … {} more targets not listed; all {n}: {} (--output json lists every one)",
+                n - rows.len(),
+                states.join(", ")
+            ));
+        }
     }
 }
+
+/// Rows of the per-target table at most.
+const TABLE_ROWS: usize = 1_000;
 
 fn signal_name(signal: Option<Signal>) -> &'static str {
     match signal {

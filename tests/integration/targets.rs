@@ -642,3 +642,29 @@ fn a_stderr_nobody_reads_does_not_hold_the_run_past_its_deadline() {
         stderr.len()
     );
 }
+
+/// Past 1,000 targets the summary table lists 1,000 of them (those that did not reach the goal
+/// first) and counts the rest by state: a table of a hundred thousand rows held the exit.
+#[test]
+fn the_summary_table_of_many_targets_lists_a_thousand_and_counts_the_rest() {
+    let hole = blackhole();
+    let url = format!("tcp://127.0.0.1:{}", hole.port);
+    let mut args = vec!["wait".to_string()];
+    args.extend(std::iter::repeat_n(url, 1_100));
+    args.extend(["--timeout", "1s"].map(String::from));
+    let run = stillup(&args);
+    run.assert_code(1)
+        .assert_within(Duration::from_secs(1) + SLACK);
+    let rows = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains(" gave_up ") && l.contains("tcp://"))
+        .count();
+    assert_eq!(rows, 1_000, "{}", run.stderr.lines().last().unwrap_or(""));
+    assert!(
+        run.stderr
+            .contains("… 100 more targets not listed; all 1100: 1100 gave_up"),
+        "{}",
+        run.stderr.lines().last().unwrap_or("")
+    );
+}

@@ -636,9 +636,11 @@ fn a_stderr_nobody_reads_does_not_hold_the_run_past_its_deadline() {
     };
     assert!(ended < limit, "ended after {ended:?}, not by {limit:?}");
     assert_eq!(status.code(), Some(1), "{stderr}");
+    // Lines go out in batches: a writer blocked on a batch that did not fit leaves the
+    // 64 KiB pipe short of full by up to a batch.
     assert!(
-        stderr.len() > 60_000,
-        "the pipe was full: {} bytes",
+        stderr.len() > 48_000,
+        "the pipe was never filled: {} bytes",
         stderr.len()
     );
 }

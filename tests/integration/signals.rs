@@ -256,8 +256,9 @@ fn sigterm_ends_a_watch_with_its_report_and_is_forwarded_to_a_watched_command() 
     send(&child, libc::SIGTERM);
     let run = finish(child);
     run.assert_code(0);
+    // A sample still in flight when the signal came is no evidence, and not counted.
     assert!(
-        run.json()["targets"][0]["samples"].as_u64().unwrap() >= 5,
+        run.json()["targets"][0]["samples"].as_u64().unwrap() >= 3,
         "{run}"
     );
 

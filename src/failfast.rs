@@ -6,12 +6,12 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::condition::StatusSet;
-use crate::failure::Failure;
+use crate::failure::{Failure, FailureClass};
 
 /// One rule: a failure class, optionally narrowed to some HTTP status codes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailFastRule {
-    class: &'static str,
+    class: FailureClass,
     statuses: Option<StatusSet>,
 }
 
@@ -47,15 +47,16 @@ impl FailFast {
                 Some((class, codes)) => (class.trim(), Some(codes.trim())),
                 None => (item, None),
             };
-            let Some(known) = Failure::CLASSES.iter().find(|c| **c == class) else {
+            let Ok(known) = class.parse::<FailureClass>() else {
+                let known: Vec<&str> = FailureClass::ALL.iter().map(|c| c.as_str()).collect();
                 return Err(FailFastError::UnknownClass {
                     class: class.to_string(),
-                    known: Failure::CLASSES.join(", "),
+                    known: known.join(", "),
                 });
             };
             let statuses = match codes {
                 None => None,
-                Some(_) if *known != "http_status" => {
+                Some(_) if known != FailureClass::HttpStatus => {
                     return Err(FailFastError::NotNarrowable {
                         class: class.to_string(),
                     })

@@ -106,33 +106,193 @@ pub enum CertProblem {
     Other,
 }
 
-impl Failure {
-    /// The stable machine name of this failure's class.
-    pub fn class(&self) -> &'static str {
+/// What kind of failure an attempt had: the machine-readable half of a [`Failure`].
+///
+/// Each class has a stable snake_case name ([`as_str`](FailureClass::as_str), also its
+/// `Display` and its serde form) used verbatim in JSON reports, in `--fail-fast` lists and in
+/// the README's failure-class table. Several [`Failure`] variants can share a class
+/// (`Refused` and `SocketRefused` are both `refused`). New protocols add classes, so the enum
+/// is `#[non_exhaustive]`.
+///
+/// ```
+/// use stillup::FailureClass;
+///
+/// let class: FailureClass = "connect_timeout".parse().unwrap();
+/// assert_eq!(class, FailureClass::ConnectTimeout);
+/// assert_eq!(class.to_string(), "connect_timeout");
+/// assert!("no_such_class".parse::<FailureClass>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureClass {
+    /// `dns`: the name did not resolve.
+    Dns,
+    /// `dns_timeout`: the resolver gave no answer in time.
+    DnsTimeout,
+    /// `refused`: the connection (TCP or Unix socket) was refused; nothing listens.
+    Refused,
+    /// `connect_timeout`: no connection within the budget (host down, traffic dropped).
+    ConnectTimeout,
+    /// `connect`: connecting failed otherwise (unreachable network or host, …).
+    Connect,
+    /// `tls_handshake`: the TLS handshake failed for a reason other than certificate trust.
+    TlsHandshake,
+    /// `tls_verify`: the server's certificate was not accepted.
+    TlsVerify,
+    /// `response_timeout`: connected, but no response (headers, gRPC answer) in time.
+    ResponseTimeout,
+    /// `body_timeout`: the response body did not complete in time.
+    BodyTimeout,
+    /// `reset`: the connection was reset or closed before the response was complete.
+    Reset,
+    /// `invalid_response`: the answer broke the protocol (not valid HTTP, a malformed gRPC message).
+    InvalidResponse,
+    /// `protocol_mismatch`: the port speaks another protocol than the scheme expects.
+    ProtocolMismatch,
+    /// `http_status`: the HTTP status code was not in the expected set.
+    HttpStatus,
+    /// `condition_failed`: a condition on the body, headers or latency did not hold.
+    ConditionFailed,
+    /// `body_too_large`: the body exceeded the configured limit.
+    BodyTooLarge,
+    /// `redirect_limit`: too many redirects, or a redirect loop.
+    RedirectLimit,
+    /// `fail_when`: a `--fail-when` condition held: the service says it failed for good.
+    FailWhen,
+    /// `proxy`: the HTTP proxy would not or could not carry the request.
+    Proxy,
+    /// `grpc_not_serving`: the gRPC health check answered, but not `SERVING`.
+    GrpcNotServing,
+    /// `grpc_service_unknown`: the gRPC health service does not know the service asked about.
+    GrpcServiceUnknown,
+    /// `grpc_unimplemented`: the server has no `grpc.health.v1.Health` service.
+    GrpcUnimplemented,
+    /// `grpc_status`: the gRPC call ended with another non-zero status.
+    GrpcStatus,
+    /// `local_limit`: stillup itself ran out of something: no evidence about the target.
+    LocalLimit,
+}
+
+impl FailureClass {
+    /// Every class, in the order the docs and the JSON schema list them.
+    pub const ALL: &'static [FailureClass] = &[
+        FailureClass::Dns,
+        FailureClass::DnsTimeout,
+        FailureClass::Refused,
+        FailureClass::ConnectTimeout,
+        FailureClass::Connect,
+        FailureClass::TlsHandshake,
+        FailureClass::TlsVerify,
+        FailureClass::ResponseTimeout,
+        FailureClass::BodyTimeout,
+        FailureClass::Reset,
+        FailureClass::InvalidResponse,
+        FailureClass::ProtocolMismatch,
+        FailureClass::HttpStatus,
+        FailureClass::ConditionFailed,
+        FailureClass::BodyTooLarge,
+        FailureClass::RedirectLimit,
+        FailureClass::FailWhen,
+        FailureClass::Proxy,
+        FailureClass::GrpcNotServing,
+        FailureClass::GrpcServiceUnknown,
+        FailureClass::GrpcUnimplemented,
+        FailureClass::GrpcStatus,
+        FailureClass::LocalLimit,
+    ];
+
+    /// The stable snake_case name, e.g. `"connect_timeout"`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Failure::Dns { .. } => "dns",
-            Failure::DnsTimeout { .. } => "dns_timeout",
-            Failure::Refused { .. } | Failure::SocketRefused { .. } => "refused",
-            Failure::ConnectTimeout { .. } => "connect_timeout",
-            Failure::Connect { .. } => "connect",
-            Failure::TlsHandshake { .. } => "tls_handshake",
-            Failure::TlsVerify { .. } => "tls_verify",
-            Failure::ResponseTimeout { .. } => "response_timeout",
-            Failure::BodyTimeout { .. } => "body_timeout",
-            Failure::Reset { .. } => "reset",
-            Failure::InvalidResponse { .. } => "invalid_response",
-            Failure::ProtocolMismatch { .. } => "protocol_mismatch",
-            Failure::HttpStatus { .. } => "http_status",
-            Failure::ConditionFailed { .. } | Failure::TooSlow { .. } => "condition_failed",
-            Failure::BodyTooLarge { .. } => "body_too_large",
-            Failure::FailWhen { .. } => "fail_when",
-            Failure::Proxy { .. } => "proxy",
-            Failure::LocalLimit { .. } => "local_limit",
-            Failure::RedirectLimit { .. } => "redirect_limit",
-            Failure::GrpcNotServing { .. } => "grpc_not_serving",
-            Failure::GrpcServiceUnknown { .. } => "grpc_service_unknown",
-            Failure::GrpcUnimplemented { .. } => "grpc_unimplemented",
-            Failure::GrpcStatus { .. } => "grpc_status",
+            FailureClass::Dns => "dns",
+            FailureClass::DnsTimeout => "dns_timeout",
+            FailureClass::Refused => "refused",
+            FailureClass::ConnectTimeout => "connect_timeout",
+            FailureClass::Connect => "connect",
+            FailureClass::TlsHandshake => "tls_handshake",
+            FailureClass::TlsVerify => "tls_verify",
+            FailureClass::ResponseTimeout => "response_timeout",
+            FailureClass::BodyTimeout => "body_timeout",
+            FailureClass::Reset => "reset",
+            FailureClass::InvalidResponse => "invalid_response",
+            FailureClass::ProtocolMismatch => "protocol_mismatch",
+            FailureClass::HttpStatus => "http_status",
+            FailureClass::ConditionFailed => "condition_failed",
+            FailureClass::BodyTooLarge => "body_too_large",
+            FailureClass::RedirectLimit => "redirect_limit",
+            FailureClass::FailWhen => "fail_when",
+            FailureClass::Proxy => "proxy",
+            FailureClass::GrpcNotServing => "grpc_not_serving",
+            FailureClass::GrpcServiceUnknown => "grpc_service_unknown",
+            FailureClass::GrpcUnimplemented => "grpc_unimplemented",
+            FailureClass::GrpcStatus => "grpc_status",
+            FailureClass::LocalLimit => "local_limit",
+        }
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name given was not one of [`FailureClass::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown failure class {0:?}")]
+pub struct UnknownClass(pub String);
+
+impl std::str::FromStr for FailureClass {
+    type Err = UnknownClass;
+
+    /// Parse a class from its snake_case name (exact, case-sensitive).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        FailureClass::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == name)
+            .ok_or_else(|| UnknownClass(name.to_string()))
+    }
+}
+
+// Tests and callers compare a class with its name: `failure.class() == "refused"`.
+impl PartialEq<&str> for FailureClass {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Failure {
+    /// This failure's class: what kind of failure it is, with a stable snake_case name
+    /// ([`FailureClass::as_str`]) used verbatim in JSON output, `--fail-fast` and the docs.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            Failure::Dns { .. } => FailureClass::Dns,
+            Failure::DnsTimeout { .. } => FailureClass::DnsTimeout,
+            Failure::Refused { .. } | Failure::SocketRefused { .. } => FailureClass::Refused,
+            Failure::ConnectTimeout { .. } => FailureClass::ConnectTimeout,
+            Failure::Connect { .. } => FailureClass::Connect,
+            Failure::TlsHandshake { .. } => FailureClass::TlsHandshake,
+            Failure::TlsVerify { .. } => FailureClass::TlsVerify,
+            Failure::ResponseTimeout { .. } => FailureClass::ResponseTimeout,
+            Failure::BodyTimeout { .. } => FailureClass::BodyTimeout,
+            Failure::Reset { .. } => FailureClass::Reset,
+            Failure::InvalidResponse { .. } => FailureClass::InvalidResponse,
+            Failure::ProtocolMismatch { .. } => FailureClass::ProtocolMismatch,
+            Failure::HttpStatus { .. } => FailureClass::HttpStatus,
+            Failure::ConditionFailed { .. } | Failure::TooSlow { .. } => {
+                FailureClass::ConditionFailed
+            }
+            Failure::BodyTooLarge { .. } => FailureClass::BodyTooLarge,
+            Failure::FailWhen { .. } => FailureClass::FailWhen,
+            Failure::Proxy { .. } => FailureClass::Proxy,
+            Failure::LocalLimit { .. } => FailureClass::LocalLimit,
+            Failure::RedirectLimit { .. } => FailureClass::RedirectLimit,
+            Failure::GrpcNotServing { .. } => FailureClass::GrpcNotServing,
+            Failure::GrpcServiceUnknown { .. } => FailureClass::GrpcServiceUnknown,
+            Failure::GrpcUnimplemented { .. } => FailureClass::GrpcUnimplemented,
+            Failure::GrpcStatus { .. } => FailureClass::GrpcStatus,
         }
     }
 
@@ -143,33 +303,6 @@ impl Failure {
     pub fn is_inconclusive(&self) -> bool {
         matches!(self, Failure::LocalLimit { .. })
     }
-
-    /// Every class name, in the order the docs list them.
-    pub const CLASSES: &'static [&'static str] = &[
-        "dns",
-        "dns_timeout",
-        "refused",
-        "connect_timeout",
-        "connect",
-        "tls_handshake",
-        "tls_verify",
-        "response_timeout",
-        "body_timeout",
-        "reset",
-        "invalid_response",
-        "protocol_mismatch",
-        "http_status",
-        "condition_failed",
-        "body_too_large",
-        "redirect_limit",
-        "fail_when",
-        "proxy",
-        "grpc_not_serving",
-        "grpc_service_unknown",
-        "grpc_unimplemented",
-        "grpc_status",
-        "local_limit",
-    ];
 
     /// A few words for the timeline summary: attempts with the same label are merged.
     pub fn label(&self) -> String {
@@ -356,6 +489,10 @@ pub fn grpc_code_name(code: u32) -> &'static str {
         _ => "an unknown code",
     }
 }
+
+/// A failed attempt is data, but it is also an error a caller can return with `?`; the
+/// message is its `Display`, and it wraps no other error.
+impl std::error::Error for Failure {}
 
 /// `service "my.pkg.Greeter"`, or `the server` for the overall health (service `""`).
 fn grpc_subject(service: &str) -> String {
@@ -544,9 +681,17 @@ mod tests {
     #[test]
     fn class_names_are_listed_and_unique() {
         let mut seen = std::collections::HashSet::new();
-        for c in Failure::CLASSES {
-            assert!(seen.insert(*c), "duplicate class {c}");
-            assert!(c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+        for c in FailureClass::ALL {
+            assert!(seen.insert(c.as_str()), "duplicate class {c}");
+            assert!(c
+                .as_str()
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+            // serde and FromStr speak the same names as as_str: the JSON stays unchanged.
+            let json = serde_json::to_string(c).unwrap();
+            assert_eq!(json, format!("\"{c}\""));
+            assert_eq!(serde_json::from_str::<FailureClass>(&json).unwrap(), *c);
+            assert_eq!(c.as_str().parse::<FailureClass>(), Ok(*c));
         }
         let samples = [
             Failure::Refused {
@@ -579,7 +724,7 @@ mod tests {
             },
         ];
         for s in samples {
-            assert!(Failure::CLASSES.contains(&s.class()));
+            assert!(FailureClass::ALL.contains(&s.class()));
         }
     }
 

@@ -80,7 +80,7 @@ pub use condition::Conditions;
 pub use deadline::Deadline;
 pub use event::Event;
 pub use failfast::FailFast;
-pub use failure::{CertProblem, Failure};
+pub use failure::{CertProblem, Failure, FailureClass};
 pub use group::{wait_group, GroupOutcome, Require, TargetOutcome};
 pub use probe::{GrpcProbe, HttpProbe, Probe, ProbeResult, Prober, TcpProbe};
 pub use target::{GrpcTarget, HttpTarget, Target, TargetError, TcpTarget};

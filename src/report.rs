@@ -180,7 +180,7 @@ impl From<&Attempt> for AttemptReport {
             started_ms: ms(a.started),
             duration_ms: ms(a.duration),
             healthy: a.is_healthy(),
-            class: a.failure().map(Failure::class),
+            class: a.failure().map(|f| f.class().as_str()),
             message: a.failure().map(|f| redact_url(&f.to_string())),
             status: a.status,
             remote: a.remote.map(|r| r.to_string()),
@@ -193,7 +193,7 @@ impl From<&Attempt> for AttemptReport {
 impl From<&Failure> for FailureReport {
     fn from(f: &Failure) -> Self {
         FailureReport {
-            class: f.class(),
+            class: f.class().as_str(),
             message: redact_url(&f.to_string()),
             status: f.status(),
         }

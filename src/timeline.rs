@@ -100,7 +100,7 @@ impl Timeline {
 /// (which ends the last one where it starts).
 pub(crate) fn fold(segments: &mut Vec<Segment>, attempt: &Attempt) {
     let (class, label) = match attempt.failure() {
-        Some(failure) => (failure.class(), failure.label()),
+        Some(failure) => (failure.class().as_str(), failure.label()),
         None => (HEALTHY_CLASS, HEALTHY_CLASS.to_string()),
     };
     match segments.last_mut() {

@@ -16,7 +16,7 @@ use crate::backoff::Backoff;
 use crate::deadline::Deadline;
 use crate::event::Event;
 use crate::failfast::FailFast;
-use crate::failure::Failure;
+use crate::failure::{Failure, FailureClass};
 use crate::group::Turns;
 use crate::history::History;
 use crate::probe::Prober;
@@ -406,7 +406,7 @@ fn next_interval(policy: &WaitPolicy, attempts: &[Attempt], paced: &mut u32) -> 
     let last = attempts.last();
     let refused = last
         .and_then(Attempt::failure)
-        .is_some_and(|f| f.class() == "refused");
+        .is_some_and(|f| f.class() == FailureClass::Refused);
     if let (true, Some(fast)) = (refused, policy.refused_interval) {
         if fast < policy.backoff.base_interval(*paced + 1) {
             return fast;

@@ -229,7 +229,7 @@ mod tests {
     use super::*;
 
     fn class(expected: Expect, bytes: &[u8]) -> Option<&'static str> {
-        mismatch(expected, bytes).map(|f| f.class())
+        mismatch(expected, bytes).map(|f| f.class().as_str())
     }
 
     #[test]

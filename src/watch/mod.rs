@@ -34,7 +34,7 @@ pub use latency::{LatencyRecorder, LatencySummary};
 pub use outage::{Evidence, Finished, OutageBuilder, OutagePhase, OutageWindow};
 
 use crate::deadline::Deadline;
-use crate::failure::Failure;
+use crate::failure::{Failure, FailureClass};
 use crate::probe::Prober;
 
 /// A sample that starts more than this, and more than one sample period, after it was due,
@@ -93,7 +93,7 @@ pub struct SampleRecord {
     /// was held back by the target) to the answer or the failure.
     pub latency: Duration,
     /// Failure class, `None` when healthy.
-    pub class: Option<&'static str>,
+    pub class: Option<FailureClass>,
     pub status: Option<u16>,
     /// Why the sample is no evidence about the target, if it is not: the class of a failure
     /// inside stillup (`local_limit`), [`LATE_START_REASON`] or [`UNFINISHED_REASON`].
@@ -112,7 +112,7 @@ pub struct ChartPoint {
     at_ms: u32,
     latency_us: u32,
     /// 0 when healthy, [`INCONCLUSIVE_POINT`] when no evidence, else 1 + the index of the
-    /// class in [`Failure::CLASSES`].
+    /// class in [`FailureClass::ALL`].
     class: u8,
 }
 
@@ -125,7 +125,7 @@ impl ChartPoint {
         } else {
             record
                 .class
-                .and_then(|c| Failure::CLASSES.iter().position(|k| *k == c))
+                .and_then(|c| FailureClass::ALL.iter().position(|k| *k == c))
                 .map_or(0, |i| u8::try_from(i + 1).unwrap_or(INCONCLUSIVE_POINT - 1))
         };
         ChartPoint {
@@ -149,7 +149,9 @@ impl ChartPoint {
         match self.class {
             0 => None,
             INCONCLUSIVE_POINT => Some("inconclusive"),
-            n => Failure::CLASSES.get(usize::from(n) - 1).copied(),
+            n => FailureClass::ALL
+                .get(usize::from(n) - 1)
+                .map(|c| c.as_str()),
         }
     }
 
@@ -525,7 +527,7 @@ async fn one_sample<P: Prober>(probe: &P, index: u64, timing: Timing) -> Sample 
         return (index, unfinished, None);
     }
     let inconclusive = match &failure {
-        Some(f) if f.is_inconclusive() => Some(f.class()),
+        Some(f) if f.is_inconclusive() => Some(f.class().as_str()),
         Some(_) if timing.lagged_from.is_some() => Some(LATE_START_REASON),
         _ => None,
     };
@@ -570,7 +572,7 @@ impl Fold {
                 *self.inconclusive_reasons.entry(reason).or_default() += 1;
                 if let Some(f) = failure.filter(Failure::is_inconclusive) {
                     self.examples
-                        .entry(f.class())
+                        .entry(f.class().as_str())
                         .or_insert_with(|| crate::redact::redact_url(&f.to_string()));
                 }
                 self.outages.push(record.at, Evidence::Unknown);
@@ -581,11 +583,11 @@ impl Fold {
                 let evidence = match failure {
                     None => Evidence::Up,
                     Some(f) => {
-                        *self.classes.entry(f.class()).or_default() += 1;
+                        *self.classes.entry(f.class().as_str()).or_default() += 1;
                         self.examples
-                            .entry(f.class())
+                            .entry(f.class().as_str())
                             .or_insert_with(|| crate::redact::redact_url(&f.to_string()));
-                        Evidence::Down(f.class(), f.label())
+                        Evidence::Down(f.class().as_str(), f.label())
                     }
                 };
                 self.outages.push(record.at, evidence);
@@ -772,7 +774,7 @@ mod tests {
                 at: Duration::from_millis(index),
                 lagged_from: None,
                 latency: Duration::from_micros(700),
-                class: (index % 7 == 0).then_some("refused"),
+                class: (index % 7 == 0).then_some(FailureClass::Refused),
                 status: None,
                 inconclusive: None,
             };

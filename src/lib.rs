@@ -86,10 +86,11 @@ pub use probe::{GrpcProbe, HttpProbe, Probe, ProbeResult, Prober, TcpProbe};
 pub use target::{GrpcTarget, HttpTarget, Target, TargetError, TcpTarget};
 pub use timeline::Timeline;
 pub use timings::PhaseTimings;
-pub use wait::{wait, wait_with, Attempt, Outcome, OutcomeKind, Until, WaitPolicy};
+pub use wait::{wait, wait_observed, wait_with, Attempt, Outcome, OutcomeKind, Until, WaitPolicy};
 
 /// The same engine for callers without an async runtime: each call runs on a small
-/// private runtime. Do not call these from inside an async context; use [`wait_with`].
+/// private runtime. Do not call these from inside an async context (they would block its
+/// thread); await [`wait_observed`] or [`wait_with`] there.
 pub mod blocking {
     use crate::event::Event;
     use crate::probe::Prober;

@@ -16,30 +16,81 @@ use crate::condition::Unmet;
 #[non_exhaustive]
 pub enum Failure {
     /// The name did not resolve (no such host, no addresses).
-    Dns { host: String, detail: String },
+    Dns {
+        /// The name looked up.
+        host: String,
+        /// The resolver's own words (e.g. `no such host`).
+        detail: String,
+    },
     /// The resolver gave no answer within the attempt's budget.
-    DnsTimeout { host: String, after: Duration },
+    DnsTimeout {
+        /// The name looked up.
+        host: String,
+        /// How long the lookup was given.
+        after: Duration,
+    },
     /// Every address refused the connection: nothing is listening.
-    Refused { addr: String },
+    Refused {
+        /// The address (`ip:port`) refused last.
+        addr: String,
+    },
     /// Nothing listens on the Unix socket: the file is missing, or left behind by a server that
     /// stopped (class `refused`, as for TCP).
-    SocketRefused { path: String, missing: bool },
+    SocketRefused {
+        /// The socket's path.
+        path: String,
+        /// `true` when no file exists at `path`; `false` when a file is there but nobody
+        /// accepts on it.
+        missing: bool,
+    },
     /// The TCP connection was not established within the budget.
-    ConnectTimeout { addr: String, after: Duration },
+    ConnectTimeout {
+        /// The address (`ip:port`) tried last.
+        addr: String,
+        /// How long connecting was given.
+        after: Duration,
+    },
     /// Connecting failed for another reason (unreachable network or host, …).
-    Connect { addr: String, detail: String },
+    Connect {
+        /// The address (`ip:port`) tried last.
+        addr: String,
+        /// The operating system's reason.
+        detail: String,
+    },
     /// The TLS handshake failed for a reason other than certificate trust.
-    TlsHandshake { detail: String },
+    TlsHandshake {
+        /// What the TLS library reported (an alert, a protocol version mismatch, …).
+        detail: String,
+    },
     /// The server's certificate was not accepted.
-    TlsVerify { reason: CertProblem, detail: String },
+    TlsVerify {
+        /// What was wrong with the certificate.
+        reason: CertProblem,
+        /// Particulars: the names the certificate is valid for, its validity dates, ….
+        detail: String,
+    },
     /// Connected (and handshaken) but no response headers arrived in time.
-    ResponseTimeout { after: Duration },
+    ResponseTimeout {
+        /// How long the attempt waited for the response.
+        after: Duration,
+    },
     /// Response headers arrived but the body did not complete in time.
-    BodyTimeout { after: Duration, received: u64 },
+    BodyTimeout {
+        /// How long the attempt waited for the body.
+        after: Duration,
+        /// Body bytes received before time ran out.
+        received: u64,
+    },
     /// The connection was reset or closed before the response was complete.
-    Reset { detail: String },
+    Reset {
+        /// When and how the connection ended (e.g. `closed by the server before the headers`).
+        detail: String,
+    },
     /// The server answered with something that is not valid HTTP.
-    InvalidResponse { detail: String },
+    InvalidResponse {
+        /// What was malformed.
+        detail: String,
+    },
     /// The port speaks another protocol: the first bytes the server sent cannot start what the
     /// target's scheme expects (an SSH or SMTP banner on an HTTP port, plain HTTP on a TLS
     /// port, HTTP/1 on an HTTP/2 port). Decided from those bytes, not from how a client
@@ -53,43 +104,94 @@ pub enum Failure {
         excerpt: String,
     },
     /// The status code is not in the expected set.
-    HttpStatus { status: u16, expected: String },
+    HttpStatus {
+        /// The status code received.
+        status: u16,
+        /// The accepted set as the user wrote it (e.g. `2xx`, `200,204`).
+        expected: String,
+    },
     /// A condition on the body, headers or latency did not hold.
     ConditionFailed {
+        /// The status code of the response the condition was checked on.
         status: u16,
+        /// The condition as the user wrote it (e.g. `$.status == "ok"`).
         condition: String,
+        /// What the condition asked for.
         expected: String,
+        /// What the response had instead (a JSON value, a header, a latency; capped).
         actual: String,
+        /// Why they differ, in words (e.g. `no value at this path`).
         reason: String,
     },
     /// The body exceeded the configured limit.
-    BodyTooLarge { limit: u64 },
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// stillup itself ran out of something (open files): not the target's fault.
-    LocalLimit { detail: String },
+    LocalLimit {
+        /// What ran out, and what to raise (e.g. the open-files limit).
+        detail: String,
+    },
     /// The HTTP proxy would not (or could not) carry the request.
-    Proxy { proxy: String, detail: String },
+    Proxy {
+        /// The proxy's address, credentials removed.
+        proxy: String,
+        /// What went wrong there (refused, a `CONNECT` answered with 407, …).
+        detail: String,
+    },
     /// A `--fail-when` condition held: the service says it has failed for good.
-    FailWhen { status: u16, condition: String },
+    FailWhen {
+        /// The status code of the response the condition held on.
+        status: u16,
+        /// The condition as the user wrote it.
+        condition: String,
+    },
     /// A TCP or gRPC target answered, but slower than `--max-latency` (class
     /// `condition_failed`, as an HTTP response over the limit).
     TooSlow {
+        /// The condition, e.g. `latency < 200ms`.
         condition: String,
+        /// The limit, e.g. `< 200ms`.
         expected: String,
+        /// The measured latency, e.g. `350ms`.
         actual: String,
+        /// Why it failed, in words.
         reason: String,
     },
     /// More redirects than allowed, or a redirect loop.
-    RedirectLimit { hops: usize, looped: bool },
+    RedirectLimit {
+        /// Redirects followed before giving up.
+        hops: usize,
+        /// `true` when a redirect led back to a URL already visited.
+        looped: bool,
+    },
     /// The gRPC health check answered, but not SERVING: NOT_SERVING, UNKNOWN (not decided
     /// yet) or a status this client does not know.
-    GrpcNotServing { service: String, status: String },
+    GrpcNotServing {
+        /// The service asked about; `""` is the server as a whole.
+        service: String,
+        /// The serving status received, e.g. `NOT_SERVING`.
+        status: String,
+    },
     /// The health service does not know the service asked about (SERVICE_UNKNOWN, or the
     /// call failed with NOT_FOUND, as real servers answer for an unknown service).
-    GrpcServiceUnknown { service: String },
+    GrpcServiceUnknown {
+        /// The service asked about.
+        service: String,
+    },
     /// The server speaks gRPC but has no `grpc.health.v1.Health` service (UNIMPLEMENTED).
-    GrpcUnimplemented { message: String },
+    GrpcUnimplemented {
+        /// The server's `grpc-message`, possibly empty.
+        message: String,
+    },
     /// The call ended with another non-zero `grpc-status`.
-    GrpcStatus { code: u32, message: String },
+    GrpcStatus {
+        /// The `grpc-status` code (see [`grpc_code_name`]).
+        code: u32,
+        /// The server's `grpc-message`, possibly empty.
+        message: String,
+    },
 }
 
 /// What exactly was wrong with the server's certificate.
@@ -97,10 +199,13 @@ pub enum Failure {
 pub enum CertProblem {
     /// Signed by an authority that is not trusted (self-signed included).
     UnknownIssuer,
+    /// Its validity period has ended.
     Expired,
+    /// Its validity period has not begun (or the clocks disagree).
     NotYetValid,
     /// Valid, but for other names than the one connected to.
     WrongName,
+    /// Revoked by its issuer.
     Revoked,
     /// Any other rejection (bad signature, unsupported key, …).
     Other,

@@ -94,6 +94,7 @@ pub struct SampleRecord {
     pub latency: Duration,
     /// Failure class, `None` when healthy.
     pub class: Option<FailureClass>,
+    /// The HTTP status of the response, when one arrived.
     pub status: Option<u16>,
     /// Why the sample is no evidence about the target, if it is not: the class of a failure
     /// inside stillup (`local_limit`), [`LATE_START_REASON`] or [`UNFINISHED_REASON`].
@@ -101,6 +102,7 @@ pub struct SampleRecord {
 }
 
 impl SampleRecord {
+    /// Whether the sample found the target healthy (and is evidence).
     pub fn is_healthy(&self) -> bool {
         self.class.is_none() && self.inconclusive.is_none()
     }
@@ -140,6 +142,7 @@ impl ChartPoint {
         Duration::from_millis(u64::from(self.at_ms))
     }
 
+    /// The sample's latency (microsecond resolution, capped at about 71 minutes).
     pub fn latency(&self) -> Duration {
         Duration::from_micros(u64::from(self.latency_us))
     }
@@ -155,10 +158,12 @@ impl ChartPoint {
         }
     }
 
+    /// Whether the sample found the target healthy.
     pub fn is_healthy(&self) -> bool {
         self.class == 0
     }
 
+    /// Whether the sample is no evidence about the target (stillup's own trouble).
     pub fn is_inconclusive(&self) -> bool {
         self.class == INCONCLUSIVE_POINT
     }
@@ -170,20 +175,27 @@ const MAX_CHART_POINTS: usize = 20_000;
 /// Everything measured for one target.
 #[derive(Debug, Clone)]
 pub struct TargetWatch {
+    /// The target as the probe describes it (credentials removed), with ` (keep-alive)` when
+    /// its probe reuses connections ([`label`]).
     pub target: String,
+    /// `http`, `tcp` or `grpc`.
     pub kind: &'static str,
     /// Samples counted (inconclusive ones included), how many were healthy, and how many were
     /// no evidence either way.
     pub total: u64,
+    /// Healthy samples.
     pub healthy: u64,
+    /// Samples that are no evidence either way.
     pub inconclusive: u64,
     /// Inconclusive samples per reason (`local_limit`, `late_start`).
     pub inconclusive_reasons: BTreeMap<&'static str, u64>,
     /// Time covered by no evidence, and in how many separate stretches.
     pub unknown: Duration,
+    /// Separate stretches of unknown time: each could have hidden one outage.
     pub unknown_runs: u64,
     /// For charts: in schedule order, thinned evenly once there are many.
     pub points: Vec<ChartPoint>,
+    /// The outage windows, oldest first.
     pub windows: Vec<OutageWindow>,
     /// Of conclusive samples only.
     pub latency: LatencySummary,
@@ -194,10 +206,12 @@ pub struct TargetWatch {
 }
 
 impl TargetWatch {
+    /// Samples counted, inconclusive ones included.
     pub fn total(&self) -> u64 {
         self.total
     }
 
+    /// Healthy samples.
     pub fn healthy(&self) -> u64 {
         self.healthy
     }
@@ -217,10 +231,12 @@ impl TargetWatch {
         }
     }
 
+    /// Known downtime, summed over the windows (gaps without evidence not counted).
     pub fn downtime(&self) -> Duration {
         self.windows.iter().map(OutageWindow::length).sum()
     }
 
+    /// The longest window's known downtime; zero without an outage.
     pub fn longest_outage(&self) -> Duration {
         self.windows
             .iter()
@@ -237,6 +253,7 @@ pub struct WatchOutcome {
     pub elapsed: Duration,
     /// Ended by the stop future rather than by the duration.
     pub stopped: bool,
+    /// Each target's measurements, in the order the probes were given.
     pub targets: Vec<TargetWatch>,
 }
 

@@ -21,14 +21,32 @@ pub struct FailFast {
     rules: Vec<FailFastRule>,
 }
 
+/// Why a `--fail-fast` list was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FailFastError {
+    /// A name that is no failure class.
     #[error("unknown failure class {class:?}; known classes: {known}")]
-    UnknownClass { class: String, known: String },
+    UnknownClass {
+        /// The name given.
+        class: String,
+        /// Every class name, comma-separated.
+        known: String,
+    },
+    /// Status codes after a class other than `http_status`.
     #[error("only http_status can be narrowed by codes (e.g. http_status:401), not {class:?}")]
-    NotNarrowable { class: String },
+    NotNarrowable {
+        /// The class that was given codes.
+        class: String,
+    },
+    /// Status codes after `http_status:` that do not parse.
     #[error("bad status codes {codes:?} after http_status: ({reason}); e.g. http_status:401 or http_status:4xx")]
-    BadStatus { codes: String, reason: String },
+    BadStatus {
+        /// The codes as written.
+        codes: String,
+        /// What was wrong with them.
+        reason: String,
+    },
+    /// An empty rule (`tls_verify,,dns`, or nothing at all).
     #[error("empty rule; write a failure class like tls_verify or http_status:401")]
     Empty,
 }
@@ -81,6 +99,7 @@ impl FailFast {
         self.rules.extend(other.rules);
     }
 
+    /// Whether there is no rule (nothing fails fast).
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }

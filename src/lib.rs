@@ -1,11 +1,6 @@
 //! # stillup — is my service up yet, and if not, why not?
 //!
-//! The engine behind the `stillup` command line, for deploy programs written in Rust. It
-//! polls a target (HTTP(S), HTTP over a Unix socket, TCP, or the standard gRPC health check)
-//! until it is healthy or an overall deadline passes, gives every failed attempt a class
-//! (`refused`, `dns`, `tls_verify`, `response_timeout`, `http_status`, `condition_failed`,
-//! `grpc_not_serving`, …) decided where the failure happened, and records per-phase timings
-//! and a timeline of the run. The library never prints.
+//! Wait until a service you just deployed is healthy, and know why each attempt was not:
 //!
 //! ```
 //! use std::time::Duration;
@@ -47,6 +42,30 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The engine behind the `stillup` command line, for deploy programs written in Rust. It
+//! polls a target (HTTP(S), HTTP over a Unix socket, TCP, or the standard gRPC health check)
+//! until it is healthy or an overall deadline passes, gives every failed attempt a class
+//! (`refused`, `dns`, `tls_verify`, `response_timeout`, `http_status`, `condition_failed`,
+//! `grpc_not_serving`, …) decided where the failure happened, and records per-phase timings
+//! and a timeline of the run. The library never prints.
+//!
+//! ## Where to start
+//!
+//! - [`wait`](fn@wait), [`wait_observed`] (with an event observer) and [`wait_with`] (with a cancel
+//!   future too) wait for one target from async code; [`blocking`] has the same without a
+//!   runtime.
+//! - [`wait_group`] waits for several targets under one deadline (all, any, or k of n).
+//! - [`watch::watch`] samples targets at a fixed cadence and measures downtime.
+//! - [`Target::parse`] reads a target as a user writes it; [`Probe::new`] gives its default
+//!   probe, whose fields ([`HttpProbe::conditions`], headers, TLS, …) say what "healthy"
+//!   means. Implement [`Prober`] to probe a protocol stillup does not speak.
+//! - A failed attempt is a [`Failure`] (a `std::error::Error`, with a readable `Display`);
+//!   its [`FailureClass`] is the stable machine name. [`report`] holds the JSON document.
+//!
+//! The repository's `examples/` directory has runnable programs for each: `wait_async`,
+//! `wait_blocking`, `group`, `custom_prober` and `events`. A program that embeds the engine
+//! can leave out the command line's dependencies with `default-features = false`.
 
 #![warn(missing_docs)]
 

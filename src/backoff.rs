@@ -19,6 +19,7 @@ pub enum BackoffKind {
 /// The schedule of intervals between attempts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
+    /// Fixed or exponential.
     pub kind: BackoffKind,
     /// The first interval (and every interval, when fixed).
     pub interval: Duration,

@@ -27,10 +27,12 @@ impl Deadline {
         Deadline { start, end }
     }
 
+    /// When the run started.
     pub fn start(&self) -> Instant {
         self.start
     }
 
+    /// When the run must end (far in the future when the total would overflow `Instant`).
     pub fn end(&self) -> Instant {
         self.end
     }
@@ -50,10 +52,12 @@ impl Deadline {
         self.end.saturating_duration_since(now)
     }
 
+    /// Time left now; zero once passed.
     pub fn remaining(&self) -> Duration {
         self.remaining_at(Instant::now())
     }
 
+    /// Whether the end has come.
     pub fn has_passed(&self) -> bool {
         self.remaining().is_zero()
     }
@@ -63,6 +67,7 @@ impl Deadline {
         own_timeout.min(self.remaining_at(now))
     }
 
+    /// A phase's budget now: `own_timeout`, never more than what remains (zero once passed).
     pub fn budget(&self, own_timeout: Duration) -> Duration {
         self.budget_at(Instant::now(), own_timeout)
     }

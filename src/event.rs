@@ -10,9 +10,17 @@ use crate::wait::Attempt;
 #[non_exhaustive]
 pub enum Event<'a> {
     /// Attempt `number` is starting.
-    AttemptStarted { number: u32, at: Duration },
+    AttemptStarted {
+        /// 1-based, as [`Attempt::number`].
+        number: u32,
+        /// When it starts, from the start of the run.
+        at: Duration,
+    },
     /// An attempt ended, healthy or not.
     AttemptFinished(&'a Attempt),
     /// Nothing to do until the next attempt starts at `next_at`.
-    Sleeping { next_at: Duration },
+    Sleeping {
+        /// When the next attempt starts, from the start of the run.
+        next_at: Duration,
+    },
 }

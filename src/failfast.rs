@@ -6,12 +6,12 @@ use std::fmt;
 use thiserror::Error;
 
 use crate::condition::StatusSet;
-use crate::failure::Failure;
+use crate::failure::{Failure, FailureClass};
 
 /// One rule: a failure class, optionally narrowed to some HTTP status codes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FailFastRule {
-    class: &'static str,
+    class: FailureClass,
     statuses: Option<StatusSet>,
 }
 
@@ -21,14 +21,32 @@ pub struct FailFast {
     rules: Vec<FailFastRule>,
 }
 
+/// Why a `--fail-fast` list was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum FailFastError {
+    /// A name that is no failure class.
     #[error("unknown failure class {class:?}; known classes: {known}")]
-    UnknownClass { class: String, known: String },
+    UnknownClass {
+        /// The name given.
+        class: String,
+        /// Every class name, comma-separated.
+        known: String,
+    },
+    /// Status codes after a class other than `http_status`.
     #[error("only http_status can be narrowed by codes (e.g. http_status:401), not {class:?}")]
-    NotNarrowable { class: String },
+    NotNarrowable {
+        /// The class that was given codes.
+        class: String,
+    },
+    /// Status codes after `http_status:` that do not parse.
     #[error("bad status codes {codes:?} after http_status: ({reason}); e.g. http_status:401 or http_status:4xx")]
-    BadStatus { codes: String, reason: String },
+    BadStatus {
+        /// The codes as written.
+        codes: String,
+        /// What was wrong with them.
+        reason: String,
+    },
+    /// An empty rule (`tls_verify,,dns`, or nothing at all).
     #[error("empty rule; write a failure class like tls_verify or http_status:401")]
     Empty,
 }
@@ -47,15 +65,16 @@ impl FailFast {
                 Some((class, codes)) => (class.trim(), Some(codes.trim())),
                 None => (item, None),
             };
-            let Some(known) = Failure::CLASSES.iter().find(|c| **c == class) else {
+            let Ok(known) = class.parse::<FailureClass>() else {
+                let known: Vec<&str> = FailureClass::ALL.iter().map(|c| c.as_str()).collect();
                 return Err(FailFastError::UnknownClass {
                     class: class.to_string(),
-                    known: Failure::CLASSES.join(", "),
+                    known: known.join(", "),
                 });
             };
             let statuses = match codes {
                 None => None,
-                Some(_) if *known != "http_status" => {
+                Some(_) if known != FailureClass::HttpStatus => {
                     return Err(FailFastError::NotNarrowable {
                         class: class.to_string(),
                     })
@@ -80,6 +99,7 @@ impl FailFast {
         self.rules.extend(other.rules);
     }
 
+    /// Whether there is no rule (nothing fails fast).
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }

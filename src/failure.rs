@@ -16,30 +16,81 @@ use crate::condition::Unmet;
 #[non_exhaustive]
 pub enum Failure {
     /// The name did not resolve (no such host, no addresses).
-    Dns { host: String, detail: String },
+    Dns {
+        /// The name looked up.
+        host: String,
+        /// The resolver's own words (e.g. `no such host`).
+        detail: String,
+    },
     /// The resolver gave no answer within the attempt's budget.
-    DnsTimeout { host: String, after: Duration },
+    DnsTimeout {
+        /// The name looked up.
+        host: String,
+        /// How long the lookup was given.
+        after: Duration,
+    },
     /// Every address refused the connection: nothing is listening.
-    Refused { addr: String },
+    Refused {
+        /// The address (`ip:port`) refused last.
+        addr: String,
+    },
     /// Nothing listens on the Unix socket: the file is missing, or left behind by a server that
     /// stopped (class `refused`, as for TCP).
-    SocketRefused { path: String, missing: bool },
+    SocketRefused {
+        /// The socket's path.
+        path: String,
+        /// `true` when no file exists at `path`; `false` when a file is there but nobody
+        /// accepts on it.
+        missing: bool,
+    },
     /// The TCP connection was not established within the budget.
-    ConnectTimeout { addr: String, after: Duration },
+    ConnectTimeout {
+        /// The address (`ip:port`) tried last.
+        addr: String,
+        /// How long connecting was given.
+        after: Duration,
+    },
     /// Connecting failed for another reason (unreachable network or host, …).
-    Connect { addr: String, detail: String },
+    Connect {
+        /// The address (`ip:port`) tried last.
+        addr: String,
+        /// The operating system's reason.
+        detail: String,
+    },
     /// The TLS handshake failed for a reason other than certificate trust.
-    TlsHandshake { detail: String },
+    TlsHandshake {
+        /// What the TLS library reported (an alert, a protocol version mismatch, …).
+        detail: String,
+    },
     /// The server's certificate was not accepted.
-    TlsVerify { reason: CertProblem, detail: String },
+    TlsVerify {
+        /// What was wrong with the certificate.
+        reason: CertProblem,
+        /// Particulars: the names the certificate is valid for, its validity dates, ….
+        detail: String,
+    },
     /// Connected (and handshaken) but no response headers arrived in time.
-    ResponseTimeout { after: Duration },
+    ResponseTimeout {
+        /// How long the attempt waited for the response.
+        after: Duration,
+    },
     /// Response headers arrived but the body did not complete in time.
-    BodyTimeout { after: Duration, received: u64 },
+    BodyTimeout {
+        /// How long the attempt waited for the body.
+        after: Duration,
+        /// Body bytes received before time ran out.
+        received: u64,
+    },
     /// The connection was reset or closed before the response was complete.
-    Reset { detail: String },
+    Reset {
+        /// When and how the connection ended (e.g. `closed by the server before the headers`).
+        detail: String,
+    },
     /// The server answered with something that is not valid HTTP.
-    InvalidResponse { detail: String },
+    InvalidResponse {
+        /// What was malformed.
+        detail: String,
+    },
     /// The port speaks another protocol: the first bytes the server sent cannot start what the
     /// target's scheme expects (an SSH or SMTP banner on an HTTP port, plain HTTP on a TLS
     /// port, HTTP/1 on an HTTP/2 port). Decided from those bytes, not from how a client
@@ -53,43 +104,94 @@ pub enum Failure {
         excerpt: String,
     },
     /// The status code is not in the expected set.
-    HttpStatus { status: u16, expected: String },
+    HttpStatus {
+        /// The status code received.
+        status: u16,
+        /// The accepted set as the user wrote it (e.g. `2xx`, `200,204`).
+        expected: String,
+    },
     /// A condition on the body, headers or latency did not hold.
     ConditionFailed {
+        /// The status code of the response the condition was checked on.
         status: u16,
+        /// The condition as the user wrote it (e.g. `$.status == "ok"`).
         condition: String,
+        /// What the condition asked for.
         expected: String,
+        /// What the response had instead (a JSON value, a header, a latency; capped).
         actual: String,
+        /// Why they differ, in words (e.g. `no value at this path`).
         reason: String,
     },
     /// The body exceeded the configured limit.
-    BodyTooLarge { limit: u64 },
+    BodyTooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// stillup itself ran out of something (open files): not the target's fault.
-    LocalLimit { detail: String },
+    LocalLimit {
+        /// What ran out, and what to raise (e.g. the open-files limit).
+        detail: String,
+    },
     /// The HTTP proxy would not (or could not) carry the request.
-    Proxy { proxy: String, detail: String },
+    Proxy {
+        /// The proxy's address, credentials removed.
+        proxy: String,
+        /// What went wrong there (refused, a `CONNECT` answered with 407, …).
+        detail: String,
+    },
     /// A `--fail-when` condition held: the service says it has failed for good.
-    FailWhen { status: u16, condition: String },
+    FailWhen {
+        /// The status code of the response the condition held on.
+        status: u16,
+        /// The condition as the user wrote it.
+        condition: String,
+    },
     /// A TCP or gRPC target answered, but slower than `--max-latency` (class
     /// `condition_failed`, as an HTTP response over the limit).
     TooSlow {
+        /// The condition, e.g. `latency < 200ms`.
         condition: String,
+        /// The limit, e.g. `< 200ms`.
         expected: String,
+        /// The measured latency, e.g. `350ms`.
         actual: String,
+        /// Why it failed, in words.
         reason: String,
     },
     /// More redirects than allowed, or a redirect loop.
-    RedirectLimit { hops: usize, looped: bool },
+    RedirectLimit {
+        /// Redirects followed before giving up.
+        hops: usize,
+        /// `true` when a redirect led back to a URL already visited.
+        looped: bool,
+    },
     /// The gRPC health check answered, but not SERVING: NOT_SERVING, UNKNOWN (not decided
     /// yet) or a status this client does not know.
-    GrpcNotServing { service: String, status: String },
+    GrpcNotServing {
+        /// The service asked about; `""` is the server as a whole.
+        service: String,
+        /// The serving status received, e.g. `NOT_SERVING`.
+        status: String,
+    },
     /// The health service does not know the service asked about (SERVICE_UNKNOWN, or the
     /// call failed with NOT_FOUND, as real servers answer for an unknown service).
-    GrpcServiceUnknown { service: String },
+    GrpcServiceUnknown {
+        /// The service asked about.
+        service: String,
+    },
     /// The server speaks gRPC but has no `grpc.health.v1.Health` service (UNIMPLEMENTED).
-    GrpcUnimplemented { message: String },
+    GrpcUnimplemented {
+        /// The server's `grpc-message`, possibly empty.
+        message: String,
+    },
     /// The call ended with another non-zero `grpc-status`.
-    GrpcStatus { code: u32, message: String },
+    GrpcStatus {
+        /// The `grpc-status` code (see [`grpc_code_name`]).
+        code: u32,
+        /// The server's `grpc-message`, possibly empty.
+        message: String,
+    },
 }
 
 /// What exactly was wrong with the server's certificate.
@@ -97,42 +199,205 @@ pub enum Failure {
 pub enum CertProblem {
     /// Signed by an authority that is not trusted (self-signed included).
     UnknownIssuer,
+    /// Its validity period has ended.
     Expired,
+    /// Its validity period has not begun (or the clocks disagree).
     NotYetValid,
     /// Valid, but for other names than the one connected to.
     WrongName,
+    /// Revoked by its issuer.
     Revoked,
     /// Any other rejection (bad signature, unsupported key, …).
     Other,
 }
 
-impl Failure {
-    /// The stable machine name of this failure's class.
-    pub fn class(&self) -> &'static str {
+/// What kind of failure an attempt had: the machine-readable half of a [`Failure`].
+///
+/// Each class has a stable snake_case name ([`as_str`](FailureClass::as_str), also its
+/// `Display` and its serde form) used verbatim in JSON reports, in `--fail-fast` lists and in
+/// the README's failure-class table. Several [`Failure`] variants can share a class
+/// (`Refused` and `SocketRefused` are both `refused`). New protocols add classes, so the enum
+/// is `#[non_exhaustive]`.
+///
+/// ```
+/// use stillup::FailureClass;
+///
+/// let class: FailureClass = "connect_timeout".parse().unwrap();
+/// assert_eq!(class, FailureClass::ConnectTimeout);
+/// assert_eq!(class.to_string(), "connect_timeout");
+/// assert!("no_such_class".parse::<FailureClass>().is_err());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureClass {
+    /// `dns`: the name did not resolve.
+    Dns,
+    /// `dns_timeout`: the resolver gave no answer in time.
+    DnsTimeout,
+    /// `refused`: the connection (TCP or Unix socket) was refused; nothing listens.
+    Refused,
+    /// `connect_timeout`: no connection within the budget (host down, traffic dropped).
+    ConnectTimeout,
+    /// `connect`: connecting failed otherwise (unreachable network or host, …).
+    Connect,
+    /// `tls_handshake`: the TLS handshake failed for a reason other than certificate trust.
+    TlsHandshake,
+    /// `tls_verify`: the server's certificate was not accepted.
+    TlsVerify,
+    /// `response_timeout`: connected, but no response (headers, gRPC answer) in time.
+    ResponseTimeout,
+    /// `body_timeout`: the response body did not complete in time.
+    BodyTimeout,
+    /// `reset`: the connection was reset or closed before the response was complete.
+    Reset,
+    /// `invalid_response`: the answer broke the protocol (not valid HTTP, a malformed gRPC message).
+    InvalidResponse,
+    /// `protocol_mismatch`: the port speaks another protocol than the scheme expects.
+    ProtocolMismatch,
+    /// `http_status`: the HTTP status code was not in the expected set.
+    HttpStatus,
+    /// `condition_failed`: a condition on the body, headers or latency did not hold.
+    ConditionFailed,
+    /// `body_too_large`: the body exceeded the configured limit.
+    BodyTooLarge,
+    /// `redirect_limit`: too many redirects, or a redirect loop.
+    RedirectLimit,
+    /// `fail_when`: a `--fail-when` condition held: the service says it failed for good.
+    FailWhen,
+    /// `proxy`: the HTTP proxy would not or could not carry the request.
+    Proxy,
+    /// `grpc_not_serving`: the gRPC health check answered, but not `SERVING`.
+    GrpcNotServing,
+    /// `grpc_service_unknown`: the gRPC health service does not know the service asked about.
+    GrpcServiceUnknown,
+    /// `grpc_unimplemented`: the server has no `grpc.health.v1.Health` service.
+    GrpcUnimplemented,
+    /// `grpc_status`: the gRPC call ended with another non-zero status.
+    GrpcStatus,
+    /// `local_limit`: stillup itself ran out of something: no evidence about the target.
+    LocalLimit,
+}
+
+impl FailureClass {
+    /// Every class, in the order the docs and the JSON schema list them.
+    pub const ALL: &'static [FailureClass] = &[
+        FailureClass::Dns,
+        FailureClass::DnsTimeout,
+        FailureClass::Refused,
+        FailureClass::ConnectTimeout,
+        FailureClass::Connect,
+        FailureClass::TlsHandshake,
+        FailureClass::TlsVerify,
+        FailureClass::ResponseTimeout,
+        FailureClass::BodyTimeout,
+        FailureClass::Reset,
+        FailureClass::InvalidResponse,
+        FailureClass::ProtocolMismatch,
+        FailureClass::HttpStatus,
+        FailureClass::ConditionFailed,
+        FailureClass::BodyTooLarge,
+        FailureClass::RedirectLimit,
+        FailureClass::FailWhen,
+        FailureClass::Proxy,
+        FailureClass::GrpcNotServing,
+        FailureClass::GrpcServiceUnknown,
+        FailureClass::GrpcUnimplemented,
+        FailureClass::GrpcStatus,
+        FailureClass::LocalLimit,
+    ];
+
+    /// The stable snake_case name, e.g. `"connect_timeout"`.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Failure::Dns { .. } => "dns",
-            Failure::DnsTimeout { .. } => "dns_timeout",
-            Failure::Refused { .. } | Failure::SocketRefused { .. } => "refused",
-            Failure::ConnectTimeout { .. } => "connect_timeout",
-            Failure::Connect { .. } => "connect",
-            Failure::TlsHandshake { .. } => "tls_handshake",
-            Failure::TlsVerify { .. } => "tls_verify",
-            Failure::ResponseTimeout { .. } => "response_timeout",
-            Failure::BodyTimeout { .. } => "body_timeout",
-            Failure::Reset { .. } => "reset",
-            Failure::InvalidResponse { .. } => "invalid_response",
-            Failure::ProtocolMismatch { .. } => "protocol_mismatch",
-            Failure::HttpStatus { .. } => "http_status",
-            Failure::ConditionFailed { .. } | Failure::TooSlow { .. } => "condition_failed",
-            Failure::BodyTooLarge { .. } => "body_too_large",
-            Failure::FailWhen { .. } => "fail_when",
-            Failure::Proxy { .. } => "proxy",
-            Failure::LocalLimit { .. } => "local_limit",
-            Failure::RedirectLimit { .. } => "redirect_limit",
-            Failure::GrpcNotServing { .. } => "grpc_not_serving",
-            Failure::GrpcServiceUnknown { .. } => "grpc_service_unknown",
-            Failure::GrpcUnimplemented { .. } => "grpc_unimplemented",
-            Failure::GrpcStatus { .. } => "grpc_status",
+            FailureClass::Dns => "dns",
+            FailureClass::DnsTimeout => "dns_timeout",
+            FailureClass::Refused => "refused",
+            FailureClass::ConnectTimeout => "connect_timeout",
+            FailureClass::Connect => "connect",
+            FailureClass::TlsHandshake => "tls_handshake",
+            FailureClass::TlsVerify => "tls_verify",
+            FailureClass::ResponseTimeout => "response_timeout",
+            FailureClass::BodyTimeout => "body_timeout",
+            FailureClass::Reset => "reset",
+            FailureClass::InvalidResponse => "invalid_response",
+            FailureClass::ProtocolMismatch => "protocol_mismatch",
+            FailureClass::HttpStatus => "http_status",
+            FailureClass::ConditionFailed => "condition_failed",
+            FailureClass::BodyTooLarge => "body_too_large",
+            FailureClass::RedirectLimit => "redirect_limit",
+            FailureClass::FailWhen => "fail_when",
+            FailureClass::Proxy => "proxy",
+            FailureClass::GrpcNotServing => "grpc_not_serving",
+            FailureClass::GrpcServiceUnknown => "grpc_service_unknown",
+            FailureClass::GrpcUnimplemented => "grpc_unimplemented",
+            FailureClass::GrpcStatus => "grpc_status",
+            FailureClass::LocalLimit => "local_limit",
+        }
+    }
+}
+
+impl fmt::Display for FailureClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The name given was not one of [`FailureClass::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown failure class {0:?}")]
+pub struct UnknownClass(pub String);
+
+impl std::str::FromStr for FailureClass {
+    type Err = UnknownClass;
+
+    /// Parse a class from its snake_case name (exact, case-sensitive).
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        FailureClass::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == name)
+            .ok_or_else(|| UnknownClass(name.to_string()))
+    }
+}
+
+// Tests and callers compare a class with its name: `failure.class() == "refused"`.
+impl PartialEq<&str> for FailureClass {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl Failure {
+    /// This failure's class: what kind of failure it is, with a stable snake_case name
+    /// ([`FailureClass::as_str`]) used verbatim in JSON output, `--fail-fast` and the docs.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            Failure::Dns { .. } => FailureClass::Dns,
+            Failure::DnsTimeout { .. } => FailureClass::DnsTimeout,
+            Failure::Refused { .. } | Failure::SocketRefused { .. } => FailureClass::Refused,
+            Failure::ConnectTimeout { .. } => FailureClass::ConnectTimeout,
+            Failure::Connect { .. } => FailureClass::Connect,
+            Failure::TlsHandshake { .. } => FailureClass::TlsHandshake,
+            Failure::TlsVerify { .. } => FailureClass::TlsVerify,
+            Failure::ResponseTimeout { .. } => FailureClass::ResponseTimeout,
+            Failure::BodyTimeout { .. } => FailureClass::BodyTimeout,
+            Failure::Reset { .. } => FailureClass::Reset,
+            Failure::InvalidResponse { .. } => FailureClass::InvalidResponse,
+            Failure::ProtocolMismatch { .. } => FailureClass::ProtocolMismatch,
+            Failure::HttpStatus { .. } => FailureClass::HttpStatus,
+            Failure::ConditionFailed { .. } | Failure::TooSlow { .. } => {
+                FailureClass::ConditionFailed
+            }
+            Failure::BodyTooLarge { .. } => FailureClass::BodyTooLarge,
+            Failure::FailWhen { .. } => FailureClass::FailWhen,
+            Failure::Proxy { .. } => FailureClass::Proxy,
+            Failure::LocalLimit { .. } => FailureClass::LocalLimit,
+            Failure::RedirectLimit { .. } => FailureClass::RedirectLimit,
+            Failure::GrpcNotServing { .. } => FailureClass::GrpcNotServing,
+            Failure::GrpcServiceUnknown { .. } => FailureClass::GrpcServiceUnknown,
+            Failure::GrpcUnimplemented { .. } => FailureClass::GrpcUnimplemented,
+            Failure::GrpcStatus { .. } => FailureClass::GrpcStatus,
         }
     }
 
@@ -143,33 +408,6 @@ impl Failure {
     pub fn is_inconclusive(&self) -> bool {
         matches!(self, Failure::LocalLimit { .. })
     }
-
-    /// Every class name, in the order the docs list them.
-    pub const CLASSES: &'static [&'static str] = &[
-        "dns",
-        "dns_timeout",
-        "refused",
-        "connect_timeout",
-        "connect",
-        "tls_handshake",
-        "tls_verify",
-        "response_timeout",
-        "body_timeout",
-        "reset",
-        "invalid_response",
-        "protocol_mismatch",
-        "http_status",
-        "condition_failed",
-        "body_too_large",
-        "redirect_limit",
-        "fail_when",
-        "proxy",
-        "grpc_not_serving",
-        "grpc_service_unknown",
-        "grpc_unimplemented",
-        "grpc_status",
-        "local_limit",
-    ];
 
     /// A few words for the timeline summary: attempts with the same label are merged.
     pub fn label(&self) -> String {
@@ -356,6 +594,10 @@ pub fn grpc_code_name(code: u32) -> &'static str {
         _ => "an unknown code",
     }
 }
+
+/// A failed attempt is data, but it is also an error a caller can return with `?`; the
+/// message is its `Display`, and it wraps no other error.
+impl std::error::Error for Failure {}
 
 /// `service "my.pkg.Greeter"`, or `the server` for the overall health (service `""`).
 fn grpc_subject(service: &str) -> String {
@@ -544,9 +786,17 @@ mod tests {
     #[test]
     fn class_names_are_listed_and_unique() {
         let mut seen = std::collections::HashSet::new();
-        for c in Failure::CLASSES {
-            assert!(seen.insert(*c), "duplicate class {c}");
-            assert!(c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+        for c in FailureClass::ALL {
+            assert!(seen.insert(c.as_str()), "duplicate class {c}");
+            assert!(c
+                .as_str()
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch == '_'));
+            // serde and FromStr speak the same names as as_str: the JSON stays unchanged.
+            let json = serde_json::to_string(c).unwrap();
+            assert_eq!(json, format!("\"{c}\""));
+            assert_eq!(serde_json::from_str::<FailureClass>(&json).unwrap(), *c);
+            assert_eq!(c.as_str().parse::<FailureClass>(), Ok(*c));
         }
         let samples = [
             Failure::Refused {
@@ -579,7 +829,7 @@ mod tests {
             },
         ];
         for s in samples {
-            assert!(Failure::CLASSES.contains(&s.class()));
+            assert!(FailureClass::ALL.contains(&s.class()));
         }
     }
 

@@ -52,6 +52,7 @@ pub struct TargetOutcome {
     pub name: Option<String>,
     /// `http`, `tcp`, …
     pub kind: &'static str,
+    /// How this target's part of the run ended, with its attempts.
     pub outcome: Outcome,
 }
 
@@ -60,14 +61,18 @@ pub struct TargetOutcome {
 pub struct GroupOutcome {
     /// Success (healthy / down), gave up, failed fast, inconclusive, or interrupted.
     pub kind: OutcomeKind,
+    /// From the start of the run to its end.
     pub elapsed: Duration,
+    /// The overall deadline, shared by every target.
     pub timeout: Duration,
+    /// How many targets had to reach the goal.
     pub require: Require,
     /// In the order the targets were given.
     pub targets: Vec<TargetOutcome>,
 }
 
 impl GroupOutcome {
+    /// Whether the group reached its goal: enough targets healthy (or down, in reverse).
     pub fn is_success(&self) -> bool {
         matches!(self.kind, OutcomeKind::Healthy | OutcomeKind::Down)
     }

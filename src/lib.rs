@@ -1,11 +1,6 @@
 //! # stillup — is my service up yet, and if not, why not?
 //!
-//! The engine behind the `stillup` command line, for deploy programs written in Rust. It
-//! polls a target (HTTP(S), HTTP over a Unix socket, TCP, or the standard gRPC health check)
-//! until it is healthy or an overall deadline passes, gives every failed attempt a class
-//! (`refused`, `dns`, `tls_verify`, `response_timeout`, `http_status`, `condition_failed`,
-//! `grpc_not_serving`, …) decided where the failure happened, and records per-phase timings
-//! and a timeline of the run. The library never prints.
+//! Wait until a service you just deployed is healthy, and know why each attempt was not:
 //!
 //! ```
 //! use std::time::Duration;
@@ -47,6 +42,32 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! The engine behind the `stillup` command line, for deploy programs written in Rust. It
+//! polls a target (HTTP(S), HTTP over a Unix socket, TCP, or the standard gRPC health check)
+//! until it is healthy or an overall deadline passes, gives every failed attempt a class
+//! (`refused`, `dns`, `tls_verify`, `response_timeout`, `http_status`, `condition_failed`,
+//! `grpc_not_serving`, …) decided where the failure happened, and records per-phase timings
+//! and a timeline of the run. The library never prints.
+//!
+//! ## Where to start
+//!
+//! - [`wait`](fn@wait), [`wait_observed`] (with an event observer) and [`wait_with`] (with a cancel
+//!   future too) wait for one target from async code; [`blocking`] has the same without a
+//!   runtime.
+//! - [`wait_group`] waits for several targets under one deadline (all, any, or k of n).
+//! - [`watch::watch`] samples targets at a fixed cadence and measures downtime.
+//! - [`Target::parse`] reads a target as a user writes it; [`Probe::new`] gives its default
+//!   probe, whose fields ([`HttpProbe::conditions`], headers, TLS, …) say what "healthy"
+//!   means. Implement [`Prober`] to probe a protocol stillup does not speak.
+//! - A failed attempt is a [`Failure`] (a `std::error::Error`, with a readable `Display`);
+//!   its [`FailureClass`] is the stable machine name. [`report`] holds the JSON document.
+//!
+//! The repository's `examples/` directory has runnable programs for each: `wait_async`,
+//! `wait_blocking`, `group`, `custom_prober` and `events`. A program that embeds the engine
+//! can leave out the command line's dependencies with `default-features = false`.
+
+#![warn(missing_docs)]
 
 pub mod backoff;
 /// The command-line front end of the `stillup` binary, in the library only so that the fuzz
@@ -55,6 +76,8 @@ pub mod backoff;
 #[cfg(feature = "cli")]
 #[doc(hidden)]
 #[allow(rustdoc::broken_intra_doc_links)]
+// Leaves the library when the crates split; its items are documented as `--help`.
+#[allow(missing_docs)]
 pub mod cli;
 pub mod condition;
 pub mod deadline;
@@ -80,16 +103,17 @@ pub use condition::Conditions;
 pub use deadline::Deadline;
 pub use event::Event;
 pub use failfast::FailFast;
-pub use failure::{CertProblem, Failure};
+pub use failure::{CertProblem, Failure, FailureClass};
 pub use group::{wait_group, wait_group_owned, GroupOutcome, Require, TargetOutcome};
 pub use probe::{GrpcProbe, HttpProbe, Probe, ProbeResult, Prober, TcpProbe};
 pub use target::{GrpcTarget, HttpTarget, Target, TargetError, TcpTarget};
 pub use timeline::Timeline;
 pub use timings::PhaseTimings;
-pub use wait::{wait, wait_with, Attempt, Outcome, OutcomeKind, Until, WaitPolicy};
+pub use wait::{wait, wait_observed, wait_with, Attempt, Outcome, OutcomeKind, Until, WaitPolicy};
 
 /// The same engine for callers without an async runtime: each call runs on a small
-/// private runtime. Do not call these from inside an async context; use [`wait_with`].
+/// private runtime. Do not call these from inside an async context (they would block its
+/// thread); await [`wait_observed`] or [`wait_with`] there.
 pub mod blocking {
     use crate::event::Event;
     use crate::probe::Prober;

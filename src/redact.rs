@@ -22,6 +22,7 @@ pub const REDACTED: &str = "<redacted>";
 pub struct Secret(String);
 
 impl Secret {
+    /// Wrap `value`; its `Debug` shows only that it is hidden.
     pub fn new(value: impl Into<String>) -> Self {
         Secret(value.into())
     }

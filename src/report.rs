@@ -24,6 +24,7 @@ pub const SCHEMA_VERSION: u32 = 4;
 /// report of thousands of targets never holds all of them as strings at once.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report<'a> {
+    /// [`SCHEMA_VERSION`]: the shape this document has.
     pub schema_version: u32,
     /// `wait` or `check`.
     pub command: String,
@@ -35,8 +36,11 @@ pub struct Report<'a> {
     pub until: &'static str,
     /// How many targets had to reach the goal.
     pub required: usize,
+    /// From the start of the run to its end, in milliseconds.
     pub elapsed_ms: f64,
+    /// The overall deadline, in milliseconds.
     pub timeout_ms: f64,
+    /// Each target's part, in the order the targets were given.
     #[serde(serialize_with = "each_target")]
     pub targets: &'a [TargetOutcome],
 }
@@ -56,11 +60,12 @@ pub struct TargetReport {
     pub target: String,
     /// Its `[targets.NAME]` in the config file, if it came from one.
     pub name: Option<String>,
-    /// `http` or `tcp`.
+    /// `http`, `tcp` or `grpc`.
     pub kind: &'static str,
     /// `healthy`, `down`, `gave_up`, `failed_fast`, `inconclusive`, `stopped` or
     /// `interrupted`.
     pub outcome: &'static str,
+    /// Whether the target ended healthy.
     pub healthy: bool,
     /// When this target's part of the run ended.
     pub elapsed_ms: f64,
@@ -71,58 +76,93 @@ pub struct TargetReport {
     /// Attempts (listed or not) that failed for stillup's own reasons (`local_limit`): no
     /// evidence about the target either way.
     pub inconclusive: u32,
+    /// Why the last failed attempt failed; `null` when the target ended healthy.
     pub last_failure: Option<FailureReport>,
+    /// The run of this target in phases.
     pub timeline: TimelineReport,
 }
 
+/// One attempt, as [`Attempt`] with durations in milliseconds and texts redacted.
 #[derive(Debug, Clone, Serialize)]
 pub struct AttemptReport {
+    /// 1-based position in the run.
     pub number: u32,
+    /// When it started, in milliseconds from the start of the run.
     pub started_ms: f64,
+    /// How long it took, in milliseconds.
     pub duration_ms: f64,
+    /// Whether it found the target healthy.
     pub healthy: bool,
     /// Failure class, `null` when healthy.
     pub class: Option<&'static str>,
+    /// The failure's message, credentials removed; `null` when healthy.
     pub message: Option<String>,
+    /// The HTTP status of the last response; `null` when none arrived (or not HTTP).
     pub status: Option<u16>,
+    /// The address that answered (`ip:port`); `null` when no connection was made or the
+    /// target is a Unix socket.
     pub remote: Option<String>,
+    /// Redirects followed.
     pub redirects: usize,
+    /// Per-phase timings.
     pub timings: TimingsReport,
 }
 
+/// A failure as the report tells it.
 #[derive(Debug, Clone, Serialize)]
 pub struct FailureReport {
+    /// The failure class ([`crate::FailureClass::as_str`]).
     pub class: &'static str,
+    /// The failure's message, credentials removed.
     pub message: String,
+    /// The HTTP status it carries, if any ([`Failure::status`]).
     pub status: Option<u16>,
 }
 
+/// [`PhaseTimings`] in milliseconds; a phase the attempt did not reach (or that its
+/// target does not have, like TLS on plain HTTP) is `null`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimingsReport {
+    /// Name resolution.
     pub dns_ms: Option<f64>,
+    /// TCP (or Unix socket) connect.
     pub connect_ms: Option<f64>,
+    /// TLS handshake.
     pub tls_ms: Option<f64>,
+    /// From sending the request to the first byte of the response.
     pub first_byte_ms: Option<f64>,
+    /// Reading the body.
     pub body_ms: Option<f64>,
+    /// The whole attempt.
     pub total_ms: f64,
 }
 
+/// A [`Timeline`] in the report.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineReport {
+    /// The phases, oldest first.
     pub phases: Vec<PhaseReport>,
     /// How the target's part ended, as `outcome`.
     pub end: &'static str,
+    /// When it ended, in milliseconds from the start of the run.
     pub at_ms: f64,
     /// The one-line summary the human output prints.
     pub summary: String,
 }
 
+/// One phase of a timeline: a [`crate::timeline::Segment`] in milliseconds.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseReport {
+    /// The failure class of its attempts, or `healthy` / `mixed`
+    /// ([`crate::timeline::HEALTHY_CLASS`], [`crate::timeline::MIXED_CLASS`]).
     pub class: &'static str,
+    /// What the timeline prints, e.g. `HTTP 503`; credentials removed.
     pub label: String,
+    /// Start, in milliseconds from the start of the run.
     pub from_ms: f64,
+    /// End, in milliseconds from the start of the run.
     pub to_ms: f64,
+    /// Attempts in this phase.
     pub attempts: u32,
 }
 
@@ -132,6 +172,8 @@ pub fn ms(d: Duration) -> f64 {
 }
 
 impl<'a> Report<'a> {
+    /// The document for a run of `command` (`wait` or `check`) that waited `until` and ended
+    /// as `group`.
     pub fn new(command: &str, until: Until, group: &'a GroupOutcome) -> Report<'a> {
         Report {
             schema_version: SCHEMA_VERSION,
@@ -151,6 +193,8 @@ impl<'a> Report<'a> {
 }
 
 impl TargetReport {
+    /// One target's part: `target` as given (credentials are removed here), its config-file
+    /// `name`, its `kind` ([`crate::Target::kind`]) and how it ended.
     pub fn new(
         target: &str,
         name: Option<&str>,
@@ -180,7 +224,7 @@ impl From<&Attempt> for AttemptReport {
             started_ms: ms(a.started),
             duration_ms: ms(a.duration),
             healthy: a.is_healthy(),
-            class: a.failure().map(Failure::class),
+            class: a.failure().map(|f| f.class().as_str()),
             message: a.failure().map(|f| redact_url(&f.to_string())),
             status: a.status,
             remote: a.remote.map(|r| r.to_string()),
@@ -193,7 +237,7 @@ impl From<&Attempt> for AttemptReport {
 impl From<&Failure> for FailureReport {
     fn from(f: &Failure) -> Self {
         FailureReport {
-            class: f.class(),
+            class: f.class().as_str(),
             message: redact_url(&f.to_string()),
             status: f.status(),
         }

@@ -95,6 +95,7 @@ impl Safe {
         Safe(sanitize_to(&redact_url(composed), MAX_LINE_CHARS))
     }
 
+    /// The safe text.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -56,7 +56,9 @@ pub struct GrpcTarget {
 /// The scheme of an HTTP target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
+    /// `http://`: plain HTTP over TCP.
     Http,
+    /// `https://`: HTTP over TLS.
     Https,
     /// HTTP/1.1 over a Unix domain socket.
     HttpUnix,
@@ -75,39 +77,106 @@ const UNIX_EXAMPLE: &str = "http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping";
 /// Why a target string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TargetError {
+    /// Not a URL at all.
     #[error("{input:?} is not a URL ({reason}); write it like http://127.0.0.1:8080/health")]
-    NotAUrl { input: String, reason: String },
+    NotAUrl {
+        /// The target string as given.
+        input: String,
+        /// What the URL parser objected to.
+        reason: String,
+    },
     /// `http://u:p/q@host/`: a parser takes host `u`, the user meant password `p/q`.
     #[error("{input:?} has an '@' after a '/', '?', '#' or '\\', so where the host starts is ambiguous; in a user name or password write / as %2F, ? as %3F, # as %23, @ as %40 (and an '@' in the path or query as %40)")]
-    AmbiguousUserinfo { input: String },
+    AmbiguousUserinfo {
+        /// The target string as given.
+        input: String,
+    },
+    /// No `scheme://` in front.
     #[error("{input:?} has no scheme; write http://{input} or https://{input}")]
-    MissingScheme { input: String },
+    MissingScheme {
+        /// The target string as given.
+        input: String,
+    },
+    /// A scheme stillup does not probe.
     #[error("scheme {scheme:?} in {input:?} is not supported; use http://, https://, http+unix://, tcp://, grpc:// or grpcs://")]
-    UnsupportedScheme { input: String, scheme: String },
+    UnsupportedScheme {
+        /// The target string as given.
+        input: String,
+        /// The scheme as written, e.g. `grpc`.
+        scheme: String,
+    },
+    /// No host after the scheme.
     #[error("{input:?} has no host; write it like http://127.0.0.1:8080/health")]
-    MissingHost { input: String },
+    MissingHost {
+        /// The target string as given.
+        input: String,
+    },
+    /// Port 0, which nothing listens on.
     #[error("{input:?} has port 0, which nothing can listen on")]
-    PortZero { input: String },
+    PortZero {
+        /// The target string as given.
+        input: String,
+    },
+    /// A `tcp://` target without a port.
     #[error("{input:?} has no port; write it like tcp://db.internal:5432")]
-    MissingPort { input: String },
+    MissingPort {
+        /// The target string as given.
+        input: String,
+    },
+    /// A `tcp://` target with a path, query or credentials.
     #[error("{input:?} has a path, query or credentials, which tcp:// targets cannot use; write it like tcp://db.internal:5432")]
-    TcpExtras { input: String },
+    TcpExtras {
+        /// The target string as given.
+        input: String,
+    },
+    /// A gRPC target without a port (gRPC has no default).
     #[error("{input:?} has no port, and gRPC has no default one; write it like {scheme}://api.internal:50051 (or {scheme}://api.internal:50051/my.package.Service for one service's health)")]
-    GrpcMissingPort { input: String, scheme: String },
+    GrpcMissingPort {
+        /// The target string as given.
+        input: String,
+        /// The scheme as written, e.g. `grpc`.
+        scheme: String,
+    },
+    /// A gRPC target with a query, fragment or credentials.
     #[error("{input:?} has a query, fragment or credentials, which {scheme}:// targets cannot use; write it like {scheme}://api.internal:50051/my.package.Service")]
-    GrpcExtras { input: String, scheme: String },
+    GrpcExtras {
+        /// The target string as given.
+        input: String,
+        /// The scheme as written, e.g. `grpc`.
+        scheme: String,
+    },
+    /// A gRPC service name with a `/` in it.
     #[error("{input:?} names the service {service:?}, but a gRPC service name has no '/'; write the one name after the port, like {scheme}://api.internal:50051/my.package.Service")]
     GrpcServiceName {
+        /// The target string as given.
         input: String,
+        /// The scheme as written, e.g. `grpc`.
         scheme: String,
+        /// The service name as written.
         service: String,
     },
+    /// An `http+unix://` URL without a socket path.
     #[error("{input:?} has no socket path; percent-encode the path of the socket where the host goes, like {example}")]
-    UnixMissingSocket { input: String, example: String },
+    UnixMissingSocket {
+        /// The target string as given.
+        input: String,
+        /// A well-formed `http+unix://` URL to copy.
+        example: String,
+    },
+    /// An `http+unix://` URL with a port.
     #[error("{input:?} has a port, but a unix socket has none; write it like {UNIX_EXAMPLE}")]
-    UnixPort { input: String },
+    UnixPort {
+        /// The target string as given.
+        input: String,
+    },
+    /// A socket path longer than a Unix socket address holds.
     #[error("{input:?} names a socket path of {len} bytes, longer than the {MAX_SOCKET_PATH} a unix socket address can hold; use a shorter path (e.g. a symlink to its directory)")]
-    UnixPathTooLong { input: String, len: usize },
+    UnixPathTooLong {
+        /// The target string as given.
+        input: String,
+        /// The socket path's length in bytes.
+        len: usize,
+    },
 }
 
 impl Target {
@@ -211,6 +280,7 @@ impl TcpTarget {
         &self.host
     }
 
+    /// The port to connect to (always given: these schemes have no default).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -300,6 +370,7 @@ impl GrpcTarget {
         &self.host
     }
 
+    /// The port to connect to (always given: these schemes have no default).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -436,6 +507,7 @@ impl HttpTarget {
         })
     }
 
+    /// Which of `http`, `https` and `http+unix` the URL uses.
     pub fn scheme(&self) -> Scheme {
         match self.url.scheme() {
             "https" => Scheme::Https,
@@ -465,6 +537,8 @@ impl HttpTarget {
         host.trim_start_matches('[').trim_end_matches(']')
     }
 
+    /// The port from the URL, else the scheme's default (80, 443); 80 for `http+unix://`,
+    /// where it is only part of the `Host` header.
     pub fn port(&self) -> u16 {
         self.url.port_or_known_default().unwrap_or(80)
     }

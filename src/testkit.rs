@@ -1037,6 +1037,7 @@ const KEEP_ALIVE_MAX_CONNECTIONS: usize = 500;
 const KEEP_ALIVE_MAX_REQUESTS: usize = 10_000;
 
 impl KeepAliveServer {
+    /// Listen on 127.0.0.1, port 0: 503 to the first `unhealthy` requests, 200 after.
     pub fn start(unhealthy: usize) -> io::Result<KeepAliveServer> {
         KeepAliveServer::closing_after(unhealthy, KEEP_ALIVE_MAX_REQUESTS)
     }
@@ -1067,6 +1068,7 @@ impl KeepAliveServer {
         })
     }
 
+    /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -1154,6 +1156,7 @@ const HOSTILE_H2_MAX_CONNECTIONS: usize = 200;
 const CONTINUATION_FLOOD: usize = 1000;
 
 impl HostileH2Server {
+    /// Listen on 127.0.0.1, port 0, breaking HTTP/2 as `violation` says on every connection.
     pub fn start(violation: H2Violation) -> io::Result<HostileH2Server> {
         let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
         let port = listener.local_addr()?.port();
@@ -1171,6 +1174,7 @@ impl HostileH2Server {
         Ok(HostileH2Server { port, connections })
     }
 
+    /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
     }

@@ -17,15 +17,20 @@ pub struct Segment {
     pub class: &'static str,
     /// What the timeline prints, e.g. "HTTP 503".
     pub label: String,
+    /// When its first attempt started, from the start of the run.
     pub from: Duration,
+    /// When the next segment (or the run's end) began, from the start of the run.
     pub to: Duration,
+    /// Attempts merged into it.
     pub attempts: u32,
 }
 
 /// The phases of a run and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Timeline {
+    /// The phases before the end, oldest first.
     pub segments: Vec<Segment>,
+    /// How the run ended.
     pub end: OutcomeKind,
     /// When the run ended (for healthy: when the healthy answer arrived).
     pub at: Duration,
@@ -44,6 +49,7 @@ pub const HEALTHY_CLASS: &str = "healthy";
 pub const MIXED_CLASS: &str = "mixed";
 
 impl Timeline {
+    /// The timeline of a finished run (also [`Outcome::timeline`]).
     pub fn from_outcome(outcome: &Outcome) -> Timeline {
         // The attempts that ended the run (a healthy streak, or the down streak) are told by
         // the end of the timeline, not as a phase of their own.
@@ -100,7 +106,7 @@ impl Timeline {
 /// (which ends the last one where it starts).
 pub(crate) fn fold(segments: &mut Vec<Segment>, attempt: &Attempt) {
     let (class, label) = match attempt.failure() {
-        Some(failure) => (failure.class(), failure.label()),
+        Some(failure) => (failure.class().as_str(), failure.label()),
         None => (HEALTHY_CLASS, HEALTHY_CLASS.to_string()),
     };
     match segments.last_mut() {

@@ -16,7 +16,7 @@ use crate::backoff::Backoff;
 use crate::deadline::Deadline;
 use crate::event::Event;
 use crate::failfast::FailFast;
-use crate::failure::Failure;
+use crate::failure::{Failure, FailureClass};
 use crate::group::Turn;
 use crate::history::History;
 use crate::probe::Prober;
@@ -117,19 +117,24 @@ pub struct Attempt {
     pub result: Result<(), Failure>,
     /// Status of the last response, when one arrived.
     pub status: Option<u16>,
+    /// How long each phase (DNS, connect, TLS, first byte, body) took, for the phases that
+    /// ran; a phase the attempt never reached is `None` there.
     pub timings: PhaseTimings,
     /// The address that answered.
     pub remote: Option<SocketAddr>,
+    /// Redirects followed before the last response (0 for TCP and gRPC targets).
     pub redirects: usize,
     /// What the server asked for in `Retry-After` (429 / 503).
     pub retry_after: Option<Duration>,
 }
 
 impl Attempt {
+    /// Whether this attempt found the target healthy (`result` is `Ok`).
     pub fn is_healthy(&self) -> bool {
         self.result.is_ok()
     }
 
+    /// Why this attempt failed; `None` when it was healthy.
     pub fn failure(&self) -> Option<&Failure> {
         self.result.as_ref().err()
     }
@@ -179,6 +184,7 @@ impl OutcomeKind {
 /// The result of a run: its latest attempts and the phases of the earlier ones.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// How the run ended: healthy, gave up at the deadline, failed fast, interrupted, ….
     pub kind: OutcomeKind,
     /// From the start of the run to its end.
     pub elapsed: Duration,
@@ -197,6 +203,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Whether the run ended with the target healthy. In a wait-until-down run this is
+    /// `false` even on success: use [`is_success`](Outcome::is_success) there.
     pub fn is_healthy(&self) -> bool {
         self.kind == OutcomeKind::Healthy
     }
@@ -227,7 +235,12 @@ impl Outcome {
 }
 
 /// Probe `probe` under `policy` until healthy (or down), the deadline, a fail-fast failure,
-/// or `cancel` completes. `observer` sees every event as it happens.
+/// or `cancel` completes. `observer` sees every event as it happens, on the task that awaits
+/// this future; it should not block.
+///
+/// When `cancel` completes first, the outcome is [`OutcomeKind::Interrupted`] with the
+/// attempts made so far. A run that needs no cancellation uses [`wait_observed`] (or
+/// [`wait`], without events too).
 pub async fn wait_with<P, F, C>(probe: &P, policy: &WaitPolicy, observer: F, cancel: C) -> Outcome
 where
     P: Prober + ?Sized,
@@ -413,7 +426,7 @@ fn next_interval(policy: &WaitPolicy, attempts: &[Attempt], paced: &mut u32) -> 
     let last = attempts.last();
     let refused = last
         .and_then(Attempt::failure)
-        .is_some_and(|f| f.class() == "refused");
+        .is_some_and(|f| f.class() == FailureClass::Refused);
     if let (true, Some(fast)) = (refused, policy.refused_interval) {
         if fast < policy.backoff.base_interval(*paced + 1) {
             return fast;
@@ -427,9 +440,56 @@ fn next_interval(policy: &WaitPolicy, attempts: &[Attempt], paced: &mut u32) -> 
     }
 }
 
-/// Probe until healthy or the deadline, with no observer and no cancellation.
+/// Probe until healthy (or down), the deadline or a fail-fast failure, reporting every event
+/// to `observer`: [`wait_with`] for the common case that needs no cancellation.
+///
+/// Never returns an error: a run that did not reach its goal says why in the
+/// [`Outcome`] (its kind, and the [`Failure`] of each attempt).
+///
+/// ```
+/// use std::time::Duration;
+/// use stillup::{Event, HttpProbe, HttpTarget, WaitPolicy};
+/// # use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let api = ScriptedServer::spawn(
+/// #     Script::new()
+/// #         .then_requests(1, Behavior::Respond(Reply::status(503)))
+/// #         .forever(Behavior::Respond(Reply::status(200))),
+/// # )?;
+/// let probe = HttpProbe::new(HttpTarget::parse(&api.url("/ready"))?);
+/// let policy = WaitPolicy {
+///     timeout: Duration::from_secs(10),
+///     ..WaitPolicy::default()
+/// };
+/// # let policy = WaitPolicy { backoff: stillup::Backoff { interval: Duration::from_millis(20), ..Default::default() }, ..policy };
+///
+/// let mut failed = Vec::new();
+/// let outcome = stillup::wait_observed(&probe, &policy, |event| {
+///     if let Event::AttemptFinished(attempt) = event {
+///         failed.extend(attempt.failure().map(|f| f.class()));
+///     }
+/// })
+/// .await;
+///
+/// assert!(outcome.is_healthy());
+/// assert_eq!(failed, [stillup::FailureClass::HttpStatus]);
+/// # Ok(())
+/// # }
+/// ```
+pub async fn wait_observed<P, F>(probe: &P, policy: &WaitPolicy, observer: F) -> Outcome
+where
+    P: Prober + ?Sized,
+    F: FnMut(&Event<'_>),
+{
+    wait_with(probe, policy, observer, std::future::pending()).await
+}
+
+/// Probe until healthy (or down), the deadline or a fail-fast failure, with no observer and
+/// no cancellation.
 pub async fn wait<P: Prober + ?Sized>(probe: &P, policy: &WaitPolicy) -> Outcome {
-    wait_with(probe, policy, |_| {}, std::future::pending()).await
+    wait_observed(probe, policy, |_| {}).await
 }
 
 #[cfg(test)]

@@ -26,9 +26,13 @@ pub fn check(what: &str, latency: Duration, limit: Duration) -> Result<(), Unmet
 /// An answer slower than the limit: the parts of its [`Unmet::Condition`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Over {
+    /// The condition, e.g. `latency < 200ms`.
     pub condition: String,
+    /// The limit, e.g. `< 200ms`.
     pub expected: String,
+    /// The measured latency, e.g. `350ms`.
     pub actual: String,
+    /// Why it failed, in words.
     pub reason: String,
 }
 

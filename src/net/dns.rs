@@ -263,7 +263,7 @@ mod tests {
             futures_util::future::join_all(names.iter().map(|n| lookups.lookup(n, &budget))).await;
         let classes: Vec<&str> = answers
             .iter()
-            .map(|a| a.as_ref().unwrap_err().class())
+            .map(|a| a.as_ref().unwrap_err().class().as_str())
             .collect();
         // Two were asked and never answered; the third never got a slot.
         assert_eq!(classes, ["dns_timeout", "dns_timeout", "local_limit"]);

@@ -33,25 +33,33 @@ pub struct ConnectToRule {
 /// All the overrides of a run; the first matching rule of each kind applies.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AddressOverrides {
+    /// `--resolve` rules, in the order given.
     pub resolve: Vec<ResolveRule>,
+    /// `--connect-to` rules, in the order given.
     pub connect_to: Vec<ConnectToRule>,
 }
 
+/// Why a `--resolve` or `--connect-to` value was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum OverrideError {
+    /// A `--resolve` value not shaped `HOST:PORT:ADDRESS[,ADDRESS…]`.
     #[error("expected HOST:PORT:ADDRESS[,ADDRESS…], e.g. api.example:443:10.0.0.7")]
     ResolveShape,
     #[error(
         "expected HOST:PORT:HOST2:PORT2 (parts may be empty), e.g. api.example:443:10.0.0.7:8443"
     )]
+    /// A `--connect-to` value not shaped `HOST:PORT:HOST2:PORT2`.
     ConnectToShape,
+    /// A port that is not a number from 1 to 65535 (the text given).
     #[error("{0:?} is not a port number (1-65535)")]
     Port(String),
+    /// An address that is not an IP address (the text given).
     #[error("{0:?} is not an IP address")]
     Address(String),
 }
 
 impl AddressOverrides {
+    /// Whether there is no rule: connections go where DNS points.
     pub fn is_empty(&self) -> bool {
         self.resolve.is_empty() && self.connect_to.is_empty()
     }

@@ -34,18 +34,25 @@ pub struct Proxy {
 /// variable is not a proxy URL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProxySettings {
+    /// The proxy for `http://` targets (`http_proxy`); `None` when the variable is unset.
     pub http: Option<Result<Proxy, ProxyError>>,
+    /// The proxy for `https://` targets (`https_proxy`); `None` when the variable is unset.
     pub https: Option<Result<Proxy, ProxyError>>,
     /// `no_proxy` entries, lower-case, leading dots removed; `*` means every host.
     pub no_proxy: Vec<String>,
 }
 
+/// Why a proxy variable was not used.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ProxyError {
+    /// The variable's value is not a proxy URL stillup can use.
     #[error("{variable}={value:?} is not a proxy URL ({reason}); write it like http://proxy.internal:3128")]
     Invalid {
+        /// The variable, e.g. `HTTPS_PROXY`.
         variable: &'static str,
+        /// Its value, credentials removed.
         value: String,
+        /// What is wrong with it.
         reason: String,
     },
 }
@@ -166,6 +173,7 @@ fn parse_proxy(variable: &'static str, value: &str) -> Result<Proxy, ProxyError>
 }
 
 impl Proxy {
+    /// The proxy's host, without IPv6 brackets.
     pub fn host(&self) -> String {
         self.url
             .host_str()
@@ -175,6 +183,7 @@ impl Proxy {
             .to_string()
     }
 
+    /// The proxy's port: as given, else 80 (`http://`) or 443 (`https://`).
     pub fn port(&self) -> u16 {
         self.url.port_or_known_default().unwrap_or(80)
     }

@@ -157,6 +157,7 @@ pub struct Sniffed<S> {
 }
 
 impl<S> Sniffed<S> {
+    /// Wrap `inner`; nothing is kept until the first read.
     pub fn new(inner: S) -> Sniffed<S> {
         Sniffed {
             inner,
@@ -170,10 +171,12 @@ impl<S> Sniffed<S> {
         Arc::clone(&self.first)
     }
 
+    /// The wrapped stream.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
 
+    /// The wrapped stream, unwrapped (the bytes kept stay readable via [`Self::first_bytes`]).
     pub fn into_inner(self) -> S {
         self.inner
     }
@@ -229,7 +232,7 @@ mod tests {
     use super::*;
 
     fn class(expected: Expect, bytes: &[u8]) -> Option<&'static str> {
-        mismatch(expected, bytes).map(|f| f.class())
+        mismatch(expected, bytes).map(|f| f.class().as_str())
     }
 
     #[test]

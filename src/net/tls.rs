@@ -44,16 +44,42 @@ pub struct TlsOptions {
 /// A TLS setting that cannot be used; raised before any request.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TlsConfigError {
+    /// A certificate or key file that cannot be read.
     #[error("cannot read {path}: {detail}")]
-    Read { path: String, detail: String },
+    Read {
+        /// The file named.
+        path: String,
+        /// Why it failed (the operating system or parser's words).
+        detail: String,
+    },
+    /// A `--cacert` or `--cert` file with no PEM certificate in it.
     #[error("{path} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
-    NoCertificate { path: String },
+    NoCertificate {
+        /// The file named.
+        path: String,
+    },
+    /// A `--key` file with no usable private key.
     #[error("{path} holds no usable PEM private key: {detail}")]
-    BadKey { path: String, detail: String },
+    BadKey {
+        /// The file named.
+        path: String,
+        /// Why the key was refused.
+        detail: String,
+    },
+    /// A `--cacert` certificate that cannot serve as a trust anchor.
     #[error("the certificate in {path} cannot be trusted as an authority: {detail}")]
-    BadAuthority { path: String, detail: String },
+    BadAuthority {
+        /// The file named.
+        path: String,
+        /// Why it was refused.
+        detail: String,
+    },
+    /// A `--cert` and `--key` that do not belong together.
     #[error("the client certificate and key do not fit together: {detail}")]
-    BadClientAuth { detail: String },
+    BadClientAuth {
+        /// Why the pair was refused.
+        detail: String,
+    },
 }
 
 /// A client configuration trusting what the system trusts (the Mozilla roots bundled into

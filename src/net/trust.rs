@@ -42,8 +42,11 @@ const MAX_DIR_ENTRIES: usize = 20_000;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("{variable}={value:?}: {problem}")]
 pub struct TrustStoreError {
+    /// `SSL_CERT_FILE` or `SSL_CERT_DIR`.
     pub variable: &'static str,
+    /// Its value.
     pub value: String,
+    /// What is wrong with it (missing, unreadable, no certificate in it, …).
     pub problem: String,
 }
 
@@ -61,6 +64,7 @@ pub enum TrustSource {
 /// The system's trust, read once per process.
 #[derive(Debug)]
 pub struct SystemTrust {
+    /// Where the trusted authorities came from.
     pub source: TrustSource,
     roots: RootCertStore,
     /// The certificates as read, for exact matches; empty for the built-in roots.

@@ -50,6 +50,7 @@ const UNIMPLEMENTED: u32 = 12;
 /// Everything needed to health-check one gRPC server.
 #[derive(Debug, Clone)]
 pub struct GrpcProbe {
+    /// The server, and the service whose health to ask for.
     pub target: GrpcTarget,
     /// The TLS configuration of `grpcs://`, offering ALPN `h2` (see [`GrpcProbe::set_tls`]).
     pub tls: Arc<rustls::ClientConfig>,

@@ -53,14 +53,20 @@ const MAX_HEADERS: usize = 100;
 /// Everything needed to probe one HTTP target.
 #[derive(Debug, Clone)]
 pub struct HttpProbe {
+    /// The URL (or Unix socket) to request.
     pub target: HttpTarget,
+    /// What a response must satisfy to count as healthy (by default: a 2xx status).
     pub conditions: Conditions,
+    /// The request method (default `GET`).
     pub method: Method,
     /// Extra request headers (values may be secrets; they are never printed).
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// A request body, sent afresh on every attempt (and every redirect hop).
     pub body: Option<Bytes>,
+    /// The most body bytes read, in bytes (default [`DEFAULT_MAX_BODY`]); a longer body
+    /// fails as `body_too_large`.
     pub max_body: u64,
+    /// The most redirects followed (default [`DEFAULT_MAX_REDIRECTS`]).
     pub max_redirects: usize,
     /// `--resolve` / `--connect-to`: where to connect instead of where DNS points.
     pub addresses: AddressOverrides,
@@ -78,6 +84,7 @@ pub struct HttpProbe {
     h2_tls: std::sync::OnceLock<Arc<rustls::ClientConfig>>,
     /// Follow same-origin redirects (`--no-follow` turns this off: a 3xx is judged as is).
     pub follow_redirects: bool,
+    /// The TLS client configuration for `https://` (default: the system's trust store).
     pub tls: Arc<rustls::ClientConfig>,
     /// JSON conditions that, when they hold, mean the service has failed for good
     /// (`$.status == "failed"`): the attempt fails as `fail_when` and the run stops.

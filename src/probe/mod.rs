@@ -24,9 +24,11 @@ pub use tcp::TcpProbe;
 /// What one attempt found, healthy or not.
 #[derive(Debug, Clone)]
 pub struct ProbeResult {
+    /// `Ok` when the target was healthy, else why not.
     pub result: Result<(), Failure>,
     /// Status of the last response, when one arrived.
     pub status: Option<u16>,
+    /// How long each phase took; `None` for phases not reached or not part of the protocol.
     pub timings: PhaseTimings,
     /// The address that answered (the last hop's, after redirects).
     pub remote: Option<SocketAddr>,
@@ -72,8 +74,11 @@ pub trait Prober {
 // Probes are built once per target and never moved in hot loops; boxing buys nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum Probe {
+    /// `http://`, `https://` and `http+unix://` targets.
     Http(HttpProbe),
+    /// `tcp://` targets: healthy when a connection is accepted.
     Tcp(TcpProbe),
+    /// `grpc://` and `grpcs://` targets: the standard `grpc.health.v1` check.
     Grpc(GrpcProbe),
 }
 

@@ -15,6 +15,7 @@ use crate::timings::PhaseTimings;
 /// Probe one TCP address.
 #[derive(Debug, Clone)]
 pub struct TcpProbe {
+    /// The host and port to connect to.
     pub target: TcpTarget,
     /// `--resolve` / `--connect-to`: where to connect instead of where DNS points.
     pub addresses: AddressOverrides,
@@ -24,6 +25,7 @@ pub struct TcpProbe {
 }
 
 impl TcpProbe {
+    /// A probe of `target` with no overrides and no latency limit.
     pub fn new(target: TcpTarget) -> Self {
         TcpProbe {
             target,

@@ -14,10 +14,15 @@ pub struct LatencyRecorder {
 /// The percentiles a report shows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct LatencySummary {
+    /// Latencies recorded; all the others are zero when this is.
     pub count: u64,
+    /// Median.
     pub p50: Duration,
+    /// 90th percentile.
     pub p90: Duration,
+    /// 99th percentile.
     pub p99: Duration,
+    /// The largest recorded.
     pub max: Duration,
 }
 
@@ -30,6 +35,7 @@ impl Default for LatencyRecorder {
 }
 
 impl LatencyRecorder {
+    /// Add one latency (kept to 3 significant figures, at microsecond resolution).
     pub fn record(&mut self, latency: Duration) {
         let micros = u64::try_from(latency.as_micros())
             .unwrap_or(u64::MAX)
@@ -38,6 +44,7 @@ impl LatencyRecorder {
         let _ = self.histogram.record(micros);
     }
 
+    /// The percentiles of what was recorded so far (all zero when nothing was).
     pub fn summary(&self) -> LatencySummary {
         if self.histogram.is_empty() {
             return LatencySummary::default();

@@ -34,7 +34,7 @@ pub use latency::{LatencyRecorder, LatencySummary};
 pub use outage::{Evidence, Finished, OutageBuilder, OutagePhase, OutageWindow};
 
 use crate::deadline::Deadline;
-use crate::failure::Failure;
+use crate::failure::{Failure, FailureClass};
 use crate::probe::Prober;
 
 /// A sample that starts more than this, and more than one sample period, after it was due,
@@ -93,7 +93,8 @@ pub struct SampleRecord {
     /// was held back by the target) to the answer or the failure.
     pub latency: Duration,
     /// Failure class, `None` when healthy.
-    pub class: Option<&'static str>,
+    pub class: Option<FailureClass>,
+    /// The HTTP status of the response, when one arrived.
     pub status: Option<u16>,
     /// Why the sample is no evidence about the target, if it is not: the class of a failure
     /// inside stillup (`local_limit`), [`LATE_START_REASON`] or [`UNFINISHED_REASON`].
@@ -101,6 +102,7 @@ pub struct SampleRecord {
 }
 
 impl SampleRecord {
+    /// Whether the sample found the target healthy (and is evidence).
     pub fn is_healthy(&self) -> bool {
         self.class.is_none() && self.inconclusive.is_none()
     }
@@ -112,7 +114,7 @@ pub struct ChartPoint {
     at_ms: u32,
     latency_us: u32,
     /// 0 when healthy, [`INCONCLUSIVE_POINT`] when no evidence, else 1 + the index of the
-    /// class in [`Failure::CLASSES`].
+    /// class in [`FailureClass::ALL`].
     class: u8,
 }
 
@@ -125,7 +127,7 @@ impl ChartPoint {
         } else {
             record
                 .class
-                .and_then(|c| Failure::CLASSES.iter().position(|k| *k == c))
+                .and_then(|c| FailureClass::ALL.iter().position(|k| *k == c))
                 .map_or(0, |i| u8::try_from(i + 1).unwrap_or(INCONCLUSIVE_POINT - 1))
         };
         ChartPoint {
@@ -140,6 +142,7 @@ impl ChartPoint {
         Duration::from_millis(u64::from(self.at_ms))
     }
 
+    /// The sample's latency (microsecond resolution, capped at about 71 minutes).
     pub fn latency(&self) -> Duration {
         Duration::from_micros(u64::from(self.latency_us))
     }
@@ -149,14 +152,18 @@ impl ChartPoint {
         match self.class {
             0 => None,
             INCONCLUSIVE_POINT => Some("inconclusive"),
-            n => Failure::CLASSES.get(usize::from(n) - 1).copied(),
+            n => FailureClass::ALL
+                .get(usize::from(n) - 1)
+                .map(|c| c.as_str()),
         }
     }
 
+    /// Whether the sample found the target healthy.
     pub fn is_healthy(&self) -> bool {
         self.class == 0
     }
 
+    /// Whether the sample is no evidence about the target (stillup's own trouble).
     pub fn is_inconclusive(&self) -> bool {
         self.class == INCONCLUSIVE_POINT
     }
@@ -168,20 +175,27 @@ const MAX_CHART_POINTS: usize = 20_000;
 /// Everything measured for one target.
 #[derive(Debug, Clone)]
 pub struct TargetWatch {
+    /// The target as the probe describes it (credentials removed), with ` (keep-alive)` when
+    /// its probe reuses connections ([`label`]).
     pub target: String,
+    /// `http`, `tcp` or `grpc`.
     pub kind: &'static str,
     /// Samples counted (inconclusive ones included), how many were healthy, and how many were
     /// no evidence either way.
     pub total: u64,
+    /// Healthy samples.
     pub healthy: u64,
+    /// Samples that are no evidence either way.
     pub inconclusive: u64,
     /// Inconclusive samples per reason (`local_limit`, `late_start`).
     pub inconclusive_reasons: BTreeMap<&'static str, u64>,
     /// Time covered by no evidence, and in how many separate stretches.
     pub unknown: Duration,
+    /// Separate stretches of unknown time: each could have hidden one outage.
     pub unknown_runs: u64,
     /// For charts: in schedule order, thinned evenly once there are many.
     pub points: Vec<ChartPoint>,
+    /// The outage windows, oldest first.
     pub windows: Vec<OutageWindow>,
     /// Of conclusive samples only.
     pub latency: LatencySummary,
@@ -192,10 +206,12 @@ pub struct TargetWatch {
 }
 
 impl TargetWatch {
+    /// Samples counted, inconclusive ones included.
     pub fn total(&self) -> u64 {
         self.total
     }
 
+    /// Healthy samples.
     pub fn healthy(&self) -> u64 {
         self.healthy
     }
@@ -215,10 +231,12 @@ impl TargetWatch {
         }
     }
 
+    /// Known downtime, summed over the windows (gaps without evidence not counted).
     pub fn downtime(&self) -> Duration {
         self.windows.iter().map(OutageWindow::length).sum()
     }
 
+    /// The longest window's known downtime; zero without an outage.
     pub fn longest_outage(&self) -> Duration {
         self.windows
             .iter()
@@ -235,6 +253,7 @@ pub struct WatchOutcome {
     pub elapsed: Duration,
     /// Ended by the stop future rather than by the duration.
     pub stopped: bool,
+    /// Each target's measurements, in the order the probes were given.
     pub targets: Vec<TargetWatch>,
 }
 
@@ -525,7 +544,7 @@ async fn one_sample<P: Prober>(probe: &P, index: u64, timing: Timing) -> Sample 
         return (index, unfinished, None);
     }
     let inconclusive = match &failure {
-        Some(f) if f.is_inconclusive() => Some(f.class()),
+        Some(f) if f.is_inconclusive() => Some(f.class().as_str()),
         Some(_) if timing.lagged_from.is_some() => Some(LATE_START_REASON),
         _ => None,
     };
@@ -570,7 +589,7 @@ impl Fold {
                 *self.inconclusive_reasons.entry(reason).or_default() += 1;
                 if let Some(f) = failure.filter(Failure::is_inconclusive) {
                     self.examples
-                        .entry(f.class())
+                        .entry(f.class().as_str())
                         .or_insert_with(|| crate::redact::redact_url(&f.to_string()));
                 }
                 self.outages.push(record.at, Evidence::Unknown);
@@ -581,11 +600,11 @@ impl Fold {
                 let evidence = match failure {
                     None => Evidence::Up,
                     Some(f) => {
-                        *self.classes.entry(f.class()).or_default() += 1;
+                        *self.classes.entry(f.class().as_str()).or_default() += 1;
                         self.examples
-                            .entry(f.class())
+                            .entry(f.class().as_str())
                             .or_insert_with(|| crate::redact::redact_url(&f.to_string()));
-                        Evidence::Down(f.class(), f.label())
+                        Evidence::Down(f.class().as_str(), f.label())
                     }
                 };
                 self.outages.push(record.at, evidence);
@@ -772,7 +791,7 @@ mod tests {
                 at: Duration::from_millis(index),
                 lagged_from: None,
                 latency: Duration::from_micros(700),
-                class: (index % 7 == 0).then_some("refused"),
+                class: (index % 7 == 0).then_some(FailureClass::Refused),
                 status: None,
                 inconclusive: None,
             };

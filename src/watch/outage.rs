@@ -16,18 +16,26 @@ use std::time::Duration;
 /// One stretch of an outage with one cause.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutagePhase {
+    /// The failure class of its samples.
     pub class: &'static str,
+    /// What the summary prints, e.g. "HTTP 502".
     pub label: String,
+    /// Where its first sample started, from the start of the watch.
     pub from: Duration,
+    /// Where the next phase, the window's end or a gap without evidence begins.
     pub to: Duration,
+    /// Samples in it.
     pub samples: u64,
 }
 
 /// A time the target was down, with the phases of why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutageWindow {
+    /// Where the first failed sample started, from the start of the watch.
     pub from: Duration,
+    /// Where the first healthy sample after it started (or the evidence ended).
     pub to: Duration,
+    /// Why it was down, oldest first.
     pub phases: Vec<OutagePhase>,
     /// Still down when the watch ended: `to` is the end of the watch.
     pub ongoing: bool,
@@ -47,6 +55,7 @@ impl OutageWindow {
 /// What one sample says about the target from its start on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Evidence {
+    /// The target was healthy.
     Up,
     /// Down, with the failure class and its label ("HTTP 502").
     Down(&'static str, String),
@@ -181,6 +190,7 @@ impl OutageBuilder {
 /// What [`OutageBuilder::finish`] gives.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Finished {
+    /// The outage windows, oldest first.
     pub windows: Vec<OutageWindow>,
     /// Time covered by no evidence, inside windows and outside.
     pub unknown: Duration,

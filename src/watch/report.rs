@@ -10,13 +10,17 @@ use super::{OutageWindow, TargetWatch, WatchOutcome};
 use crate::redact::redact_url;
 use crate::report::ms;
 
+/// The `schema_version` of [`WatchReport`]: bumped on any incompatible change of its shape.
 pub const WATCH_SCHEMA_VERSION: u32 = 2;
 
 /// Limits a watch is judged against.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Budgets {
+    /// The most downtime a target may have; `None`: no limit.
     pub max_downtime: Option<std::time::Duration>,
+    /// The most outage windows a target may have; `None`: no limit.
     pub max_outages: Option<u64>,
+    /// The least availability a target must have, in percent (0 to 100); `None`: no limit.
     pub min_availability: Option<f64>,
 }
 
@@ -35,11 +39,16 @@ pub enum Verdict {
     NoBudgetSet,
 }
 
+/// The whole `watch` document: the verdict, the budgets, then each target.
 #[derive(Debug, Clone, Serialize)]
 pub struct WatchReport {
+    /// [`WATCH_SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// Always `watch`.
     pub command: &'static str,
+    /// How long the watch ran, in milliseconds.
     pub elapsed_ms: f64,
+    /// What the watch concludes against its budgets.
     pub verdict: Verdict,
     /// `true` / `false` when the budgets decided; `null` with no budget set or no verdict.
     pub within_budget: Option<bool>,
@@ -47,7 +56,9 @@ pub struct WatchReport {
     pub violations: Vec<String>,
     /// Each budget (or target) that stillup's own trouble left undecided, as a sentence.
     pub undecided: Vec<String>,
+    /// The budgets the watch was judged against.
     pub budgets: BudgetReport,
+    /// Each target's numbers, in the order the targets were given.
     pub targets: Vec<TargetWatchReport>,
     /// The exit code of `-- COMMAND`, when one ran.
     pub command_exit_code: Option<i32>,
@@ -59,19 +70,27 @@ pub struct WatchReport {
     pub exit_code: u8,
 }
 
+/// [`Budgets`] in the report; `null` where no limit was set.
 #[derive(Debug, Clone, Serialize)]
 pub struct BudgetReport {
+    /// The most downtime allowed, in milliseconds.
     pub max_downtime_ms: Option<f64>,
+    /// The most outage windows allowed.
     pub max_outages: Option<u64>,
+    /// The least availability required, in percent.
     pub min_availability: Option<f64>,
 }
 
+/// One target's numbers over the watch.
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetWatchReport {
+    /// The target, credentials removed.
     pub target: String,
+    /// `http`, `tcp` or `grpc`.
     pub kind: &'static str,
     /// Samples counted, inconclusive ones included.
     pub samples: u64,
+    /// Samples that found the target healthy.
     pub healthy_samples: u64,
     /// Samples that are no evidence about the target (stillup's own trouble).
     pub inconclusive: u64,
@@ -81,45 +100,66 @@ pub struct TargetWatchReport {
     pub inconclusive_ms: f64,
     /// Healthy over conclusive samples, in percent; `null` without a conclusive sample.
     pub availability: Option<f64>,
+    /// Outage windows (ongoing one included).
     pub outages: usize,
+    /// Known downtime summed over the windows, in milliseconds.
     pub downtime_ms: f64,
+    /// The longest window's known downtime, in milliseconds.
     pub longest_outage_ms: f64,
+    /// Latency of the conclusive samples, healthy or not.
     pub latency: LatencyReport,
     /// Failed samples per class.
     pub classes: BTreeMap<&'static str, u64>,
     /// The first failure message seen per class.
     pub examples: BTreeMap<&'static str, String>,
+    /// The outage windows, oldest first.
     pub windows: Vec<WindowReport>,
 }
 
+/// Latency percentiles in milliseconds (0 when there was no conclusive sample).
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyReport {
+    /// Median.
     pub p50_ms: f64,
+    /// 90th percentile.
     pub p90_ms: f64,
+    /// 99th percentile.
     pub p99_ms: f64,
+    /// The slowest sample.
     pub max_ms: f64,
 }
 
+/// One outage window: from the first failed sample to the next healthy one.
 #[derive(Debug, Clone, Serialize)]
 pub struct WindowReport {
+    /// Start, in milliseconds from the start of the watch.
     pub from_ms: f64,
+    /// End (or the end of the watch, when ongoing), in milliseconds from its start.
     pub to_ms: f64,
     /// Known downtime: `to_ms - from_ms` without `inconclusive_ms`.
     pub length_ms: f64,
     /// Gaps without evidence inside the window.
     pub inconclusive_ms: f64,
+    /// Whether the target was still down when the watch ended.
     pub ongoing: bool,
+    /// What the failures looked like, in phases.
     pub phases: Vec<PhaseWindowReport>,
     /// "2.1s connection refused, then 0.4s HTTP 502".
     pub summary: String,
 }
 
+/// One phase of an outage window: consecutive samples that failed alike.
 #[derive(Debug, Clone, Serialize)]
 pub struct PhaseWindowReport {
+    /// Their failure class.
     pub class: &'static str,
+    /// What the summary prints, e.g. `HTTP 502`; credentials removed.
     pub label: String,
+    /// Start, in milliseconds from the start of the watch.
     pub from_ms: f64,
+    /// End, in milliseconds from the start of the watch.
     pub to_ms: f64,
+    /// Samples in this phase.
     pub samples: u64,
 }
 

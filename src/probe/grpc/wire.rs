@@ -21,7 +21,9 @@ const FIXED32: u64 = 5;
 pub enum ServingStatus {
     /// 0, also what an absent field means (proto3 default).
     Unknown,
+    /// 1: healthy.
     Serving,
+    /// 2: the server (or service) says it is not serving.
     NotServing,
     /// The health service does not know the service asked about.
     ServiceUnknown,
@@ -58,13 +60,29 @@ pub enum WireError {
     /// grpc-status 0 but no message at all.
     NoMessage,
     /// Fewer bytes than the frame header, or than the length it declares.
-    Truncated { declared: usize, got: usize },
+    Truncated {
+        /// The bytes expected: the length the frame header declares, or the header's own 5.
+        declared: usize,
+        /// The bytes there were.
+        got: usize,
+    },
     /// The compressed flag is set, though no compression was offered.
-    Compressed { flag: u8 },
+    Compressed {
+        /// The flag byte received.
+        flag: u8,
+    },
     /// Bytes after the one message a unary call returns.
-    Trailing { extra: usize },
+    Trailing {
+        /// How many bytes follow the message.
+        extra: usize,
+    },
     /// More bytes than any `HealthCheckResponse` needs (declared or received).
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The size declared or received, in bytes.
+        size: usize,
+        /// The most this client accepts, in bytes.
+        limit: usize,
+    },
     /// The protobuf message does not parse.
     Protobuf(&'static str),
 }

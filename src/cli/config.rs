@@ -1013,7 +1013,8 @@ fn check_applicable(
     mixed: bool,
 ) -> Result<(), UsageError> {
     let kind = Kind::of(target);
-    for (key, kinds) in options::APPLIES_TO {
+    for option in options::of_wait_and_check() {
+        let (key, kinds) = (option.name, option.kinds);
         let set = sources.explicit(key) || origins.is_set(key);
         if kinds.contains(&kind) || !set || !is_per_target(key) {
             continue;
@@ -1040,7 +1041,8 @@ fn check_applicable_to_run(
     let Some(first) = targets.first() else {
         return Ok(());
     };
-    for (key, kinds) in options::APPLIES_TO {
+    for option in options::of_wait_and_check() {
+        let (key, kinds) = (option.name, option.kinds);
         let set = sources.explicit(key) || origins.is_set(key);
         if !set || is_per_target(key) || targets.iter().any(|t| kinds.contains(&Kind::of(t))) {
             continue;

@@ -21,57 +21,22 @@ use toml::Spanned;
 
 use super::args::{choice, OutputArgs, ProbeArgs, Sources, TargetArgs, WaitArgs};
 use super::config::{read_input, Input, Origin, Origins, UsageError, MAX_CONFIG_FILE};
-
-/// Options of the whole run: only `[defaults]` (or a flag, or a variable) sets them.
-const RUN_WIDE: &[&str] = &[
-    "timeout",
-    "attempt-timeout",
-    "interval",
-    "backoff",
-    "max-interval",
-    "jitter",
-    "until",
-    "successes",
-    "fail-fast",
-    "keep-alive",
-    "refused-interval",
-    "any",
-    "require",
-    "output",
-    "quiet",
-    "color",
-];
-
-/// Options of one target's probe: `[defaults]` sets them for every target, a target's own
-/// table for that target.
-const PER_TARGET: &[&str] = &[
-    "expect-status",
-    "expect-json",
-    "expect-body",
-    "expect-header",
-    "max-latency",
-    "method",
-    "header",
-    "data",
-    "data-file",
-    "user",
-    "bearer",
-    "insecure",
-    "cacert",
-    "cert",
-    "key",
-    "no-follow",
-    "http2",
-    "resolve",
-    "connect-to",
-    "max-body",
-    "fail-when",
-];
+use super::options::{self, Scope};
 
 /// Whether `key` is an option of one target's probe (a `[targets.NAME]` table may set it),
 /// rather than of the whole run.
 pub(crate) fn is_per_target(key: &str) -> bool {
-    PER_TARGET.contains(&key)
+    options::config_key(key).is_some_and(|o| o.scope == Scope::Target)
+}
+
+/// Whether `key` is an option only `[defaults]` (or a flag, or a variable) sets.
+fn is_run_wide(key: &str) -> bool {
+    options::config_key(key).is_some_and(|o| o.scope == Scope::Run)
+}
+
+/// Every key a table may hold: `url` and the declared options.
+fn keys() -> impl Iterator<Item = &'static str> {
+    std::iter::once("url").chain(options::config_keys().map(|o| o.name))
 }
 
 /// A single value: a string, or a bare number (`max-body = 65536`, `jitter = 0.5`), kept as
@@ -134,7 +99,8 @@ impl<'de> Deserialize<'de> for List {
 }
 
 /// One table: `[defaults]` or `[targets.NAME]`. Every key is a long flag name; which table
-/// may hold which key is checked after reading ([`RUN_WIDE`], [`PER_TARGET`], `url`).
+/// may hold which key is checked after reading (the scope in `options.rs`, and `url`).
+/// The fields are the declared config keys; a test holds them to [`options::OPTIONS`].
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
@@ -326,7 +292,7 @@ impl ConfigFile {
             let options = table.into_inner();
             let prefix = format!("targets.{name}");
             let set = options.set_keys();
-            if let Some((key, at)) = set.iter().find(|(key, _)| RUN_WIDE.contains(key)) {
+            if let Some((key, at)) = set.iter().find(|(key, _)| is_run_wide(key)) {
                 return Err(file.error(
                     at.clone(),
                     format!("{prefix}.{key}"),
@@ -731,20 +697,16 @@ fn locate(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> Option<
 /// What to say about a key the file may not hold, at dotted `path`.
 fn unknown_key(path: &[String]) -> String {
     let key = path.last().map(String::as_str).unwrap_or_default();
-    let known = |k: &&str| *k == "url" || RUN_WIDE.contains(k) || PER_TARGET.contains(k);
     if path.len() == 1 {
-        let hint = if known(&key) {
+        let hint = if keys().any(|k| k == key) {
             format!("options go in a table: put {key} under [defaults] or [targets.NAME]")
         } else {
             "the file holds a [defaults] table and [targets.NAME] tables".to_string()
         };
         return format!("unknown key; {hint}");
     }
-    let nearest = ["url"]
-        .iter()
-        .chain(RUN_WIDE)
-        .chain(PER_TARGET)
-        .map(|k| (edit_distance(key, k), *k))
+    let nearest = keys()
+        .map(|k| (edit_distance(key, k), k))
         .min()
         .filter(|(distance, _)| *distance <= 2);
     match nearest {
@@ -773,24 +735,79 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use super::super::options::Value;
     use super::*;
     use clap::CommandFactory;
 
-    /// A value of the right type for `key`: tried in turn until the table takes one.
-    fn set_alone(key: &str) -> Options {
-        ["\"x\"", "true", "[\"x\"]"]
-            .iter()
-            .find_map(|value| toml::from_str::<Options>(&format!("{key} = {value}")).ok())
-            .unwrap_or_else(|| panic!("no value of any type is taken for {key}"))
+    /// A value of the type the declaration gives `key` (`url` is a string).
+    fn sample(key: &str) -> &'static str {
+        match options::config_key(key).map(|o| o.value) {
+            Some(Value::Switch) => "true",
+            Some(Value::Many(_)) => "[\"x\"]",
+            _ => "\"x\"",
+        }
     }
 
+    /// Every declared key is a field of [`Options`] of the declared type, and is reported as
+    /// set; a value of another type is refused.
     #[test]
-    fn every_key_is_a_field_and_is_reported_as_set() {
-        for key in ["url"].iter().chain(RUN_WIDE).chain(PER_TARGET) {
-            let options = set_alone(key);
+    fn every_key_is_a_field_of_its_type_and_is_reported_as_set() {
+        for key in keys() {
+            let options: Options = toml::from_str(&format!("{key} = {}", sample(key)))
+                .unwrap_or_else(|e| panic!("{key} = {}: {e}", sample(key)));
             let set: Vec<&str> = options.set_keys().into_iter().map(|(k, _)| k).collect();
-            assert_eq!(set, [*key]);
+            assert_eq!(set, [key]);
+            let wrong = if sample(key) == "true" {
+                "\"x\""
+            } else {
+                "true"
+            };
+            assert!(
+                toml::from_str::<Options>(&format!("{key} = {wrong}")).is_err(),
+                "{key} takes {wrong}"
+            );
         }
+    }
+
+    /// [`Options`] has no field the declaration lacks: serde's own list of its fields (what
+    /// `deny_unknown_fields` accepts) is `url` and the declared keys.
+    #[test]
+    fn options_has_only_the_declared_keys() {
+        let mut fields: Vec<&str> = serde_aux_fields::<Options>().to_vec();
+        // The one alias, `headers` for `header`, is no option of its own.
+        fields.retain(|f| *f != "headers");
+        let mut declared: Vec<&str> = keys().collect();
+        fields.sort_unstable();
+        declared.sort_unstable();
+        assert_eq!(fields, declared);
+    }
+
+    /// The field names a derived `Deserialize` passes to `deserialize_struct`, kebab-case.
+    fn serde_aux_fields<'de, T: Deserialize<'de>>() -> &'static [&'static str] {
+        struct Fields(Option<&'static [&'static str]>);
+        impl<'de> Deserializer<'de> for &mut Fields {
+            type Error = de::value::Error;
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0 = Some(fields);
+                Err(de::Error::custom("only the fields were wanted"))
+            }
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(de::Error::custom("not a struct"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map
+                enum identifier ignored_any
+            }
+        }
+        let mut fields = Fields(None);
+        let _ = T::deserialize(&mut fields);
+        fields.0.expect("a struct")
     }
 
     /// The README's promise: every option of wait and check can be set in the file (the
@@ -805,7 +822,7 @@ mod tests {
                     continue;
                 }
                 assert!(
-                    RUN_WIDE.contains(&long) || PER_TARGET.contains(&long),
+                    options::config_key(long).is_some(),
                     "--{long} of {name} is no key of the config file"
                 );
             }

@@ -3,13 +3,13 @@
 //! config file takes it for one target or for the whole run, the commands that have it and
 //! the kinds of target it applies to.
 //!
-//! What derives from [`OPTIONS`]: the config file's accepted keys and which table may hold
-//! them (`file.rs`), the "does not apply to this kind" check (`config.rs`), and the variable
-//! names. What is checked against it by the tests below: clap's arguments (`args.rs`: names,
-//! short flags, variables, value names, choices, defaults, switches and lists, which commands
-//! have them, which variables are hidden), the config file's value types (`file.rs`), and the
-//! README's tables and key lists. Help texts stay in `args.rs`, clap's doc comments being
-//! their one home.
+//! What derives from [`OPTIONS`]: each option's `--help` text, its `STILLUP_*` variable and
+//! whether `--help` hides the variable's value (clap's `mut_args` in `args.rs` calls
+//! [`declared`]); the config file's keys, their types and which table may hold them
+//! (`file.rs`); the "does not apply to this kind" check (`config.rs`). What the tests below
+//! check against it: the rest of clap's arguments (`args.rs`: names, short flags, value
+//! names, choices, defaults, switches and lists, which commands have them), and the README's
+//! flag table, applicability table, config key lists and variable lists.
 //!
 //! An option is either used for a target or refused before any request — never accepted and
 //! silently ignored.
@@ -79,7 +79,6 @@ impl Command {
 
 const WAIT: &[Command] = &[Command::Wait];
 const WAIT_CHECK: &[Command] = &[Command::Wait, Command::Check];
-const WAIT_WATCH: &[Command] = &[Command::Wait, Command::Watch];
 const WATCH: &[Command] = &[Command::Watch];
 const EVERY: &[Command] = Command::ALL;
 
@@ -131,6 +130,8 @@ pub struct Opt {
     pub commands: &'static [Command],
     /// The kinds of target it applies to.
     pub kinds: &'static [Kind],
+    /// `--help`'s text for it, as this command has it.
+    pub help: &'static str,
 }
 
 const fn opt(
@@ -150,6 +151,7 @@ const fn opt(
         scope,
         commands,
         kinds,
+        help: "",
     }
 }
 
@@ -168,6 +170,10 @@ impl Opt {
     }
     const fn no_env(mut self) -> Opt {
         self.env = false;
+        self
+    }
+    const fn help(mut self, text: &'static str) -> Opt {
+        self.help = text;
         self
     }
 
@@ -189,104 +195,137 @@ use Value::{Choice, Many, One, Optional, Positional, Switch};
 /// Every option of `wait`, `check` and `watch`. An option that two commands take differently
 /// (`watch`'s targets have no variable; `watch --keep-alive [MODE]`) has an entry per form.
 /// The order is the order in which a refused option is reported.
+#[rustfmt::skip]
 pub const OPTIONS: &[Opt] = &[
     // What to probe and how many must be ready.
-    opt(
-        "targets",
-        Positional("TARGET"),
-        CommandLine,
-        WAIT_CHECK,
-        ALL,
-    )
-    .secret(),
-    opt("config", One("FILE"), CommandLine, WAIT_CHECK, ALL),
-    opt("targets-file", One("FILE"), CommandLine, WAIT_CHECK, ALL),
-    opt("any", Switch, Run, WAIT_CHECK, ALL),
-    opt("require", One("K"), Run, WAIT_CHECK, ALL),
+    opt("targets", Positional("TARGET"), CommandLine, WAIT_CHECK, ALL).secret()
+        .help("Targets: http:// and https:// URLs; http+unix://SOCKET/path with the socket path percent-encoded (http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping); tcp://host:port; grpc://host:port[/SERVICE] and grpcs://… (the standard gRPC health check); or @NAME for [targets.NAME] of --config. Several may be given; all must be ready unless --any or --require says otherwise. STILLUP_TARGETS takes several, separated by spaces or newlines"),
+    opt("config", One("FILE"), CommandLine, WAIT_CHECK, ALL)
+        .help("A TOML file of [defaults] and named [targets.NAME]; flags and STILLUP_* variables override it. Without targets on the command line, all of its targets are used"),
+    opt("targets-file", One("FILE"), CommandLine, WAIT_CHECK, ALL)
+        .help("Read more targets from a file, one per line ('#' starts a comment); '-' reads stdin"),
+    opt("any", Switch, Run, WAIT_CHECK, ALL)
+        .help("Ready when any one target is"),
+    opt("require", One("K"), Run, WAIT_CHECK, ALL)
+        .help("Ready when at least K targets are"),
     // The schedule and the goal.
-    opt("until", Choice(&["healthy", "down"]), Run, WAIT, ALL).default("healthy"),
-    opt("successes", One("N"), Run, WAIT, ALL).default("1"),
-    opt("fail-fast", Many("CLASSES"), Run, WAIT, ALL),
-    opt("fail-when", Many("EXPR"), PerTarget, WAIT, HTTP),
-    opt("timeout", One("DURATION"), Run, WAIT, ALL).default("2m"),
-    opt("interval", One("DURATION"), Run, WAIT, ALL).default("1s"),
-    opt("backoff", Choice(&["fixed", "exponential"]), Run, WAIT, ALL).default("fixed"),
-    opt("max-interval", One("DURATION"), Run, WAIT, ALL).default("30s"),
-    opt("jitter", Optional("RATIO"), Run, WAIT, ALL),
-    opt("keep-alive", Switch, Run, WAIT, HTTP),
-    opt("refused-interval", One("DURATION"), Run, EVERY, ALL).default("100ms"),
-    opt("attempt-timeout", One("DURATION"), Run, EVERY, ALL).default("3s"),
+    opt("until", Choice(&["healthy", "down"]), Run, WAIT, ALL).default("healthy")
+        .help("Wait until the targets are healthy, or until they are down (stop answering or stop being healthy — for the old pods of a rollout)"),
+    opt("successes", One("N"), Run, WAIT, ALL).default("1")
+        .help("Consecutive attempts that must reach the goal before a target counts (flapping services)"),
+    opt("fail-fast", Many("CLASSES"), Run, WAIT, ALL)
+        .help("Give up at once on failures that waiting will not heal: failure classes, comma-separated, http_status narrowed by codes joined with '+', e.g. tls_verify,http_status:401+403. Repeatable"),
+    opt("fail-when", Many("EXPR"), PerTarget, WAIT, HTTP)
+        .help("A JSON condition that, when it holds, means the service failed for good; the run stops at once, e.g. '$.status == \"failed\"'. Repeatable"),
+    opt("timeout", One("DURATION"), Run, WAIT, ALL).default("2m")
+        .help("Overall deadline: give up when it passes (e.g. 30s, 2m, 1h)"),
+    opt("interval", One("DURATION"), Run, WAIT, ALL).default("1s")
+        .help("Time between the starts of two attempts (at least 10ms)"),
+    opt("backoff", Choice(&["fixed", "exponential"]), Run, WAIT, ALL).default("fixed")
+        .help("How the interval grows: fixed, or exponential (doubling up to --max-interval)"),
+    opt("max-interval", One("DURATION"), Run, WAIT, ALL).default("30s")
+        .help("Cap on the interval (at least 10ms)"),
+    opt("jitter", Optional("RATIO"), Run, WAIT, ALL)
+        .help("Shorten each interval by a random fraction up to RATIO (0 to 1; 0.5 when given alone), so many waiters don't poll in lockstep"),
+    opt("keep-alive", Switch, Run, WAIT, HTTP)
+        .help("Reuse HTTP/1.1 connections for later attempts instead of opening a fresh one each time; targets on the same server (scheme, host, port) share them, so thousands of paths on one server need only as many connections as attempts in flight. Off by default, because a reused connection keeps asking the same server process where a load balancer might send a fresh one to another"),
+    opt("refused-interval", One("DURATION"), Run, EVERY, ALL).default("100ms")
+        .help("While the port refuses connections, re-probe this often: at least 10ms, or 0s to just use --interval"),
+    opt("attempt-timeout", One("DURATION"), Run, EVERY, ALL).default("3s")
+        .help("Bound on one attempt; never runs past the overall deadline"),
     // What makes an attempt healthy. Every kind has an answer whose latency can be bounded:
     // the response (HTTP), the accepted connection (TCP), the health call's answer (gRPC).
-    opt("expect-status", One("CODES"), PerTarget, EVERY, HTTP).default("2xx"),
-    opt("expect-json", Many("EXPR"), PerTarget, EVERY, HTTP),
-    opt("expect-body", Many("REGEX"), PerTarget, EVERY, HTTP),
-    opt("expect-header", Many("HEADER"), PerTarget, EVERY, HTTP),
-    opt("max-latency", One("DURATION"), PerTarget, EVERY, ALL),
-    opt("max-body", One("SIZE"), PerTarget, EVERY, HTTP).default("1MiB"),
+    opt("expect-status", One("CODES"), PerTarget, EVERY, HTTP).default("2xx")
+        .help("Status codes that count as healthy: codes, ranges and classes, e.g. 200, 200-299, 2xx,301"),
+    opt("expect-json", Many("EXPR"), PerTarget, EVERY, HTTP)
+        .help("A JSON condition on the body: 'PATH OP VALUE' with an RFC 9535 JSONPath and one of == != < <= > >=, or 'PATH exists' / 'PATH !exists'. Repeatable; all must hold. E.g. '$.status == \"healthy\"', '$.checks.db exists', '$.replicas >= 3'"),
+    opt("expect-body", Many("REGEX"), PerTarget, EVERY, HTTP)
+        .help("A regular expression the body must match. Repeatable"),
+    opt("expect-header", Many("HEADER"), PerTarget, EVERY, HTTP)
+        .help("A response header that must be present ('Name') or match ('Name: REGEX'). Repeatable"),
+    opt("max-latency", One("DURATION"), PerTarget, EVERY, ALL)
+        .help("Slowest acceptable answer: the HTTP response (headers and body), the accepted TCP connection, the gRPC health call's answer"),
+    opt("max-body", One("SIZE"), PerTarget, EVERY, HTTP).default("1MiB")
+        .help("Largest body read, e.g. 64KiB, 1MiB, 500000; a larger body fails the attempt"),
     // The request.
-    opt("method", One("METHOD"), PerTarget, EVERY, HTTP)
-        .short('X')
-        .default("GET"),
-    opt("header", Many("HEADER"), PerTarget, EVERY, HTTP_GRPC)
-        .short('H')
-        .secret(),
-    opt("data", One("DATA"), PerTarget, EVERY, HTTP).secret(),
-    opt("data-file", One("FILE"), PerTarget, EVERY, HTTP),
-    opt("user", One("USER:SECRET"), PerTarget, EVERY, HTTP_GRPC)
-        .short('u')
-        .secret(),
-    opt("bearer", One("SECRET"), PerTarget, EVERY, HTTP_GRPC).secret(),
-    opt("http2", Switch, PerTarget, EVERY, HTTP),
-    opt("no-follow", Switch, PerTarget, EVERY, HTTP),
+    opt("method", One("METHOD"), PerTarget, EVERY, HTTP).short('X').default("GET")
+        .help("HTTP method"),
+    opt("header", Many("HEADER"), PerTarget, EVERY, HTTP_GRPC).short('H').secret()
+        .help("A request header, 'Name: value'. Repeatable; replaces stillup's own of the same name"),
+    opt("data", One("DATA"), PerTarget, EVERY, HTTP).secret()
+        .help("A request body, sent afresh on every attempt"),
+    opt("data-file", One("FILE"), PerTarget, EVERY, HTTP)
+        .help("Read the request body from a file ('-' for stdin), once, before the first attempt"),
+    opt("user", One("USER:SECRET"), PerTarget, EVERY, HTTP_GRPC).short('u').secret()
+        .help("Basic auth as USER:SECRET, where SECRET is env:VAR, file:PATH or (visible in process lists, so avoid it) the password itself"),
+    opt("bearer", One("SECRET"), PerTarget, EVERY, HTTP_GRPC).secret()
+        .help("Bearer token: env:VAR, file:PATH or (visible in process lists) the token itself"),
+    opt("http2", Switch, PerTarget, EVERY, HTTP)
+        .help("Speak HTTP/2: offered by ALPN on https (HTTP/1.1 if the server declines), with prior knowledge (h2c) on plain http"),
+    opt("no-follow", Switch, PerTarget, EVERY, HTTP)
+        .help("Do not follow redirects: a 3xx is judged as it is"),
     // TLS (https://, grpcs://).
-    opt("insecure", Switch, PerTarget, EVERY, HTTP_GRPC).short('k'),
-    opt("cacert", Many("FILE"), PerTarget, EVERY, HTTP_GRPC),
-    opt("cert", One("FILE"), PerTarget, EVERY, HTTP_GRPC),
-    opt("key", One("FILE"), PerTarget, EVERY, HTTP_GRPC),
+    opt("insecure", Switch, PerTarget, EVERY, HTTP_GRPC).short('k')
+        .help("Accept any TLS certificate (the handshake still happens)"),
+    opt("cacert", Many("FILE"), PerTarget, EVERY, HTTP_GRPC)
+        .help("Also trust the authorities in this PEM file, on top of the system's store (SSL_CERT_FILE / SSL_CERT_DIR when set); a server presenting exactly a certificate in it (self-signed, or its own leaf) is trusted as that server. Repeatable"),
+    opt("cert", One("FILE"), PerTarget, EVERY, HTTP_GRPC)
+        .help("Client certificate chain (PEM) for mutual TLS; needs --key"),
+    opt("key", One("FILE"), PerTarget, EVERY, HTTP_GRPC)
+        .help("Private key (PEM) of --cert"),
     // Where to connect.
-    opt("resolve", Many("HOST:PORT:ADDRESS"), PerTarget, EVERY, ALL),
-    opt(
-        "connect-to",
-        Many("HOST:PORT:HOST2:PORT2"),
-        PerTarget,
-        EVERY,
-        ALL,
-    ),
+    opt("resolve", Many("HOST:PORT:ADDRESS"), PerTarget, EVERY, ALL)
+        .help("Connect to ADDRESS for HOST:PORT instead of resolving it: HOST:PORT:ADDRESS. The Host header and TLS name stay HOST. Repeatable"),
+    opt("connect-to", Many("HOST:PORT:HOST2:PORT2"), PerTarget, EVERY, ALL)
+        .help("Connect to HOST2:PORT2 in place of HOST:PORT (empty parts match any / keep the same), e.g. api.example:443:pod-7.internal:8443, to probe one backend behind a name. Repeatable"),
     // Output.
-    opt("output", Choice(&["human", "json"]), Run, EVERY, ALL)
-        .short('o')
-        .default("human"),
-    opt("quiet", Switch, Run, EVERY, ALL).short('q'),
-    opt(
-        "color",
-        Choice(&["auto", "always", "never"]),
-        Run,
-        EVERY,
-        ALL,
-    )
-    .default("auto"),
+    opt("output", Choice(&["human", "json"]), Run, EVERY, ALL).short('o').default("human")
+        .help("human: a line per attempt and a timeline on stderr; json: one JSON document on stdout"),
+    opt("quiet", Switch, Run, EVERY, ALL).short('q')
+        .help("Print nothing; the exit code says it all"),
+    opt("color", Choice(&["auto", "always", "never"]), Run, EVERY, ALL).default("auto")
+        .help("Colour: auto (only on a terminal, off when NO_COLOR is set), always or never"),
     // watch's own; watch reads no config file, and its targets have no variable.
-    opt("targets", Positional("TARGET"), CommandLine, WATCH, ALL).no_env(),
-    opt("targets-file", One("FILE"), CommandLine, WATCH, ALL).no_env(),
-    opt("duration", One("DURATION"), CommandLine, WATCH, ALL),
-    opt("rate", One("RATE"), CommandLine, WATCH, ALL).default("10/s"),
-    opt("max-in-flight", One("N"), CommandLine, WATCH, ALL).default("64"),
-    opt("max-downtime", One("DURATION"), CommandLine, WATCH, ALL),
-    opt("max-outages", One("N"), CommandLine, WATCH, ALL),
-    opt("min-availability", One("PERCENT"), CommandLine, WATCH, ALL),
-    opt("keep-alive", Optional("MODE"), CommandLine, WATCH, HTTP).no_env(),
-    opt("report", One("FILE"), CommandLine, WATCH, ALL).no_env(),
+    opt("targets", Positional("TARGET"), CommandLine, WATCH, ALL).no_env()
+        .help("Targets: http:// and https:// URLs, tcp://host:port"),
+    opt("targets-file", One("FILE"), CommandLine, WATCH, ALL).no_env()
+        .help("Read more targets from a file, one per line ('#' starts a comment); '-' reads stdin"),
+    opt("duration", One("DURATION"), CommandLine, WATCH, ALL)
+        .help("How long to watch (e.g. 30s, 10m); without it, until Ctrl-C or until COMMAND ends"),
+    opt("rate", One("RATE"), CommandLine, WATCH, ALL).default("10/s")
+        .help("Samples per second per target: 10/s, 100/s, 30/m, or a plain number per second"),
+    opt("max-in-flight", One("N"), CommandLine, WATCH, ALL).default("64")
+        .help("Most samples of one target in flight at once; later samples wait (and their latency, measured from their scheduled start, shows it)"),
+    opt("max-downtime", One("DURATION"), CommandLine, WATCH, ALL)
+        .help("Fail (exit 4) when any target was down longer than this in total, e.g. 0s"),
+    opt("max-outages", One("N"), CommandLine, WATCH, ALL)
+        .help("Fail (exit 4) when any target had more outages than this"),
+    opt("min-availability", One("PERCENT"), CommandLine, WATCH, ALL)
+        .help("Fail (exit 4) when any target's availability was below this percentage, e.g. 99.9"),
+    opt("keep-alive", Optional("MODE"), CommandLine, WATCH, HTTP).no_env()
+        .help("Reuse HTTP/1.1 connections between samples instead of a fresh one each: `only` (the default when given alone), or `both` to watch each target both ways and report them side by side"),
+    opt("report", One("FILE"), CommandLine, WATCH, ALL).no_env()
+        .help("Also write a self-contained HTML report (timeline chart and latency) to FILE"),
     // What to run: `wait` after success, `watch` as long as it runs.
-    opt(
-        "command",
-        Positional("COMMAND"),
-        CommandLine,
-        WAIT_WATCH,
-        ALL,
-    )
-    .no_env(),
+    opt("command", Positional("COMMAND"), CommandLine, WAIT, ALL).no_env()
+        .help("A command to run once the targets are healthy (never after a failure); stillup exits with its exit code and forwards SIGINT, SIGTERM and SIGHUP to it"),
+    opt("command", Positional("COMMAND"), CommandLine, WATCH, ALL).no_env()
+        .help("Watch exactly as long as this command runs (e.g. kubectl rollout status …); its non-zero exit code is passed through"),
 ];
+
+/// `arg` of `command` as declared: its help text and its variable, whose value `--help`
+/// hides when it may hold a secret. Each command's clap derive calls it for every argument.
+pub fn declared(command: Command, arg: clap::Arg) -> clap::Arg {
+    let name = arg.get_long().unwrap_or(arg.get_id().as_str()).to_string();
+    let Some(option) = find(command, &name) else {
+        return arg;
+    };
+    let arg = arg.help(option.help).hide_env_values(option.secret);
+    match option.variable() {
+        Some(variable) => arg.env(variable),
+        None => arg,
+    }
+}
 
 /// The option `name` as `command` has it.
 pub fn find(command: Command, name: &str) -> Option<&'static Opt> {
@@ -412,6 +451,12 @@ mod tests {
                 assert_eq!(declared.value, value, "{what}: value");
                 assert_eq!(declared.variable(), env, "{what}: variable");
                 assert_eq!(declared.secret, secret, "{what}: hidden variable value");
+                assert_eq!(
+                    arg.get_help().map(ToString::to_string).as_deref(),
+                    Some(declared.help),
+                    "{what}: help"
+                );
+                assert!(!declared.help.is_empty(), "{what} has no help");
                 assert_eq!(
                     declared.default.map(str::to_string),
                     default,

@@ -100,30 +100,29 @@ pub struct WaitArgs {
     #[arg(long, value_enum, default_value_t = UntilArg::Healthy)]
     pub until: UntilArg,
 
-    #[arg(long, value_name = "N", default_value = "1")]
+    #[arg(long, default_value = "1")]
     pub successes: String,
 
-    #[arg(long, value_name = "CLASSES")]
+    #[arg(long)]
     pub fail_fast: Vec<String>,
 
-    #[arg(long, value_name = "EXPR")]
+    #[arg(long)]
     pub fail_when: Vec<String>,
 
-    #[arg(long, value_name = "DURATION", default_value = "2m")]
+    #[arg(long, default_value = "2m")]
     pub timeout: String,
 
-    #[arg(long, value_name = "DURATION", default_value = "1s")]
+    #[arg(long, default_value = "1s")]
     pub interval: String,
 
     #[arg(long, value_enum, default_value_t = BackoffArg::Fixed)]
     pub backoff: BackoffArg,
 
-    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    #[arg(long, default_value = "30s")]
     pub max_interval: String,
 
     #[arg(
         long,
-        value_name = "RATIO",
         num_args = 0..=1,
         default_missing_value = "0.5"
     )]
@@ -138,7 +137,7 @@ pub struct WaitArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    #[arg(last = true, value_name = "COMMAND")]
+    #[arg(last = true)]
     pub command: Vec<String>,
 }
 
@@ -208,80 +207,78 @@ pub struct DemoArgs {
 /// Which targets, and how many must be ready.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    #[arg(
-        value_name = "TARGET",
-        required_unless_present_any = ["targets_file", "config"]
+    #[arg(required_unless_present_any = ["targets_file", "config"]
     )]
     pub targets: Vec<String>,
 
-    #[arg(long, value_name = "FILE")]
+    #[arg(long)]
     pub config: Option<String>,
 
-    #[arg(long, value_name = "FILE")]
+    #[arg(long)]
     pub targets_file: Option<String>,
 
     #[arg(long, conflicts_with = "require", value_parser = BoolishValueParser::new())]
     pub any: bool,
 
-    #[arg(long, value_name = "K")]
+    #[arg(long)]
     pub require: Option<String>,
 }
 
 /// What makes one attempt healthy, and its limits.
 #[derive(Debug, Clone, Args)]
 pub struct ProbeArgs {
-    #[arg(long, value_name = "DURATION", default_value = "3s")]
+    #[arg(long, default_value = "3s")]
     pub attempt_timeout: String,
 
-    #[arg(long, value_name = "CODES", default_value = "2xx")]
+    #[arg(long, default_value = "2xx")]
     pub expect_status: String,
 
-    #[arg(long, value_name = "EXPR")]
+    #[arg(long)]
     pub expect_json: Vec<String>,
 
-    #[arg(long, value_name = "REGEX")]
+    #[arg(long)]
     pub expect_body: Vec<String>,
 
-    #[arg(long, value_name = "HEADER")]
+    #[arg(long)]
     pub expect_header: Vec<String>,
 
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long)]
     pub max_latency: Option<String>,
 
-    #[arg(long, short = 'X', value_name = "METHOD", default_value = "GET")]
+    #[arg(long, default_value = "GET")]
     pub method: String,
 
-    #[arg(long = "header", short = 'H', value_name = "HEADER")]
+    #[arg(long = "header")]
     pub headers: Vec<String>,
 
-    #[arg(long, value_name = "DATA", conflicts_with = "data_file")]
+    #[arg(long, conflicts_with = "data_file")]
     pub data: Option<String>,
 
-    #[arg(long, value_name = "FILE")]
+    #[arg(long)]
     pub data_file: Option<String>,
 
-    #[arg(long, short = 'u', value_name = "USER:SECRET")]
+    #[arg(long)]
     pub user: Option<String>,
 
-    #[arg(long, value_name = "SECRET", conflicts_with = "user")]
+    #[arg(long, conflicts_with = "user")]
     pub bearer: Option<String>,
 
-    #[arg(long, short = 'k', value_parser = BoolishValueParser::new())]
+    #[arg(long, value_parser = BoolishValueParser::new())]
     pub insecure: bool,
 
-    #[arg(long, value_name = "FILE")]
+    #[arg(long)]
     pub cacert: Vec<String>,
 
-    #[arg(long, value_name = "FILE", requires = "key")]
+    #[arg(long, requires = "key")]
     pub cert: Option<String>,
 
-    #[arg(long, value_name = "FILE", requires = "cert")]
+    #[arg(long, requires = "cert")]
     pub key: Option<String>,
 
-    #[arg(long, value_name = "HOST:PORT:ADDRESS")]
+    #[arg(long)]
     pub resolve: Vec<String>,
 
-    #[arg(long, value_name = "HOST:PORT:HOST2:PORT2")]
+    #[arg(long)]
     pub connect_to: Vec<String>,
 
     #[arg(long, value_parser = BoolishValueParser::new())]
@@ -290,19 +287,19 @@ pub struct ProbeArgs {
     #[arg(long, value_parser = BoolishValueParser::new())]
     pub no_follow: bool,
 
-    #[arg(long, value_name = "DURATION", default_value = "100ms")]
+    #[arg(long, default_value = "100ms")]
     pub refused_interval: String,
 
-    #[arg(long, value_name = "SIZE", default_value = "1MiB")]
+    #[arg(long, default_value = "1MiB")]
     pub max_body: String,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human)]
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
 
-    #[arg(long, short = 'q', value_parser = BoolishValueParser::new())]
+    #[arg(long, value_parser = BoolishValueParser::new())]
     pub quiet: bool,
 
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
@@ -312,40 +309,39 @@ pub struct OutputArgs {
 #[derive(Debug, Args)]
 #[command(mut_args = |arg| options::declared(options::Command::Watch, arg))]
 pub struct WatchArgs {
-    #[arg(value_name = "TARGET", required_unless_present = "targets_file")]
+    #[arg(required_unless_present = "targets_file")]
     pub targets: Vec<String>,
 
-    #[arg(long, value_name = "FILE")]
+    #[arg(long)]
     pub targets_file: Option<String>,
 
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long)]
     pub duration: Option<String>,
 
-    #[arg(long, value_name = "RATE", default_value = "10/s")]
+    #[arg(long, default_value = "10/s")]
     pub rate: String,
 
-    #[arg(long, value_name = "N", default_value = "64")]
+    #[arg(long, default_value = "64")]
     pub max_in_flight: String,
 
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long)]
     pub max_downtime: Option<String>,
 
-    #[arg(long, value_name = "N")]
+    #[arg(long)]
     pub max_outages: Option<String>,
 
-    #[arg(long, value_name = "PERCENT")]
+    #[arg(long)]
     pub min_availability: Option<String>,
 
     #[arg(
         long,
-        value_name = "MODE",
         num_args = 0..=1,
         default_missing_value = "only",
         value_parser = ["only", "both"]
     )]
     pub keep_alive: Option<String>,
 
-    #[arg(long, value_name = "FILE")]
+    #[arg(long)]
     pub report: Option<String>,
 
     #[command(flatten)]
@@ -354,7 +350,7 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    #[arg(last = true, value_name = "COMMAND")]
+    #[arg(last = true)]
     pub command: Vec<String>,
 }
 

@@ -3,13 +3,13 @@
 //! config file takes it for one target or for the whole run, the commands that have it and
 //! the kinds of target it applies to.
 //!
-//! What derives from [`OPTIONS`]: each option's `--help` text, its `STILLUP_*` variable and
-//! whether `--help` hides the variable's value (clap's `mut_args` in `args.rs` calls
-//! [`declared`]); the config file's keys, their types and which table may hold them
+//! What derives from [`OPTIONS`]: each option's `--help` text, short flag, value name, its
+//! `STILLUP_*` variable and whether `--help` hides the variable's value (clap's `mut_args` in
+//! `args.rs` calls [`declared`]); the config file's keys, their types and which table may hold them
 //! (`file.rs`); the "does not apply to this kind" check (`config.rs`). What the tests below
-//! check against it: the rest of clap's arguments (`args.rs`: names, short flags, value
-//! names, choices, defaults, switches and lists, which commands have them), and the README's
-//! flag table, applicability table, config key lists and variable lists.
+//! check against it: the rest of clap's arguments (`args.rs`: names, choices, defaults,
+//! switches and lists, which commands have them), and the README's flag table, applicability
+//! table, config key lists and variable lists.
 //!
 //! An option is either used for a target or refused before any request — never accepted and
 //! silently ignored.
@@ -313,14 +313,23 @@ pub const OPTIONS: &[Opt] = &[
         .help("Watch exactly as long as this command runs (e.g. kubectl rollout status …); its non-zero exit code is passed through"),
 ];
 
-/// `arg` of `command` as declared: its help text and its variable, whose value `--help`
-/// hides when it may hold a secret. Each command's clap derive calls it for every argument.
+/// `arg` of `command` as declared: its help text, short flag, value name, and its variable,
+/// whose value `--help` hides when it may hold a secret. Each command's clap derive calls it
+/// for every argument.
 pub fn declared(command: Command, arg: clap::Arg) -> clap::Arg {
     let name = arg.get_long().unwrap_or(arg.get_id().as_str()).to_string();
     let Some(option) = find(command, &name) else {
         return arg;
     };
     let arg = arg.help(option.help).hide_env_values(option.secret);
+    let arg = match option.value {
+        One(name) | Many(name) | Optional(name) | Positional(name) => arg.value_name(name),
+        Switch | Choice(_) => arg,
+    };
+    let arg = match option.short {
+        Some(c) => arg.short(c),
+        None => arg,
+    };
     match option.variable() {
         Some(variable) => arg.env(variable),
         None => arg,

@@ -142,6 +142,15 @@ pub struct WaitArgs {
 }
 
 impl WaitArgs {
+    /// The repeatable options only `wait` has, by name (a test holds every repeatable option
+    /// of the declaration to these and [`ProbeArgs::lists_mut`]).
+    pub fn lists_mut(&mut self) -> [(&'static str, &mut Vec<String>); 2] {
+        [
+            ("fail-fast", &mut self.fail_fast),
+            ("fail-when", &mut self.fail_when),
+        ]
+    }
+
     /// `wait`'s defaults as clap has them, whatever the environment holds: what `check`
     /// layers the config file's wait-only options on, to judge them.
     pub fn defaults() -> WaitArgs {
@@ -292,6 +301,21 @@ pub struct ProbeArgs {
 
     #[arg(long, default_value = "1MiB")]
     pub max_body: String,
+}
+
+impl ProbeArgs {
+    /// The repeatable options of a probe, by name.
+    pub fn lists_mut(&mut self) -> [(&'static str, &mut Vec<String>); 7] {
+        [
+            ("expect-json", &mut self.expect_json),
+            ("expect-body", &mut self.expect_body),
+            ("expect-header", &mut self.expect_header),
+            ("header", &mut self.headers),
+            ("cacert", &mut self.cacert),
+            ("resolve", &mut self.resolve),
+            ("connect-to", &mut self.connect_to),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Args)]

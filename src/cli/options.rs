@@ -509,6 +509,23 @@ mod tests {
         }
     }
 
+    /// Every repeatable option is split into lines when its variable sets it: the lists the
+    /// split walks are the declared repeatable options.
+    #[test]
+    fn every_repeatable_option_is_split_from_its_variable() {
+        let mut wait = super::super::args::WaitArgs::defaults();
+        let mut listed: Vec<&str> = wait.lists_mut().iter().map(|(k, _)| *k).collect();
+        listed.extend(wait.probe.lists_mut().iter().map(|(k, _)| *k));
+        listed.sort_unstable();
+        let mut declared: Vec<&str> = OPTIONS
+            .iter()
+            .filter(|o| matches!(o.value, Many(_)))
+            .map(|o| o.name)
+            .collect();
+        declared.sort_unstable();
+        assert_eq!(listed, declared);
+    }
+
     #[test]
     fn http_only_options_name_the_kinds_they_apply_to() {
         assert!(!applies("expect-status", Kind::Tcp));

@@ -5,11 +5,12 @@
 //!
 //! What derives from [`OPTIONS`]: each option's `--help` text, short flag, value name, its
 //! `STILLUP_*` variable and whether `--help` hides the variable's value (clap's `mut_args` in
-//! `args.rs` calls [`declared`]); the config file's keys, their types and which table may hold them
-//! (`file.rs`); the "does not apply to this kind" check (`config.rs`). What the tests below
-//! check against it: the rest of clap's arguments (`args.rs`: names, choices, defaults,
-//! switches and lists, which commands have them), and the README's flag table, applicability
-//! table, config key lists and variable lists.
+//! `args.rs` calls [`declared`]); the config file's keys, their types and which table may
+//! hold them (`file.rs`); the "does not apply to this kind" check (`config.rs`); which
+//! variables are split into lines. What the tests below check against it: the rest of clap's
+//! arguments (`args.rs`: names, choices, defaults, switches and lists, which commands have
+//! them), the fields the config file's values are layered into, and the README's flag
+//! table, applicability table, config key lists and variable lists.
 //!
 //! An option is either used for a target or refused before any request — never accepted and
 //! silently ignored.

@@ -1,7 +1,9 @@
-//! The command line, as clap sees it: names, help texts, defaults, `STILLUP_*` variables,
-//! and which options were given explicitly ([`Sources`]). Values stay strings here;
-//! `config.rs` validates them into typed settings with messages of our own, and `file.rs`
-//! layers a config file under what clap found.
+//! The command line, as clap sees it: names, value types, defaults, and which options were
+//! given explicitly ([`Sources`]). Each option's help text and `STILLUP_*` variable come from
+//! its declaration in `options.rs` (each command's `mut_args`); a test there holds the rest
+//! of what clap has to the declaration. Values stay strings here; `config.rs` validates them
+//! into typed settings with messages of our own, and `file.rs` layers a config file under
+//! what clap found.
 //!
 //! Every option of `wait` and `check` can be set through `STILLUP_<LONG_FLAG_NAME>`
 //! (`--max-body` → `STILLUP_MAX_BODY`); the targets through `STILLUP_TARGETS`.
@@ -17,6 +19,7 @@ use clap::{
 };
 
 use super::exit::{exit_code_table, watch_exit_code_table, EXIT_CODES_HELP, WATCH_EXIT_CODES};
+use super::options;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,77 +92,43 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = |arg| options::declared(options::Command::Wait, arg))]
 pub struct WaitArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
 
-    /// Wait until the targets are healthy, or until they are down (stop answering or stop
-    /// being healthy — for the old pods of a rollout)
-    #[arg(long, value_enum, default_value_t = UntilArg::Healthy, env = "STILLUP_UNTIL")]
+    #[arg(long, value_enum, default_value_t = UntilArg::Healthy)]
     pub until: UntilArg,
 
-    /// Consecutive attempts that must reach the goal before a target counts (flapping services)
-    #[arg(long, value_name = "N", default_value = "1", env = "STILLUP_SUCCESSES")]
+    #[arg(long, default_value = "1")]
     pub successes: String,
 
-    /// Give up at once on failures that waiting will not heal: failure classes, comma-separated,
-    /// http_status narrowed by codes joined with '+', e.g. tls_verify,http_status:401+403. Repeatable
-    #[arg(long, value_name = "CLASSES", env = "STILLUP_FAIL_FAST")]
+    #[arg(long)]
     pub fail_fast: Vec<String>,
 
-    /// A JSON condition that, when it holds, means the service failed for good; the run stops
-    /// at once, e.g. '$.status == "failed"'. Repeatable
-    #[arg(long, value_name = "EXPR", env = "STILLUP_FAIL_WHEN")]
+    #[arg(long)]
     pub fail_when: Vec<String>,
 
-    /// Overall deadline: give up when it passes (e.g. 30s, 2m, 1h)
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "2m",
-        env = "STILLUP_TIMEOUT"
-    )]
+    #[arg(long, default_value = "2m")]
     pub timeout: String,
 
-    /// Time between the starts of two attempts (at least 10ms)
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "1s",
-        env = "STILLUP_INTERVAL"
-    )]
+    #[arg(long, default_value = "1s")]
     pub interval: String,
 
-    /// How the interval grows: fixed, or exponential (doubling up to --max-interval)
-    #[arg(long, value_enum, default_value_t = BackoffArg::Fixed, env = "STILLUP_BACKOFF")]
+    #[arg(long, value_enum, default_value_t = BackoffArg::Fixed)]
     pub backoff: BackoffArg,
 
-    /// Cap on the interval (at least 10ms)
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "30s",
-        env = "STILLUP_MAX_INTERVAL"
-    )]
+    #[arg(long, default_value = "30s")]
     pub max_interval: String,
 
-    /// Shorten each interval by a random fraction up to RATIO (0 to 1; 0.5 when given alone),
-    /// so many waiters don't poll in lockstep
     #[arg(
         long,
-        value_name = "RATIO",
         num_args = 0..=1,
-        default_missing_value = "0.5",
-        env = "STILLUP_JITTER"
+        default_missing_value = "0.5"
     )]
     pub jitter: Option<String>,
 
-    /// Reuse HTTP/1.1 connections for later attempts instead of opening a fresh one each time;
-    /// targets on the same server (scheme, host, port) share them, so thousands of paths on one
-    /// server need only as many connections as attempts in flight. Off by default, because a
-    /// reused connection keeps asking the same server process where a load balancer might send
-    /// a fresh one to another
-    #[arg(long, env = "STILLUP_KEEP_ALIVE", value_parser = BoolishValueParser::new())]
+    #[arg(long, value_parser = BoolishValueParser::new())]
     pub keep_alive: bool,
 
     #[command(flatten)]
@@ -168,13 +137,20 @@ pub struct WaitArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    /// A command to run once the targets are healthy (never after a failure); stillup exits
-    /// with its exit code and forwards SIGINT, SIGTERM and SIGHUP to it
-    #[arg(last = true, value_name = "COMMAND")]
+    #[arg(last = true)]
     pub command: Vec<String>,
 }
 
 impl WaitArgs {
+    /// The repeatable options only `wait` has, by name (a test holds every repeatable option
+    /// of the declaration to these and [`ProbeArgs::lists_mut`]).
+    pub fn lists_mut(&mut self) -> [(&'static str, &mut Vec<String>); 2] {
+        [
+            ("fail-fast", &mut self.fail_fast),
+            ("fail-when", &mut self.fail_when),
+        ]
+    }
+
     /// `wait`'s defaults as clap has them, whatever the environment holds: what `check`
     /// layers the config file's wait-only options on, to judge them.
     pub fn defaults() -> WaitArgs {
@@ -217,6 +193,7 @@ impl WaitArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+#[command(mut_args = |arg| options::declared(options::Command::Check, arg))]
 pub struct CheckArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
@@ -228,7 +205,9 @@ pub struct CheckArgs {
     pub output: OutputArgs,
 }
 
+/// demo's options are wait's output options, as wait declares them.
 #[derive(Debug, Args)]
+#[command(mut_args = |arg| options::declared(options::Command::Wait, arg))]
 pub struct DemoArgs {
     #[command(flatten)]
     pub output: OutputArgs,
@@ -237,263 +216,156 @@ pub struct DemoArgs {
 /// Which targets, and how many must be ready.
 #[derive(Debug, Clone, Args)]
 pub struct TargetArgs {
-    /// Targets: http:// and https:// URLs; http+unix://SOCKET/path with the socket path
-    /// percent-encoded (http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping); tcp://host:port;
-    /// grpc://host:port[/SERVICE] and grpcs://… (the standard gRPC health check); or @NAME for
-    /// [targets.NAME] of --config. Several may be given; all must be ready unless --any or
-    /// --require says otherwise. STILLUP_TARGETS takes several, separated by spaces or newlines
-    #[arg(
-        value_name = "TARGET",
-        required_unless_present_any = ["targets_file", "config"],
-        env = "STILLUP_TARGETS",
-        hide_env_values = true
+    #[arg(required_unless_present_any = ["targets_file", "config"]
     )]
     pub targets: Vec<String>,
 
-    /// A TOML file of [defaults] and named [targets.NAME]; flags and STILLUP_* variables
-    /// override it. Without targets on the command line, all of its targets are used
-    #[arg(long, value_name = "FILE", env = "STILLUP_CONFIG")]
+    #[arg(long)]
     pub config: Option<String>,
 
-    /// Read more targets from a file, one per line ('#' starts a comment); '-' reads stdin
-    #[arg(long, value_name = "FILE", env = "STILLUP_TARGETS_FILE")]
+    #[arg(long)]
     pub targets_file: Option<String>,
 
-    /// Ready when any one target is
-    #[arg(long, conflicts_with = "require", env = "STILLUP_ANY", value_parser = BoolishValueParser::new())]
+    #[arg(long, conflicts_with = "require", value_parser = BoolishValueParser::new())]
     pub any: bool,
 
-    /// Ready when at least K targets are
-    #[arg(long, value_name = "K", env = "STILLUP_REQUIRE")]
+    #[arg(long)]
     pub require: Option<String>,
 }
 
 /// What makes one attempt healthy, and its limits.
 #[derive(Debug, Clone, Args)]
 pub struct ProbeArgs {
-    /// Bound on one attempt; never runs past the overall deadline
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "3s",
-        env = "STILLUP_ATTEMPT_TIMEOUT"
-    )]
+    #[arg(long, default_value = "3s")]
     pub attempt_timeout: String,
 
-    /// Status codes that count as healthy: codes, ranges and classes, e.g. 200, 200-299, 2xx,301
-    #[arg(
-        long,
-        value_name = "CODES",
-        default_value = "2xx",
-        env = "STILLUP_EXPECT_STATUS"
-    )]
+    #[arg(long, default_value = "2xx")]
     pub expect_status: String,
 
-    /// A JSON condition on the body: 'PATH OP VALUE' with an RFC 9535 JSONPath and one of
-    /// == != < <= > >=, or 'PATH exists' / 'PATH !exists'. Repeatable; all must hold.
-    /// E.g. '$.status == "healthy"', '$.checks.db exists', '$.replicas >= 3'
-    #[arg(long, value_name = "EXPR", env = "STILLUP_EXPECT_JSON")]
+    #[arg(long)]
     pub expect_json: Vec<String>,
 
-    /// A regular expression the body must match. Repeatable
-    #[arg(long, value_name = "REGEX", env = "STILLUP_EXPECT_BODY")]
+    #[arg(long)]
     pub expect_body: Vec<String>,
 
-    /// A response header that must be present ('Name') or match ('Name: REGEX'). Repeatable
-    #[arg(long, value_name = "HEADER", env = "STILLUP_EXPECT_HEADER")]
+    #[arg(long)]
     pub expect_header: Vec<String>,
 
-    /// Slowest acceptable answer: the HTTP response (headers and body), the accepted TCP
-    /// connection, the gRPC health call's answer
-    #[arg(long, value_name = "DURATION", env = "STILLUP_MAX_LATENCY")]
+    #[arg(long)]
     pub max_latency: Option<String>,
 
-    /// HTTP method
-    #[arg(
-        long,
-        short = 'X',
-        value_name = "METHOD",
-        default_value = "GET",
-        env = "STILLUP_METHOD"
-    )]
+    #[arg(long, default_value = "GET")]
     pub method: String,
 
-    /// A request header, 'Name: value'. Repeatable; replaces stillup's own of the same name
-    #[arg(
-        long = "header",
-        short = 'H',
-        value_name = "HEADER",
-        env = "STILLUP_HEADER",
-        hide_env_values = true
-    )]
+    #[arg(long = "header")]
     pub headers: Vec<String>,
 
-    /// A request body, sent afresh on every attempt
-    #[arg(
-        long,
-        value_name = "DATA",
-        conflicts_with = "data_file",
-        env = "STILLUP_DATA",
-        hide_env_values = true
-    )]
+    #[arg(long, conflicts_with = "data_file")]
     pub data: Option<String>,
 
-    /// Read the request body from a file ('-' for stdin), once, before the first attempt
-    #[arg(long, value_name = "FILE", env = "STILLUP_DATA_FILE")]
+    #[arg(long)]
     pub data_file: Option<String>,
 
-    /// Basic auth as USER:SECRET, where SECRET is env:VAR, file:PATH or (visible in process
-    /// lists, so avoid it) the password itself
-    #[arg(
-        long,
-        short = 'u',
-        value_name = "USER:SECRET",
-        env = "STILLUP_USER",
-        hide_env_values = true
-    )]
+    #[arg(long)]
     pub user: Option<String>,
 
-    /// Bearer token: env:VAR, file:PATH or (visible in process lists) the token itself
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "STILLUP_BEARER",
-        hide_env_values = true,
-        conflicts_with = "user"
-    )]
+    #[arg(long, conflicts_with = "user")]
     pub bearer: Option<String>,
 
-    /// Accept any TLS certificate (the handshake still happens)
-    #[arg(long, short = 'k', env = "STILLUP_INSECURE", value_parser = BoolishValueParser::new())]
+    #[arg(long, value_parser = BoolishValueParser::new())]
     pub insecure: bool,
 
-    /// Also trust the authorities in this PEM file, on top of the system's store
-    /// (SSL_CERT_FILE / SSL_CERT_DIR when set); a server presenting exactly a certificate in
-    /// it (self-signed, or its own leaf) is trusted as that server. Repeatable
-    #[arg(long, value_name = "FILE", env = "STILLUP_CACERT")]
+    #[arg(long)]
     pub cacert: Vec<String>,
 
-    /// Client certificate chain (PEM) for mutual TLS; needs --key
-    #[arg(long, value_name = "FILE", requires = "key", env = "STILLUP_CERT")]
+    #[arg(long, requires = "key")]
     pub cert: Option<String>,
 
-    /// Private key (PEM) of --cert
-    #[arg(long, value_name = "FILE", requires = "cert", env = "STILLUP_KEY")]
+    #[arg(long, requires = "cert")]
     pub key: Option<String>,
 
-    /// Connect to ADDRESS for HOST:PORT instead of resolving it: HOST:PORT:ADDRESS. The Host
-    /// header and TLS name stay HOST. Repeatable
-    #[arg(long, value_name = "HOST:PORT:ADDRESS", env = "STILLUP_RESOLVE")]
+    #[arg(long)]
     pub resolve: Vec<String>,
 
-    /// Connect to HOST2:PORT2 in place of HOST:PORT (empty parts match any / keep the same),
-    /// e.g. api.example:443:pod-7.internal:8443, to probe one backend behind a name. Repeatable
-    #[arg(long, value_name = "HOST:PORT:HOST2:PORT2", env = "STILLUP_CONNECT_TO")]
+    #[arg(long)]
     pub connect_to: Vec<String>,
 
-    /// Speak HTTP/2: offered by ALPN on https (HTTP/1.1 if the server declines), with prior
-    /// knowledge (h2c) on plain http
-    #[arg(long, env = "STILLUP_HTTP2", value_parser = BoolishValueParser::new())]
+    #[arg(long, value_parser = BoolishValueParser::new())]
     pub http2: bool,
 
-    /// Do not follow redirects: a 3xx is judged as it is
-    #[arg(long, env = "STILLUP_NO_FOLLOW", value_parser = BoolishValueParser::new())]
+    #[arg(long, value_parser = BoolishValueParser::new())]
     pub no_follow: bool,
 
-    /// While the port refuses connections, re-probe this often: at least 10ms, or 0s to just
-    /// use --interval
-    #[arg(
-        long,
-        value_name = "DURATION",
-        default_value = "100ms",
-        env = "STILLUP_REFUSED_INTERVAL"
-    )]
+    #[arg(long, default_value = "100ms")]
     pub refused_interval: String,
 
-    /// Largest body read, e.g. 64KiB, 1MiB, 500000; a larger body fails the attempt
-    #[arg(
-        long,
-        value_name = "SIZE",
-        default_value = "1MiB",
-        env = "STILLUP_MAX_BODY"
-    )]
+    #[arg(long, default_value = "1MiB")]
     pub max_body: String,
+}
+
+impl ProbeArgs {
+    /// The repeatable options of a probe, by name.
+    pub fn lists_mut(&mut self) -> [(&'static str, &mut Vec<String>); 7] {
+        [
+            ("expect-json", &mut self.expect_json),
+            ("expect-body", &mut self.expect_body),
+            ("expect-header", &mut self.expect_header),
+            ("header", &mut self.headers),
+            ("cacert", &mut self.cacert),
+            ("resolve", &mut self.resolve),
+            ("connect-to", &mut self.connect_to),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    /// human: a line per attempt and a timeline on stderr; json: one JSON document on stdout
-    #[arg(long, short = 'o', value_enum, default_value_t = OutputFormat::Human, env = "STILLUP_OUTPUT")]
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
     pub output: OutputFormat,
 
-    /// Print nothing; the exit code says it all
-    #[arg(long, short = 'q', env = "STILLUP_QUIET", value_parser = BoolishValueParser::new())]
+    #[arg(long, value_parser = BoolishValueParser::new())]
     pub quiet: bool,
 
-    /// Colour: auto (only on a terminal, off when NO_COLOR is set), always or never
-    #[arg(long, value_enum, default_value_t = ColorArg::Auto, env = "STILLUP_COLOR")]
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
 }
 
 #[derive(Debug, Args)]
+#[command(mut_args = |arg| options::declared(options::Command::Watch, arg))]
 pub struct WatchArgs {
-    /// Targets: http:// and https:// URLs, tcp://host:port
-    #[arg(value_name = "TARGET", required_unless_present = "targets_file")]
+    #[arg(required_unless_present = "targets_file")]
     pub targets: Vec<String>,
 
-    /// Read more targets from a file, one per line ('#' starts a comment); '-' reads stdin
-    #[arg(long, value_name = "FILE")]
+    #[arg(long)]
     pub targets_file: Option<String>,
 
-    /// How long to watch (e.g. 30s, 10m); without it, until Ctrl-C or until COMMAND ends
-    #[arg(long, value_name = "DURATION", env = "STILLUP_DURATION")]
+    #[arg(long)]
     pub duration: Option<String>,
 
-    /// Samples per second per target: 10/s, 100/s, 30/m, or a plain number per second
-    #[arg(
-        long,
-        value_name = "RATE",
-        default_value = "10/s",
-        env = "STILLUP_RATE"
-    )]
+    #[arg(long, default_value = "10/s")]
     pub rate: String,
 
-    /// Most samples of one target in flight at once; later samples wait (and their latency,
-    /// measured from their scheduled start, shows it)
-    #[arg(
-        long,
-        value_name = "N",
-        default_value = "64",
-        env = "STILLUP_MAX_IN_FLIGHT"
-    )]
+    #[arg(long, default_value = "64")]
     pub max_in_flight: String,
 
-    /// Fail (exit 4) when any target was down longer than this in total, e.g. 0s
-    #[arg(long, value_name = "DURATION", env = "STILLUP_MAX_DOWNTIME")]
+    #[arg(long)]
     pub max_downtime: Option<String>,
 
-    /// Fail (exit 4) when any target had more outages than this
-    #[arg(long, value_name = "N", env = "STILLUP_MAX_OUTAGES")]
+    #[arg(long)]
     pub max_outages: Option<String>,
 
-    /// Fail (exit 4) when any target's availability was below this percentage, e.g. 99.9
-    #[arg(long, value_name = "PERCENT", env = "STILLUP_MIN_AVAILABILITY")]
+    #[arg(long)]
     pub min_availability: Option<String>,
 
-    /// Reuse HTTP/1.1 connections between samples instead of a fresh one each: `only`
-    /// (the default when given alone), or `both` to watch each target both ways and report
-    /// them side by side
     #[arg(
         long,
-        value_name = "MODE",
         num_args = 0..=1,
         default_missing_value = "only",
         value_parser = ["only", "both"]
     )]
     pub keep_alive: Option<String>,
 
-    /// Also write a self-contained HTML report (timeline chart and latency) to FILE
-    #[arg(long, value_name = "FILE")]
+    #[arg(long)]
     pub report: Option<String>,
 
     #[command(flatten)]
@@ -502,9 +374,7 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 
-    /// Watch exactly as long as this command runs (e.g. kubectl rollout status …); its
-    /// non-zero exit code is passed through
-    #[arg(last = true, value_name = "COMMAND")]
+    #[arg(last = true)]
     pub command: Vec<String>,
 }
 

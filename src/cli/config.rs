@@ -295,8 +295,9 @@ fn wait_config_loading(
 ) -> Result<RunConfig, UsageError> {
     let started = Instant::now();
     let mut args = args.clone();
-    split_variable(&mut args.fail_fast, "fail-fast", sources);
-    split_variable(&mut args.fail_when, "fail-when", sources);
+    for (key, values) in args.lists_mut() {
+        split_variable(values, key, sources);
+    }
     split_variables(&mut args.targets, &mut args.probe, sources);
     let mut origins = Origins::new(sources);
     // The file is read within the deadline the flags and variables set (it may set another).
@@ -431,8 +432,9 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
     let file = config_file(&args.targets, &origins, &early, ConfigFile::load)?;
     // The options only `wait` has are judged from their variables and the file alike.
     let (mut wait, wait_sources) = WaitArgs::from_variables().map_err(UsageError::Line)?;
-    split_variable(&mut wait.fail_fast, "fail-fast", &wait_sources);
-    split_variable(&mut wait.fail_when, "fail-when", &wait_sources);
+    for (key, values) in wait.lists_mut() {
+        split_variable(values, key, &wait_sources);
+    }
     let mut wait_origins = Origins::new(&wait_sources);
     if let Some(file) = &file {
         file.apply_wait(&mut wait, &wait_sources, &mut wait_origins)?;
@@ -505,13 +507,9 @@ fn split_variable(values: &mut Vec<String>, key: &str, sources: &Sources) {
 
 fn split_variables(targets: &mut TargetArgs, probe: &mut ProbeArgs, sources: &Sources) {
     split_variable(&mut targets.targets, "targets", sources);
-    split_variable(&mut probe.expect_json, "expect-json", sources);
-    split_variable(&mut probe.expect_body, "expect-body", sources);
-    split_variable(&mut probe.expect_header, "expect-header", sources);
-    split_variable(&mut probe.headers, "header", sources);
-    split_variable(&mut probe.cacert, "cacert", sources);
-    split_variable(&mut probe.resolve, "resolve", sources);
-    split_variable(&mut probe.connect_to, "connect-to", sources);
+    for (key, values) in probe.lists_mut() {
+        split_variable(values, key, sources);
+    }
 }
 
 /// The file named by `--config` (or `STILLUP_CONFIG`), read (within `input`'s deadline)
@@ -575,6 +573,10 @@ pub fn watch_probes(
             "watch samples at --rate whatever the answer; this option is wait's",
         ));
     }
+    // watch's probe options have wait's variables, a repeatable one a value per line.
+    let (mut targets, mut probe) = (targets.clone(), probe.clone());
+    split_variables(&mut targets, &mut probe, sources);
+    let (targets, probe) = (&targets, &probe);
     let timeout = attempt_timeout(probe, &origins)?;
     let (probes, _) = probes(targets, probe, None, None, sources, &origins, &input)?;
     Ok((probes, timeout))
@@ -1013,7 +1015,8 @@ fn check_applicable(
     mixed: bool,
 ) -> Result<(), UsageError> {
     let kind = Kind::of(target);
-    for (key, kinds) in options::APPLIES_TO {
+    for option in options::of_wait_and_check() {
+        let (key, kinds) = (option.name, option.kinds);
         let set = sources.explicit(key) || origins.is_set(key);
         if kinds.contains(&kind) || !set || !is_per_target(key) {
             continue;
@@ -1040,7 +1043,8 @@ fn check_applicable_to_run(
     let Some(first) = targets.first() else {
         return Ok(());
     };
-    for (key, kinds) in options::APPLIES_TO {
+    for option in options::of_wait_and_check() {
+        let (key, kinds) = (option.name, option.kinds);
         let set = sources.explicit(key) || origins.is_set(key);
         if !set || is_per_target(key) || targets.iter().any(|t| kinds.contains(&Kind::of(t))) {
             continue;

@@ -14,64 +14,29 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::args::{choice, OutputArgs, ProbeArgs, Sources, TargetArgs, WaitArgs};
 use super::config::{read_input, Input, Origin, Origins, UsageError, MAX_CONFIG_FILE};
-
-/// Options of the whole run: only `[defaults]` (or a flag, or a variable) sets them.
-const RUN_WIDE: &[&str] = &[
-    "timeout",
-    "attempt-timeout",
-    "interval",
-    "backoff",
-    "max-interval",
-    "jitter",
-    "until",
-    "successes",
-    "fail-fast",
-    "keep-alive",
-    "refused-interval",
-    "any",
-    "require",
-    "output",
-    "quiet",
-    "color",
-];
-
-/// Options of one target's probe: `[defaults]` sets them for every target, a target's own
-/// table for that target.
-const PER_TARGET: &[&str] = &[
-    "expect-status",
-    "expect-json",
-    "expect-body",
-    "expect-header",
-    "max-latency",
-    "method",
-    "header",
-    "data",
-    "data-file",
-    "user",
-    "bearer",
-    "insecure",
-    "cacert",
-    "cert",
-    "key",
-    "no-follow",
-    "http2",
-    "resolve",
-    "connect-to",
-    "max-body",
-    "fail-when",
-];
+use super::options::{self, Scope, Value};
 
 /// Whether `key` is an option of one target's probe (a `[targets.NAME]` table may set it),
 /// rather than of the whole run.
 pub(crate) fn is_per_target(key: &str) -> bool {
-    PER_TARGET.contains(&key)
+    options::config_key(key).is_some_and(|o| o.scope == Scope::Target)
+}
+
+/// Whether `key` is an option only `[defaults]` (or a flag, or a variable) sets.
+fn is_run_wide(key: &str) -> bool {
+    options::config_key(key).is_some_and(|o| o.scope == Scope::Run)
+}
+
+/// Every key a table may hold: `url` and the declared options.
+fn keys() -> impl Iterator<Item = &'static str> {
+    std::iter::once("url").chain(options::config_keys().map(|o| o.name))
 }
 
 /// A single value: a string, or a bare number (`max-body = 65536`, `jitter = 0.5`), kept as
@@ -133,109 +98,119 @@ impl<'de> Deserialize<'de> for List {
     }
 }
 
-/// One table: `[defaults]` or `[targets.NAME]`. Every key is a long flag name; which table
-/// may hold which key is checked after reading ([`RUN_WIDE`], [`PER_TARGET`], `url`).
-#[derive(Debug, Default, Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    rename_all = "kebab-case",
-    expecting = "a table of options"
-)]
+/// One option's value as the file holds it, of the type its declaration gives it.
+#[derive(Debug, Clone)]
+enum Setting {
+    Flag(bool),
+    Text(Text),
+    List(List),
+}
+
+/// One table: `[defaults]` or `[targets.NAME]`. Its keys are `url` and the options declared
+/// in `options.rs` (whose value type decides the type the file must give); which table may
+/// hold which key is checked after reading, by the option's scope.
+#[derive(Debug, Default)]
 struct Options {
     url: Option<Spanned<String>>,
-
-    timeout: Option<Spanned<Text>>,
-    attempt_timeout: Option<Spanned<Text>>,
-    interval: Option<Spanned<Text>>,
-    backoff: Option<Spanned<Text>>,
-    max_interval: Option<Spanned<Text>>,
-    jitter: Option<Spanned<Text>>,
-    until: Option<Spanned<Text>>,
-    successes: Option<Spanned<Text>>,
-    fail_fast: Option<Spanned<List>>,
-    keep_alive: Option<Spanned<bool>>,
-    refused_interval: Option<Spanned<Text>>,
-    any: Option<Spanned<bool>>,
-    require: Option<Spanned<Text>>,
-    output: Option<Spanned<Text>>,
-    quiet: Option<Spanned<bool>>,
-    color: Option<Spanned<Text>>,
-
-    expect_status: Option<Spanned<Text>>,
-    expect_json: Option<Spanned<List>>,
-    expect_body: Option<Spanned<List>>,
-    expect_header: Option<Spanned<List>>,
-    max_latency: Option<Spanned<Text>>,
-    method: Option<Spanned<Text>>,
-    #[serde(alias = "headers")]
-    header: Option<Spanned<List>>,
-    data: Option<Spanned<Text>>,
-    data_file: Option<Spanned<Text>>,
-    user: Option<Spanned<Text>>,
-    bearer: Option<Spanned<Text>>,
-    insecure: Option<Spanned<bool>>,
-    cacert: Option<Spanned<List>>,
-    cert: Option<Spanned<Text>>,
-    key: Option<Spanned<Text>>,
-    no_follow: Option<Spanned<bool>>,
-    http2: Option<Spanned<bool>>,
-    resolve: Option<Spanned<List>>,
-    connect_to: Option<Spanned<List>>,
-    max_body: Option<Spanned<Text>>,
-    fail_when: Option<Spanned<List>>,
+    /// The options the table sets, in the order of the file.
+    set: Vec<(&'static str, Spanned<Setting>)>,
 }
 
 impl Options {
-    /// The keys this table sets, with where their values are, in the order of the struct.
+    fn get(&self, key: &str) -> Option<&Spanned<Setting>> {
+        self.set.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    fn is_set(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The keys this table sets, with where their values are: `url`, then the options in the
+    /// order of the file.
     fn set_keys(&self) -> Vec<(&'static str, Range<usize>)> {
-        macro_rules! set {
-            ($($key:literal => $field:ident),* $(,)?) => {{
-                let mut set = Vec::new();
-                $(if let Some(value) = &self.$field {
-                    set.push(($key, value.span()));
-                })*
-                set
-            }};
+        let url = self.url.as_ref().map(|url| ("url", url.span()));
+        url.into_iter()
+            .chain(self.set.iter().map(|(key, value)| (*key, value.span())))
+            .collect()
+    }
+}
+
+/// Every key a table may hold, for serde's messages.
+fn fields() -> &'static [&'static str] {
+    static FIELDS: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    FIELDS.get_or_init(|| keys().collect())
+}
+
+impl<'de> Deserialize<'de> for Options {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_struct("Options", fields(), OptionsVisitor)
+    }
+}
+
+struct OptionsVisitor;
+
+impl<'de> Visitor<'de> for OptionsVisitor {
+    type Value = Options;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table of options")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Options, A::Error> {
+        let mut options = Options::default();
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            if options.is_set(key) || (key == "url" && options.url.is_some()) {
+                return Err(de::Error::duplicate_field(key));
+            }
+            if key == "url" {
+                options.url = Some(map.next_value()?);
+                continue;
+            }
+            let value = match options::config_key(key).map(|o| o.value) {
+                Some(Value::Switch) => {
+                    let v: Spanned<bool> = map.next_value()?;
+                    Spanned::new(v.span(), Setting::Flag(v.into_inner()))
+                }
+                Some(Value::Many(_)) => {
+                    let v: Spanned<List> = map.next_value()?;
+                    Spanned::new(v.span(), Setting::List(v.into_inner()))
+                }
+                _ => {
+                    let v: Spanned<Text> = map.next_value()?;
+                    Spanned::new(v.span(), Setting::Text(v.into_inner()))
+                }
+            };
+            options.set.push((key, value));
         }
-        set! {
-            "url" => url,
-            "timeout" => timeout,
-            "attempt-timeout" => attempt_timeout,
-            "interval" => interval,
-            "backoff" => backoff,
-            "max-interval" => max_interval,
-            "jitter" => jitter,
-            "until" => until,
-            "successes" => successes,
-            "fail-fast" => fail_fast,
-            "keep-alive" => keep_alive,
-            "refused-interval" => refused_interval,
-            "any" => any,
-            "require" => require,
-            "output" => output,
-            "quiet" => quiet,
-            "color" => color,
-            "expect-status" => expect_status,
-            "expect-json" => expect_json,
-            "expect-body" => expect_body,
-            "expect-header" => expect_header,
-            "max-latency" => max_latency,
-            "method" => method,
-            "header" => header,
-            "data" => data,
-            "data-file" => data_file,
-            "user" => user,
-            "bearer" => bearer,
-            "insecure" => insecure,
-            "cacert" => cacert,
-            "cert" => cert,
-            "key" => key,
-            "no-follow" => no_follow,
-            "http2" => http2,
-            "resolve" => resolve,
-            "connect-to" => connect_to,
-            "max-body" => max_body,
-            "fail-when" => fail_when,
+        Ok(options)
+    }
+}
+
+/// A key of a table: `url` or a declared option (`headers` is taken for `header`).
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = &'static str;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<&'static str, D::Error> {
+        deserializer.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed {
+    type Value = &'static str;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an option name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<&'static str, E> {
+        match v {
+            "url" => Ok("url"),
+            "headers" => Ok("header"),
+            _ => options::config_key(v)
+                .map(|o| o.name)
+                .ok_or_else(|| E::unknown_field(v, fields())),
         }
     }
 }
@@ -326,7 +301,7 @@ impl ConfigFile {
             let options = table.into_inner();
             let prefix = format!("targets.{name}");
             let set = options.set_keys();
-            if let Some((key, at)) = set.iter().find(|(key, _)| RUN_WIDE.contains(key)) {
+            if let Some((key, at)) = set.iter().find(|(key, _)| is_run_wide(key)) {
                 return Err(file.error(
                     at.clone(),
                     format!("{prefix}.{key}"),
@@ -451,16 +426,15 @@ impl ConfigFile {
         origins: &mut Origins,
     ) -> Result<(), UsageError> {
         let mut layer = self.layer(None, sources, origins);
-        let o = layer.options;
-        layer.choice("until", &o.until, &mut args.until)?;
-        layer.text("successes", &o.successes, &mut args.successes);
-        layer.list("fail-fast", &o.fail_fast, &mut args.fail_fast, false);
-        layer.text("timeout", &o.timeout, &mut args.timeout);
-        layer.text("interval", &o.interval, &mut args.interval);
-        layer.choice("backoff", &o.backoff, &mut args.backoff)?;
-        layer.text("max-interval", &o.max_interval, &mut args.max_interval);
-        layer.some_text("jitter", &o.jitter, &mut args.jitter);
-        layer.flag("keep-alive", &o.keep_alive, &mut args.keep_alive);
+        layer.choice("until", &mut args.until)?;
+        layer.text("successes", &mut args.successes);
+        layer.list("fail-fast", &mut args.fail_fast, false);
+        layer.text("timeout", &mut args.timeout);
+        layer.text("interval", &mut args.interval);
+        layer.choice("backoff", &mut args.backoff)?;
+        layer.text("max-interval", &mut args.max_interval);
+        layer.some_text("jitter", &mut args.jitter);
+        layer.flag("keep-alive", &mut args.keep_alive);
         Ok(())
     }
 
@@ -474,26 +448,17 @@ impl ConfigFile {
         origins: &mut Origins,
     ) -> Result<(), UsageError> {
         let mut layer = self.layer(None, sources, origins);
-        let o = layer.options;
-        layer.text(
-            "attempt-timeout",
-            &o.attempt_timeout,
-            &mut probe.attempt_timeout,
-        );
-        layer.text(
-            "refused-interval",
-            &o.refused_interval,
-            &mut probe.refused_interval,
-        );
-        if layer.group(&["any", "require"], o.any.is_some() || o.require.is_some()) {
+        layer.text("attempt-timeout", &mut probe.attempt_timeout);
+        layer.text("refused-interval", &mut probe.refused_interval);
+        if layer.group(&["any", "require"]) {
             targets.any = false;
             targets.require = None;
-            layer.flag("any", &o.any, &mut targets.any);
-            layer.some_text("require", &o.require, &mut targets.require);
+            layer.flag("any", &mut targets.any);
+            layer.some_text("require", &mut targets.require);
         }
-        layer.choice("output", &o.output, &mut output.output)?;
-        layer.flag("quiet", &o.quiet, &mut output.quiet);
-        layer.choice("color", &o.color, &mut output.color)?;
+        layer.choice("output", &mut output.output)?;
+        layer.flag("quiet", &mut output.quiet);
+        layer.choice("color", &mut output.color)?;
         Ok(())
     }
 
@@ -507,48 +472,39 @@ impl ConfigFile {
         origins: &mut Origins,
     ) -> Result<(), UsageError> {
         let mut layer = self.layer(target, sources, origins);
-        let o = layer.options;
-        layer.text("expect-status", &o.expect_status, &mut args.expect_status);
-        layer.list("expect-json", &o.expect_json, &mut args.expect_json, false);
-        layer.list("expect-body", &o.expect_body, &mut args.expect_body, false);
-        layer.list(
-            "expect-header",
-            &o.expect_header,
-            &mut args.expect_header,
-            false,
-        );
-        layer.some_text("max-latency", &o.max_latency, &mut args.max_latency);
-        layer.text("method", &o.method, &mut args.method);
-        layer.list("header", &o.header, &mut args.headers, false);
-        if layer.group(
-            &["data", "data-file"],
-            o.data.is_some() || o.data_file.is_some(),
-        ) {
+        layer.text("expect-status", &mut args.expect_status);
+        layer.list("expect-json", &mut args.expect_json, false);
+        layer.list("expect-body", &mut args.expect_body, false);
+        layer.list("expect-header", &mut args.expect_header, false);
+        layer.some_text("max-latency", &mut args.max_latency);
+        layer.text("method", &mut args.method);
+        layer.list("header", &mut args.headers, false);
+        if layer.group(&["data", "data-file"]) {
             args.data = None;
             args.data_file = None;
-            layer.some_text("data", &o.data, &mut args.data);
-            layer.path("data-file", &o.data_file, &mut args.data_file);
+            layer.some_text("data", &mut args.data);
+            layer.path("data-file", &mut args.data_file);
         }
-        if layer.group(&["user", "bearer"], o.user.is_some() || o.bearer.is_some()) {
+        if layer.group(&["user", "bearer"]) {
             args.user = None;
             args.bearer = None;
-            layer.secret("user", &o.user, &mut args.user);
-            layer.secret("bearer", &o.bearer, &mut args.bearer);
+            layer.secret("user", &mut args.user);
+            layer.secret("bearer", &mut args.bearer);
         }
-        layer.flag("insecure", &o.insecure, &mut args.insecure);
-        layer.list("cacert", &o.cacert, &mut args.cacert, true);
-        if layer.group(&["cert", "key"], o.cert.is_some() || o.key.is_some()) {
+        layer.flag("insecure", &mut args.insecure);
+        layer.list("cacert", &mut args.cacert, true);
+        if layer.group(&["cert", "key"]) {
             args.cert = None;
             args.key = None;
-            layer.path("cert", &o.cert, &mut args.cert);
-            layer.path("key", &o.key, &mut args.key);
+            layer.path("cert", &mut args.cert);
+            layer.path("key", &mut args.key);
         }
-        layer.flag("no-follow", &o.no_follow, &mut args.no_follow);
-        layer.flag("http2", &o.http2, &mut args.http2);
-        layer.list("resolve", &o.resolve, &mut args.resolve, false);
-        layer.list("connect-to", &o.connect_to, &mut args.connect_to, false);
-        layer.text("max-body", &o.max_body, &mut args.max_body);
-        layer.list("fail-when", &o.fail_when, fail_when, false);
+        layer.flag("no-follow", &mut args.no_follow);
+        layer.flag("http2", &mut args.http2);
+        layer.list("resolve", &mut args.resolve, false);
+        layer.list("connect-to", &mut args.connect_to, false);
+        layer.text("max-body", &mut args.max_body);
+        layer.list("fail-when", fail_when, false);
         Ok(())
     }
 
@@ -572,53 +528,52 @@ struct Layer<'a> {
     origins: &'a mut Origins,
 }
 
-impl Layer<'_> {
+impl<'a> Layer<'a> {
     fn origin(&self, key: &str, span: Range<usize>) -> Origin {
         self.file.origin(span, &format!("{}.{key}", self.table))
     }
 
     /// Takes the value unless a flag or variable set the option; records where it came from.
-    fn take<'v, T>(&mut self, key: &'static str, from: &'v Option<Spanned<T>>) -> Option<&'v T> {
-        let value = from.as_ref()?;
+    fn take(&mut self, key: &'static str) -> Option<&'a Spanned<Setting>> {
+        let value = self.options.get(key)?;
         if self.sources.explicit(key) {
             return None;
         }
         let origin = self.origin(key, value.span());
         self.origins.set(key, origin, Vec::new());
-        Some(value.get_ref())
+        Some(value)
     }
 
-    fn text(&mut self, key: &'static str, from: &Option<Spanned<Text>>, slot: &mut String) {
-        if let Some(Text(value)) = self.take(key, from) {
-            *slot = value.clone();
+    /// The text the file gives `key`, unless a flag or variable set it.
+    fn take_text(&mut self, key: &'static str) -> Option<&'a str> {
+        match self.take(key).map(Spanned::get_ref) {
+            Some(Setting::Text(Text(value))) => Some(value),
+            Some(_) => unreachable!("{key} is declared with a value, so the file gives it text"),
+            None => None,
         }
     }
 
-    fn some_text(
-        &mut self,
-        key: &'static str,
-        from: &Option<Spanned<Text>>,
-        slot: &mut Option<String>,
-    ) {
-        if let Some(Text(value)) = self.take(key, from) {
-            *slot = Some(value.clone());
+    fn text(&mut self, key: &'static str, slot: &mut String) {
+        if let Some(value) = self.take_text(key) {
+            *slot = value.to_string();
         }
     }
 
-    fn path(&mut self, key: &'static str, from: &Option<Spanned<Text>>, slot: &mut Option<String>) {
-        if let Some(Text(value)) = self.take(key, from) {
+    fn some_text(&mut self, key: &'static str, slot: &mut Option<String>) {
+        if let Some(value) = self.take_text(key) {
+            *slot = Some(value.to_string());
+        }
+    }
+
+    fn path(&mut self, key: &'static str, slot: &mut Option<String>) {
+        if let Some(value) = self.take_text(key) {
             *slot = Some(self.file.resolve(value));
         }
     }
 
     /// `env:VAR`, `file:PATH` (relative to the file) or the secret; for `user`, after `USER:`.
-    fn secret(
-        &mut self,
-        key: &'static str,
-        from: &Option<Spanned<Text>>,
-        slot: &mut Option<String>,
-    ) {
-        let Some(Text(value)) = self.take(key, from) else {
+    fn secret(&mut self, key: &'static str, slot: &mut Option<String>) {
+        let Some(value) = self.take_text(key) else {
             return;
         };
         let resolve = |source: &str| match source.strip_prefix("file:") {
@@ -631,24 +586,20 @@ impl Layer<'_> {
         });
     }
 
-    fn flag(&mut self, key: &'static str, from: &Option<Spanned<bool>>, slot: &mut bool) {
-        if let Some(value) = self.take(key, from) {
-            *slot = *value;
+    fn flag(&mut self, key: &'static str, slot: &mut bool) {
+        match self.take(key).map(Spanned::get_ref) {
+            Some(&Setting::Flag(value)) => *slot = value,
+            Some(_) => unreachable!("{key} is declared a switch, so the file gives it a boolean"),
+            None => {}
         }
     }
 
-    fn list(
-        &mut self,
-        key: &'static str,
-        from: &Option<Spanned<List>>,
-        slot: &mut Vec<String>,
-        paths: bool,
-    ) {
-        let Some(list) = from else {
+    fn list(&mut self, key: &'static str, slot: &mut Vec<String>, paths: bool) {
+        let Some(list) = self.take(key) else {
             return;
         };
-        let Some(List(items)) = self.take(key, from) else {
-            return;
+        let Setting::List(List(items)) = list.get_ref() else {
+            unreachable!("{key} is declared repeatable, so the file gives it a list");
         };
         *slot = items
             .iter()
@@ -665,13 +616,8 @@ impl Layer<'_> {
         self.origins.set(key, origin, items);
     }
 
-    fn choice<T: ValueEnum>(
-        &mut self,
-        key: &'static str,
-        from: &Option<Spanned<Text>>,
-        slot: &mut T,
-    ) -> Result<(), UsageError> {
-        if let Some(Text(value)) = self.take(key, from) {
+    fn choice<T: ValueEnum>(&mut self, key: &'static str, slot: &mut T) -> Result<(), UsageError> {
+        if let Some(value) = self.take_text(key) {
             *slot = choice(value).map_err(|problem| {
                 UsageError::invalid(self.origins.of(key), key, value, problem)
             })?;
@@ -682,7 +628,8 @@ impl Layer<'_> {
     /// Options that only make sense together (`data` and `data-file`, `user` and `bearer`,
     /// `cert` and `key`, `any` and `require`): a table that sets one of them replaces them all,
     /// unless a flag or variable set one, which then decides for the whole group.
-    fn group(&mut self, keys: &[&'static str], sets: bool) -> bool {
+    fn group(&mut self, keys: &[&'static str]) -> bool {
+        let sets = keys.iter().any(|key| self.options.is_set(key));
         if !sets || keys.iter().any(|key| self.sources.explicit(key)) {
             return false;
         }
@@ -731,20 +678,16 @@ fn locate(table: &DeTable<'_>, offset: usize, path: &mut Vec<String>) -> Option<
 /// What to say about a key the file may not hold, at dotted `path`.
 fn unknown_key(path: &[String]) -> String {
     let key = path.last().map(String::as_str).unwrap_or_default();
-    let known = |k: &&str| *k == "url" || RUN_WIDE.contains(k) || PER_TARGET.contains(k);
     if path.len() == 1 {
-        let hint = if known(&key) {
+        let hint = if keys().any(|k| k == key) {
             format!("options go in a table: put {key} under [defaults] or [targets.NAME]")
         } else {
             "the file holds a [defaults] table and [targets.NAME] tables".to_string()
         };
         return format!("unknown key; {hint}");
     }
-    let nearest = ["url"]
-        .iter()
-        .chain(RUN_WIDE)
-        .chain(PER_TARGET)
-        .map(|k| (edit_distance(key, k), *k))
+    let nearest = keys()
+        .map(|k| (edit_distance(key, k), k))
         .min()
         .filter(|(distance, _)| *distance <= 2);
     match nearest {
@@ -776,20 +719,69 @@ mod tests {
     use super::*;
     use clap::CommandFactory;
 
-    /// A value of the right type for `key`: tried in turn until the table takes one.
-    fn set_alone(key: &str) -> Options {
-        ["\"x\"", "true", "[\"x\"]"]
-            .iter()
-            .find_map(|value| toml::from_str::<Options>(&format!("{key} = {value}")).ok())
-            .unwrap_or_else(|| panic!("no value of any type is taken for {key}"))
+    /// A value of the type the declaration gives `key` (`url` is a string).
+    fn sample(key: &str) -> &'static str {
+        match options::config_key(key).map(|o| o.value) {
+            Some(Value::Switch) => "true",
+            Some(Value::Many(_)) => "[\"x\"]",
+            _ => "\"x\"",
+        }
     }
 
+    /// Every declared key is a field of [`Options`] of the declared type, and is reported as
+    /// set; a value of another type is refused.
     #[test]
-    fn every_key_is_a_field_and_is_reported_as_set() {
-        for key in ["url"].iter().chain(RUN_WIDE).chain(PER_TARGET) {
-            let options = set_alone(key);
+    fn every_key_is_a_field_of_its_type_and_is_reported_as_set() {
+        for key in keys() {
+            let options: Options = toml::from_str(&format!("{key} = {}", sample(key)))
+                .unwrap_or_else(|e| panic!("{key} = {}: {e}", sample(key)));
             let set: Vec<&str> = options.set_keys().into_iter().map(|(k, _)| k).collect();
-            assert_eq!(set, [*key]);
+            assert_eq!(set, [key]);
+            let wrong = if sample(key) == "true" {
+                "\"x\""
+            } else {
+                "true"
+            };
+            assert!(
+                toml::from_str::<Options>(&format!("{key} = {wrong}")).is_err(),
+                "{key} takes {wrong}"
+            );
+        }
+    }
+
+    /// Every declared key, set in `[defaults]`, is layered under the flags: none is read
+    /// and then ignored.
+    #[test]
+    fn every_key_is_layered() {
+        let mut text = String::from("[defaults]\n");
+        for option in options::config_keys() {
+            let value = match option.value {
+                Value::Choice(names) => format!("\"{}\"", names[0]),
+                _ => sample(option.name).to_string(),
+            };
+            text.push_str(&format!("{} = {value}\n", option.name));
+        }
+        let file = ConfigFile::parse("s.toml", &text).unwrap();
+        let mut args = WaitArgs::defaults();
+        let (sources, mut origins) = (Sources::default(), Origins::default());
+        file.apply_wait(&mut args, &sources, &mut origins).unwrap();
+        let WaitArgs {
+            targets,
+            probe,
+            output,
+            fail_when,
+            ..
+        } = &mut args;
+        file.apply_run(targets, probe, output, &sources, &mut origins)
+            .unwrap();
+        file.apply_probe(None, probe, fail_when, &sources, &mut origins)
+            .unwrap();
+        for option in options::config_keys() {
+            assert!(
+                origins.is_set(option.name),
+                "{} is read from the file but never layered",
+                option.name
+            );
         }
     }
 
@@ -805,7 +797,7 @@ mod tests {
                     continue;
                 }
                 assert!(
-                    RUN_WIDE.contains(&long) || PER_TARGET.contains(&long),
+                    options::config_key(long).is_some(),
                     "--{long} of {name} is no key of the config file"
                 );
             }

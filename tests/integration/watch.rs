@@ -7,7 +7,8 @@ use serde_json::Value;
 use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
 
 use super::support::{
-    closed_port, run_to_end, serve, stillup, wrapper, KeepAliveServer, Run, TempDir, SLACK,
+    closed_port, run_to_end, serve, stillup, stillup_with_env, wrapper, KeepAliveServer, Run,
+    TempDir, SLACK,
 };
 
 fn watch_schema() -> jsonschema::Validator {
@@ -639,4 +640,33 @@ fn samples_stillup_itself_started_late_are_inconclusive_not_downtime() {
     assert!(unknown >= 200.0, "{report:#}");
     assert!(downtime <= 1400.0, "{report:#}");
     assert_eq!(code, Some(6), "{report:#}");
+}
+
+/// A repeatable option's variable holds one value per line under `watch` as under `wait`
+/// and `check` (watch took the lines as one value, and refused a valid `STILLUP_RESOLVE`).
+/// Joined, the rules do not parse, so nothing is resolved by the system either way.
+#[test]
+fn watch_takes_a_repeatable_variable_one_value_per_line() {
+    let server = serve(ok());
+    let url = server.url("/");
+    let port = url
+        .trim_start_matches("http://127.0.0.1:")
+        .trim_end_matches('/');
+    let rules = format!("svc.test:{port}:127.0.0.1\nother.test:{port}:127.0.0.1\n");
+    let target = format!("http://svc.test:{port}/");
+    let run = stillup_with_env(
+        [
+            "watch",
+            &target,
+            "--duration",
+            "300ms",
+            "--max-downtime",
+            "0s",
+            "--output",
+            "json",
+        ],
+        &[("STILLUP_RESOLVE", &rules)],
+    );
+    run.assert_code(0);
+    assert_eq!(run.json()["verdict"], "within_budget", "{run}");
 }

@@ -251,8 +251,13 @@ pub(crate) fn every_attempt_is(target: &str, extra: &[&str], class: &str) -> ser
     run.assert_code(1)
         .assert_within(Duration::from_millis(2500) + SLACK);
     let report = run.json();
-    let seen = classes(&report);
+    let mut seen = classes(&report);
     assert!(seen.len() >= 8, "about ten attempts were expected\n{run}");
+    // On a busy machine the last attempt may start with only milliseconds of the deadline
+    // left and be cut short by it: a timeout there says nothing about the class.
+    if seen.last().is_some_and(|c| c.ends_with("_timeout")) {
+        seen.pop();
+    }
     assert!(
         seen.iter().all(|c| c == class),
         "every attempt {class}\n{run}"

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::wait::Attempt;
+use crate::attempt::Attempt;
 
 /// Something that happened during a run. Offsets are from the start of the run.
 #[derive(Debug, Clone, Copy)]

@@ -3,8 +3,8 @@
 //! 100 ms re-probes of a refusing port is 864,000 attempts), and the timeline still tells the
 //! whole run.
 
+use crate::attempt::Attempt;
 use crate::timeline::{self, Segment};
-use crate::wait::Attempt;
 
 /// A run's attempts, bounded.
 #[derive(Debug)]
@@ -64,10 +64,10 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::attempt::{Outcome, OutcomeKind};
     use crate::failure::Failure;
     use crate::timeline::tests::{attempt, refused, status};
     use crate::timeline::MIXED_CLASS;
-    use crate::wait::{Outcome, OutcomeKind};
 
     fn outcome(kind: OutcomeKind, history: History) -> Outcome {
         let (attempts, attempts_omitted, omitted_phases) = history.finish();

@@ -48,6 +48,7 @@
 //! # }
 //! ```
 
+pub mod attempt;
 pub mod backoff;
 /// The command-line front end of the `stillup` binary, in the library only so that the fuzz
 /// targets can reach its config-file parser. Not a stable API: use the engine's modules.
@@ -75,6 +76,7 @@ pub mod timings;
 pub mod wait;
 pub mod watch;
 
+pub use attempt::{Attempt, Outcome, OutcomeKind};
 pub use backoff::{Backoff, BackoffKind};
 pub use condition::Conditions;
 pub use deadline::Deadline;
@@ -86,14 +88,15 @@ pub use probe::{GrpcProbe, HttpProbe, Probe, ProbeResult, Prober, TcpProbe};
 pub use target::{GrpcTarget, HttpTarget, Target, TargetError, TcpTarget};
 pub use timeline::Timeline;
 pub use timings::PhaseTimings;
-pub use wait::{wait, wait_with, Attempt, Outcome, OutcomeKind, Until, WaitPolicy};
+pub use wait::{wait, wait_with, Until, WaitPolicy};
 
 /// The same engine for callers without an async runtime: each call runs on a small
 /// private runtime. Do not call these from inside an async context; use [`wait_with`].
 pub mod blocking {
+    use crate::attempt::Outcome;
     use crate::event::Event;
     use crate::probe::Prober;
-    use crate::wait::{Outcome, WaitPolicy};
+    use crate::wait::WaitPolicy;
 
     /// Wait until healthy or the deadline, reporting every event to `observer`.
     pub fn wait_with<P, F>(probe: &P, policy: &WaitPolicy, observer: F) -> std::io::Result<Outcome>

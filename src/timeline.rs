@@ -7,20 +7,9 @@
 use std::fmt;
 use std::time::Duration;
 
+pub use crate::attempt::Segment;
+use crate::attempt::{Attempt, Outcome, OutcomeKind};
 use crate::failure::Failure;
-use crate::wait::{Attempt, Outcome, OutcomeKind};
-
-/// One phase of failures that looked alike.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
-    /// Failure class of the attempts in this phase.
-    pub class: &'static str,
-    /// What the timeline prints, e.g. "HTTP 503".
-    pub label: String,
-    pub from: Duration,
-    pub to: Duration,
-    pub attempts: u32,
-}
 
 /// The phases of a run and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +82,13 @@ impl Timeline {
             at,
             reason,
         }
+    }
+}
+
+impl Outcome {
+    /// Phases of the run: consecutive attempts that failed alike, merged.
+    pub fn timeline(&self) -> Timeline {
+        Timeline::from_outcome(self)
     }
 }
 
@@ -185,7 +181,7 @@ impl fmt::Display for Timeline {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::wait::Attempt;
+    use crate::attempt::Attempt;
 
     pub(crate) fn attempt(number: u32, started_ms: u64, failure: Option<Failure>) -> Attempt {
         Attempt {

@@ -9,9 +9,9 @@
 //! run is very long) and a timeline of the whole run.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+pub use crate::attempt::{Attempt, Outcome, OutcomeKind, DEFAULT_MAX_CONCURRENT_ATTEMPTS};
 use crate::backoff::Backoff;
 use crate::deadline::Deadline;
 use crate::event::Event;
@@ -20,8 +20,6 @@ use crate::failure::Failure;
 use crate::group::Turns;
 use crate::history::History;
 use crate::probe::Prober;
-use crate::timeline::{Segment, Timeline};
-use crate::timings::PhaseTimings;
 
 /// Default overall deadline, as the reference poller this replaces.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -55,9 +53,6 @@ pub struct WaitPolicy {
     /// are folded into the timeline, so memory stays flat however long the run.
     pub max_kept_attempts: usize,
 }
-
-/// Default bound on attempts in flight across the targets of one run.
-pub const DEFAULT_MAX_CONCURRENT_ATTEMPTS: usize = 512;
 
 /// Default for [`WaitPolicy::max_kept_attempts`].
 pub const DEFAULT_KEPT_ATTEMPTS: usize = 1_000;
@@ -101,128 +96,6 @@ impl WaitPolicy {
             max_attempts: Some(1),
             ..WaitPolicy::default()
         }
-    }
-}
-
-/// One attempt, as it happened.
-#[derive(Debug, Clone)]
-pub struct Attempt {
-    /// 1-based.
-    pub number: u32,
-    /// When it started, from the start of the run.
-    pub started: Duration,
-    /// How long it took.
-    pub duration: Duration,
-    /// `Ok` when the target was healthy.
-    pub result: Result<(), Failure>,
-    /// Status of the last response, when one arrived.
-    pub status: Option<u16>,
-    pub timings: PhaseTimings,
-    /// The address that answered.
-    pub remote: Option<SocketAddr>,
-    pub redirects: usize,
-    /// What the server asked for in `Retry-After` (429 / 503).
-    pub retry_after: Option<Duration>,
-}
-
-impl Attempt {
-    pub fn is_healthy(&self) -> bool {
-        self.result.is_ok()
-    }
-
-    pub fn failure(&self) -> Option<&Failure> {
-        self.result.as_ref().err()
-    }
-
-    /// When it ended, from the start of the run.
-    pub fn ended(&self) -> Duration {
-        self.started + self.duration
-    }
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutcomeKind {
-    /// The target was healthy.
-    Healthy,
-    /// Waiting until down: the target stopped answering or stopped being healthy.
-    Down,
-    /// The deadline (or the attempt limit) came first.
-    GaveUp,
-    /// A failure listed in `fail_fast` happened: waiting would not help.
-    FailedFast,
-    /// Several targets: the run was decided by the others before this one finished.
-    Stopped,
-    /// The caller's cancellation fired (SIGINT / SIGTERM in the CLI).
-    Interrupted,
-    /// No verdict: the run ended (deadline, attempt limit) while the latest evidence was
-    /// stillup's own trouble ([`Failure::is_inconclusive`]), which says nothing about the
-    /// target — had those attempts been made, the run might have ended otherwise.
-    Inconclusive,
-}
-
-impl OutcomeKind {
-    /// Stable snake_case name used in JSON output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OutcomeKind::Healthy => "healthy",
-            OutcomeKind::Down => "down",
-            OutcomeKind::GaveUp => "gave_up",
-            OutcomeKind::FailedFast => "failed_fast",
-            OutcomeKind::Stopped => "stopped",
-            OutcomeKind::Interrupted => "interrupted",
-            OutcomeKind::Inconclusive => "inconclusive",
-        }
-    }
-}
-
-/// The result of a run: its latest attempts and the phases of the earlier ones.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub kind: OutcomeKind,
-    /// From the start of the run to its end.
-    pub elapsed: Duration,
-    /// The overall deadline the run had.
-    pub timeout: Duration,
-    /// The latest attempts, oldest first: all of them unless the run made more than
-    /// [`WaitPolicy::max_kept_attempts`].
-    pub attempts: Vec<Attempt>,
-    /// Attempts made before `attempts[0]` and not kept (0 unless the run was long).
-    pub attempts_omitted: u32,
-    /// Attempts, kept or not, that failed for stillup's own reasons
-    /// ([`Failure::is_inconclusive`]): no evidence about the target either way.
-    pub inconclusive: u32,
-    /// The timeline phases of the omitted attempts.
-    pub omitted_phases: Vec<Segment>,
-}
-
-impl Outcome {
-    pub fn is_healthy(&self) -> bool {
-        self.kind == OutcomeKind::Healthy
-    }
-
-    /// Whether the run reached what it waited for (healthy, or down in reverse mode).
-    pub fn is_success(&self) -> bool {
-        matches!(self.kind, OutcomeKind::Healthy | OutcomeKind::Down)
-    }
-
-    /// Attempts made, kept or not.
-    pub fn attempt_count(&self) -> u32 {
-        self.attempts_omitted
-            .saturating_add(self.attempts.len() as u32)
-    }
-
-    /// The failure of the last failed attempt: why it was not healthy, or why it is down.
-    pub fn last_failure(&self) -> Option<&Failure> {
-        if self.is_healthy() {
-            return None;
-        }
-        self.attempts.iter().rev().find_map(Attempt::failure)
-    }
-
-    /// Phases of the run: consecutive attempts that failed alike, merged.
-    pub fn timeline(&self) -> Timeline {
-        Timeline::from_outcome(self)
     }
 }
 
@@ -430,6 +303,7 @@ mod tests {
     use super::*;
     use crate::probe::Probe;
     use crate::target::Target;
+    use crate::timings::PhaseTimings;
 
     /// A prober that answers from a script (the last answer repeats): the loop's verdict
     /// rules, without a network.

@@ -20,7 +20,7 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::args::{choice, OutputArgs, ProbeArgs, Sources, TargetArgs, WaitArgs};
-use super::config::{read_input, Input, Origin, Origins, UsageError, MAX_CONFIG_FILE};
+use super::input::{read_input, Input, Origin, Origins, UsageError, MAX_CONFIG_FILE};
 
 /// Options of the whole run: only `[defaults]` (or a flag, or a variable) sets them.
 const RUN_WIDE: &[&str] = &[

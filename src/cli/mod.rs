@@ -12,6 +12,7 @@ pub mod exec;
 pub mod exit;
 pub(crate) mod file;
 pub(crate) mod html;
+pub mod input;
 pub mod options;
 pub mod output;
 pub(crate) mod progress;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::wait::DEFAULT_MAX_CONCURRENT_ATTEMPTS;
+use crate::attempt::DEFAULT_MAX_CONCURRENT_ATTEMPTS;
 
 /// A stream hyper can speak HTTP/1.1 over, whatever its kind (TCP, TLS, unix socket).
 pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}

@@ -21,7 +21,7 @@ for tool in cargo python3 "${CURL:-curl}"; do
 done
 
 echo "building (release): stillup, examples/bench_server, examples/bench_spawn, examples/bench_many" >&2
-cargo build --release --quiet --bin stillup --example bench_server --example bench_spawn \
+cargo build --release --quiet -p stillup --bin stillup --example bench_server --example bench_spawn \
     --example bench_many
 
 target_dir="${CARGO_TARGET_DIR:-$root/target}"

@@ -24,7 +24,7 @@ done
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/tmp/bench-watch-target}"
 echo "building (release, in $CARGO_TARGET_DIR): stillup, examples/bench_watch_server, examples/bench_spawn" >&2
-cargo build --release --quiet --bin stillup --example bench_watch_server --example bench_spawn
+cargo build --release --quiet -p stillup --bin stillup --example bench_watch_server --example bench_spawn
 
 exec python3 "$root/bench/watch.py" \
     --stillup "$CARGO_TARGET_DIR/release/stillup" \

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stillup::condition::{BodyPattern, HeaderCondition, JsonCondition, StatusSet};
+use stillup_core::condition::{BodyPattern, HeaderCondition, JsonCondition, StatusSet};
 
 fuzz_target!(|data: &[u8]| {
     // The first line is the expression, the rest the body.

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use stillup::{Deadline, HttpProbe, HttpTarget, Prober};
+use stillup_core::{Deadline, HttpProbe, HttpTarget, Prober};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
@@ -43,11 +43,11 @@ fuzz_target!(|data: &[u8]| {
         probe
             .conditions
             .json
-            .push(stillup::condition::JsonCondition::parse("$.status == \"ok\"").expect("valid"));
+            .push(stillup_core::condition::JsonCondition::parse("$.status == \"ok\"").expect("valid"));
         let budget = Deadline::after(Duration::from_millis(500));
         let result = probe.probe_once(&budget).await;
         if let Err(failure) = &result.result {
-            assert!(stillup::FailureClass::ALL.contains(&failure.class()));
+            assert!(stillup_core::FailureClass::ALL.contains(&failure.class()));
         }
         server.abort();
     });

@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stillup::Target;
+use stillup_core::Target;
 
 fuzz_target!(|input: &str| {
     if let Ok(target) = Target::parse(input) {
@@ -16,5 +16,5 @@ fuzz_target!(|input: &str| {
             assert!(credentials.is_none(), "{shown:?} carries credentials");
         }
     }
-    let _ = stillup::FailFast::parse(input);
+    let _ = stillup_core::FailFast::parse(input);
 });

@@ -29,6 +29,12 @@ impl History {
     }
 
     pub(crate) fn push(&mut self, attempt: Attempt) {
+        // An attempt is ~300 bytes and a Vec's first allocation holds four: with a hundred
+        // thousand targets of a few attempts each, room for exactly as many as made, up to
+        // four, then doubling as usual.
+        if self.kept.len() == self.kept.capacity() && self.kept.len() < 4 {
+            self.kept.reserve_exact(1);
+        }
         self.kept.push(attempt);
         // Folding in batches of `limit` keeps the cost per attempt constant.
         if self.kept.len() >= 2 * self.limit {
@@ -47,6 +53,8 @@ impl History {
         if self.kept.len() > self.limit {
             self.omit_oldest(self.kept.len() - self.limit);
         }
+        // Held until the end of the run (for every target): no spare room.
+        self.kept.shrink_to_fit();
         (self.kept, self.omitted, self.omitted_phases)
     }
 

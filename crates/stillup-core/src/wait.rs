@@ -508,4 +508,30 @@ mod tests {
             "waiting {waiting} bytes, attempt {attempt}"
         );
     }
+
+    /// What every started target keeps per attempt, and every target holds for the whole
+    /// run: with a hundred thousand targets, each byte here is 100 KB (bench section 6).
+    #[test]
+    fn the_structs_held_per_target_do_not_grow() {
+        use std::mem::size_of;
+        assert!(
+            size_of::<Attempt>() <= 296,
+            "Attempt: {}",
+            size_of::<Attempt>()
+        );
+        assert!(
+            size_of::<Outcome>() <= 96,
+            "Outcome: {}",
+            size_of::<Outcome>()
+        );
+        assert!(
+            size_of::<Failure>() <= 104,
+            "Failure: {}",
+            size_of::<Failure>()
+        );
+        assert!(size_of::<PhaseTimings>() <= 96);
+        let probe = size_of::<crate::probe::Probe>();
+        // 704 before the proxy settings were shared behind one Arc.
+        assert!(probe <= 464, "Probe: {probe}");
+    }
 }

@@ -71,7 +71,8 @@ pub struct HttpProbe {
     /// `--resolve` / `--connect-to`: where to connect instead of where DNS points.
     pub addresses: AddressOverrides,
     /// HTTP proxies (from the environment in the CLI); loopback targets never use one.
-    pub proxies: ProxySettings,
+    /// Shared: the same for every target of a run, and a few hundred bytes inline.
+    pub proxies: Arc<ProxySettings>,
     /// Reuse HTTP/1.1 connections between attempts instead of a fresh one each time.
     pub keep_alive: bool,
     /// Idle connections kept for `keep_alive`, shared with every probe given a clone of it.
@@ -104,7 +105,7 @@ impl HttpProbe {
             max_redirects: DEFAULT_MAX_REDIRECTS,
             follow_redirects: true,
             addresses: AddressOverrides::default(),
-            proxies: ProxySettings::default(),
+            proxies: Arc::default(),
             http2: false,
             h2_tls: std::sync::OnceLock::new(),
             keep_alive: false,

@@ -624,7 +624,8 @@ fn probes(
     input: &Input,
 ) -> Result<(Vec<Probe>, Vec<Option<String>>), UsageError> {
     let plan = plan(targets, file, origins, input)?;
-    let proxies = ProxySettings::from_env();
+    // One copy for the run, shared by every HTTP probe.
+    let proxies = std::sync::Arc::new(ProxySettings::from_env());
     let mut base = ProbeInput {
         args: args.clone(),
         fail_when: fail_when.unwrap_or_default().to_vec(),
@@ -654,10 +655,13 @@ fn probes(
     let mixed = parsed
         .windows(2)
         .any(|pair| Kind::of(&pair[0].1) != Kind::of(&pair[1].1));
-    let all: Vec<Target> = parsed.iter().map(|(_, target)| target.clone()).collect();
+    // References, not copies: with a hundred thousand targets, every copy is megabytes.
+    let all: Vec<&Target> = parsed.iter().map(|(_, target)| target).collect();
     check_applicable_to_run(&all, sources, &base.origins)?;
-    let mut probes = Vec::new();
-    let mut names = Vec::new();
+    drop(all);
+    // Sized once: a growing Vec of probes keeps spare room, and two buffers while it moves.
+    let mut probes = Vec::with_capacity(parsed.len());
+    let mut names = Vec::with_capacity(parsed.len());
     for (table, target) in parsed {
         names.push(table.map(|table| table.name.clone()));
         let own;
@@ -821,7 +825,7 @@ fn check_applicable(
 /// that some targets use is no per-target choice the user could make more exactly: it
 /// applies to those.
 fn check_applicable_to_run(
-    targets: &[Target],
+    targets: &[&Target],
     sources: &Sources,
     origins: &Origins,
 ) -> Result<(), UsageError> {

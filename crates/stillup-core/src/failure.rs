@@ -220,7 +220,7 @@ pub enum CertProblem {
 /// is `#[non_exhaustive]`.
 ///
 /// ```
-/// use stillup::FailureClass;
+/// use stillup_core::FailureClass;
 ///
 /// let class: FailureClass = "connect_timeout".parse().unwrap();
 /// assert_eq!(class, FailureClass::ConnectTimeout);

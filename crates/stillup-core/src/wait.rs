@@ -313,8 +313,8 @@ fn next_interval(policy: &WaitPolicy, attempts: &[Attempt], paced: &mut u32) -> 
 ///
 /// ```
 /// use std::time::Duration;
-/// use stillup::{Event, HttpProbe, HttpTarget, WaitPolicy};
-/// # use stillup::testkit::{Behavior, Reply, Script, ScriptedServer};
+/// use stillup_core::{Event, HttpProbe, HttpTarget, WaitPolicy};
+/// # use stillup_testkit::{Behavior, Reply, Script, ScriptedServer};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -328,10 +328,10 @@ fn next_interval(policy: &WaitPolicy, attempts: &[Attempt], paced: &mut u32) -> 
 ///     timeout: Duration::from_secs(10),
 ///     ..WaitPolicy::default()
 /// };
-/// # let policy = WaitPolicy { backoff: stillup::Backoff { interval: Duration::from_millis(20), ..Default::default() }, ..policy };
+/// # let policy = WaitPolicy { backoff: stillup_core::Backoff { interval: Duration::from_millis(20), ..Default::default() }, ..policy };
 ///
 /// let mut failed = Vec::new();
-/// let outcome = stillup::wait_observed(&probe, &policy, |event| {
+/// let outcome = stillup_core::wait_observed(&probe, &policy, |event| {
 ///     if let Event::AttemptFinished(attempt) = event {
 ///         failed.extend(attempt.failure().map(|f| f.class()));
 ///     }
@@ -339,7 +339,7 @@ fn next_interval(policy: &WaitPolicy, attempts: &[Attempt], paced: &mut u32) -> 
 /// .await;
 ///
 /// assert!(outcome.is_healthy());
-/// assert_eq!(failed, [stillup::FailureClass::HttpStatus]);
+/// assert_eq!(failed, [stillup_core::FailureClass::HttpStatus]);
 /// # Ok(())
 /// # }
 /// ```

@@ -86,6 +86,7 @@ pub mod sanitize;
 pub mod target;
 pub mod timeline;
 pub mod timings;
+mod turns;
 pub mod wait;
 pub mod watch;
 

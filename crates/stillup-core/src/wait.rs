@@ -17,9 +17,9 @@ use crate::deadline::Deadline;
 use crate::event::Event;
 use crate::failfast::FailFast;
 use crate::failure::{Failure, FailureClass};
-use crate::group::Turn;
 use crate::history::History;
 use crate::probe::Prober;
+use crate::turns::Turn;
 
 /// Default overall deadline, as the reference poller this replaces.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);

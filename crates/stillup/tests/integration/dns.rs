@@ -102,8 +102,8 @@ command -v date >/dev/null || { echo "date is not installed" >&2; exit 1; }
 ip link set lo up
 "#;
 
-/// The `unshare` flags that work on this machine, or why none do.
-fn namespace_flags() -> Result<&'static [&'static str], String> {
+/// The `unshare` flags that work on this machine, or why none do (also for `stub_dns.rs`).
+pub(crate) fn namespace_flags() -> Result<&'static [&'static str], String> {
     static FLAGS: OnceLock<Result<&'static [&'static str], String>> = OnceLock::new();
     FLAGS
         .get_or_init(|| {

@@ -12,9 +12,8 @@
 //! pass — except when `CI` is set: CI runs as root, so there they fail.
 
 use std::ffi::OsStr;
-use std::sync::OnceLock;
-use std::time::Duration;
 
+use super::dns::namespace_flags;
 use super::support::{run_to_end, wrapper, Run, TempDir};
 
 /// Only our responder, asked once per query: it answers at once.
@@ -91,47 +90,6 @@ kill "$responder" 2>/dev/null
 wait "$responder"
 exit "$code"
 "#;
-
-/// What the probe runs inside a namespace: are the tools there, may we configure `lo`?
-const PROBE: &str = r#"
-command -v ip >/dev/null || { echo "ip (iproute2) is not installed" >&2; exit 1; }
-command -v python3 >/dev/null || { echo "python3 is not installed" >&2; exit 1; }
-ip link set lo up
-"#;
-
-/// The `unshare` flags that work on this machine, or why none do.
-fn namespace_flags() -> Result<&'static [&'static str], String> {
-    static FLAGS: OnceLock<Result<&'static [&'static str], String>> = OnceLock::new();
-    FLAGS
-        .get_or_init(|| {
-            const AS_ROOT: &[&str] = &["--net", "--mount", "--propagation", "private"];
-            const MAPPED: &[&str] = &[
-                "--map-root-user",
-                "--net",
-                "--mount",
-                "--propagation",
-                "private",
-            ];
-            let mut reasons = Vec::new();
-            for flags in [AS_ROOT, MAPPED] {
-                let mut cmd = assert_cmd::Command::new("unshare");
-                cmd.args(flags)
-                    .args(["--", "sh", "-c", PROBE])
-                    .timeout(Duration::from_secs(10));
-                match cmd.output() {
-                    Ok(out) if out.status.success() => return Ok(flags),
-                    Ok(out) => reasons.push(format!(
-                        "unshare {}: {}",
-                        flags.join(" "),
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    )),
-                    Err(e) => return Err(format!("unshare cannot be run: {e}")),
-                }
-            }
-            Err(reasons.join("; "))
-        })
-        .clone()
-}
 
 /// A run of stillup whose only resolver answers every name NXDOMAIN.
 #[derive(Debug)]

@@ -187,25 +187,8 @@ fn a_command_that_cannot_run_exits_126_naming_the_program_but_not_its_arguments(
     std::fs::create_dir(&subdir).unwrap();
     for program in [&plain, &garbage, &subdir] {
         let program = program.to_str().unwrap();
-        let run = stillup([
-            "wait",
-            &server.url("/health"),
-            "--timeout",
-            "5s",
-            "--",
-            program,
-            "--password=hunter2-secret",
-        ]);
-        run.assert_code(126);
         // (The `running:` line before it is another matter: see secrets.rs.)
-        let failure: Vec<&str> = run
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("stillup:"))
-            .collect();
-        assert_eq!(failure.len(), 1, "{run}");
-        assert!(failure[0].contains(program), "{run}");
-        assert!(!failure[0].contains("hunter2"), "{run}");
+        assert_one_failure_naming_only_the_program(&server, program, "--password", 126);
     }
 }
 
@@ -213,25 +196,38 @@ fn a_command_that_cannot_run_exits_126_naming_the_program_but_not_its_arguments(
 fn a_command_that_is_not_found_is_named_without_its_arguments() {
     let server = serve(Behavior::Respond(Reply::text(200, "ok")));
     for program in ["no-such-command-stillup-test", "/no/such/dir/command"] {
-        let run = stillup([
-            "wait",
-            &server.url("/health"),
-            "--timeout",
-            "5s",
-            "--",
-            program,
-            "--token=hunter2-secret",
-        ]);
-        run.assert_code(127);
-        let failure: Vec<&str> = run
-            .stderr
-            .lines()
-            .filter(|l| l.starts_with("stillup:"))
-            .collect();
-        assert_eq!(failure.len(), 1, "{run}");
-        assert!(failure[0].contains(program), "{run}");
-        assert!(!failure[0].contains("hunter2"), "{run}");
+        assert_one_failure_naming_only_the_program(&server, program, "--token", 127);
     }
+}
+
+/// `wait URL -- PROGRAM FLAG=hunter2-secret` exits `code` with one `stillup:` line that
+/// names the program and not its secret argument.
+#[track_caller]
+fn assert_one_failure_naming_only_the_program(
+    server: &ScriptedServer,
+    program: &str,
+    flag: &str,
+    code: i32,
+) {
+    let secret = format!("{flag}=hunter2-secret");
+    let run = stillup([
+        "wait",
+        &server.url("/health"),
+        "--timeout",
+        "5s",
+        "--",
+        program,
+        &secret,
+    ]);
+    run.assert_code(code);
+    let failure: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("stillup:"))
+        .collect();
+    assert_eq!(failure.len(), 1, "{run}");
+    assert!(failure[0].contains(program), "{run}");
+    assert!(!failure[0].contains("hunter2"), "{run}");
 }
 
 /// Panics, listing every violation, unless `report` matches schema/watch.schema.json.

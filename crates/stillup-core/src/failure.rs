@@ -192,6 +192,73 @@ pub enum Failure {
         /// The server's `grpc-message`, possibly empty.
         message: String,
     },
+    /// A database or broker answered in its own protocol, and the answer says it is not ready
+    /// (starting up, loading, a replica, full) or will not take this client (no such
+    /// database, a refused login). Decided from the server's own code where it decodes it.
+    NotReady {
+        /// Why, as a stable class.
+        reason: NotReadyReason,
+        /// Who said it, e.g. `PostgreSQL`.
+        server: &'static str,
+        /// The server's own words (its code and message), capped; sanitized before output.
+        said: String,
+    },
+}
+
+/// Why a server that answered in its protocol is not ready, or not for this client: the
+/// classes of [`Failure::NotReady`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReadyReason {
+    /// `db_starting`: starting up, shutting down, in recovery, not accepting connections.
+    Starting,
+    /// `db_not_primary`: a replica (read-only) when a primary was asked for.
+    NotPrimary,
+    /// `db_too_many_connections`: at its connection limit.
+    TooManyConnections,
+    /// `db_unknown_database`: the database named in the target does not exist.
+    UnknownDatabase,
+    /// `db_host_blocked`: the server blocks this client's host (MySQL 1129).
+    HostBlocked,
+    /// `db_loading`: loading its dataset into memory (Redis `LOADING`).
+    Loading,
+    /// `db_busy`: busy running a script (Redis `BUSY`).
+    Busy,
+    /// `auth_failed`: the login was refused; waiting will not fix a wrong password.
+    AuthFailed,
+    /// `server_unavailable`: the server refused the session for another reason of its own.
+    Unavailable,
+}
+
+impl NotReadyReason {
+    /// The class of a failure with this reason.
+    pub fn class(self) -> FailureClass {
+        match self {
+            NotReadyReason::Starting => FailureClass::DbStarting,
+            NotReadyReason::NotPrimary => FailureClass::DbNotPrimary,
+            NotReadyReason::TooManyConnections => FailureClass::DbTooManyConnections,
+            NotReadyReason::UnknownDatabase => FailureClass::DbUnknownDatabase,
+            NotReadyReason::HostBlocked => FailureClass::DbHostBlocked,
+            NotReadyReason::Loading => FailureClass::DbLoading,
+            NotReadyReason::Busy => FailureClass::DbBusy,
+            NotReadyReason::AuthFailed => FailureClass::AuthFailed,
+            NotReadyReason::Unavailable => FailureClass::ServerUnavailable,
+        }
+    }
+
+    /// A few words, for the timeline: `starting up`, `login refused`.
+    pub fn words(self) -> &'static str {
+        match self {
+            NotReadyReason::Starting => "starting up",
+            NotReadyReason::NotPrimary => "not the primary",
+            NotReadyReason::TooManyConnections => "too many connections",
+            NotReadyReason::UnknownDatabase => "no such database",
+            NotReadyReason::HostBlocked => "host blocked",
+            NotReadyReason::Loading => "loading its dataset",
+            NotReadyReason::Busy => "busy",
+            NotReadyReason::AuthFailed => "login refused",
+            NotReadyReason::Unavailable => "unavailable",
+        }
+    }
 }
 
 /// What exactly was wrong with the server's certificate.
@@ -275,6 +342,24 @@ pub enum FailureClass {
     GrpcUnimplemented,
     /// `grpc_status`: the gRPC call ended with another non-zero status.
     GrpcStatus,
+    /// `db_starting`: a database starting up, shutting down or in recovery.
+    DbStarting,
+    /// `db_not_primary`: a replica, when a primary (read-write, `role=master`) was asked for.
+    DbNotPrimary,
+    /// `db_too_many_connections`: the server is at its connection limit.
+    DbTooManyConnections,
+    /// `db_unknown_database`: the database named in the target does not exist.
+    DbUnknownDatabase,
+    /// `db_host_blocked`: the server blocks this client's host.
+    DbHostBlocked,
+    /// `db_loading`: the server is loading its dataset.
+    DbLoading,
+    /// `db_busy`: the server is busy running a script.
+    DbBusy,
+    /// `auth_failed`: the login with the target's credentials was refused.
+    AuthFailed,
+    /// `server_unavailable`: a broker refused the session for a reason of its own.
+    ServerUnavailable,
     /// `local_limit`: stillup itself ran out of something: no evidence about the target.
     LocalLimit,
 }
@@ -304,6 +389,15 @@ impl FailureClass {
         FailureClass::GrpcServiceUnknown,
         FailureClass::GrpcUnimplemented,
         FailureClass::GrpcStatus,
+        FailureClass::DbStarting,
+        FailureClass::DbNotPrimary,
+        FailureClass::DbTooManyConnections,
+        FailureClass::DbUnknownDatabase,
+        FailureClass::DbHostBlocked,
+        FailureClass::DbLoading,
+        FailureClass::DbBusy,
+        FailureClass::AuthFailed,
+        FailureClass::ServerUnavailable,
         FailureClass::LocalLimit,
     ];
 
@@ -332,6 +426,15 @@ impl FailureClass {
             FailureClass::GrpcServiceUnknown => "grpc_service_unknown",
             FailureClass::GrpcUnimplemented => "grpc_unimplemented",
             FailureClass::GrpcStatus => "grpc_status",
+            FailureClass::DbStarting => "db_starting",
+            FailureClass::DbNotPrimary => "db_not_primary",
+            FailureClass::DbTooManyConnections => "db_too_many_connections",
+            FailureClass::DbUnknownDatabase => "db_unknown_database",
+            FailureClass::DbHostBlocked => "db_host_blocked",
+            FailureClass::DbLoading => "db_loading",
+            FailureClass::DbBusy => "db_busy",
+            FailureClass::AuthFailed => "auth_failed",
+            FailureClass::ServerUnavailable => "server_unavailable",
             FailureClass::LocalLimit => "local_limit",
         }
     }
@@ -398,6 +501,7 @@ impl Failure {
             Failure::GrpcServiceUnknown { .. } => FailureClass::GrpcServiceUnknown,
             Failure::GrpcUnimplemented { .. } => FailureClass::GrpcUnimplemented,
             Failure::GrpcStatus { .. } => FailureClass::GrpcStatus,
+            Failure::NotReady { reason, .. } => reason.class(),
         }
     }
 
@@ -451,6 +555,7 @@ impl Failure {
             Failure::GrpcServiceUnknown { .. } => "gRPC service unknown".into(),
             Failure::GrpcUnimplemented { .. } => "no gRPC health service".into(),
             Failure::GrpcStatus { code, .. } => format!("gRPC {}", grpc_code_name(*code)),
+            Failure::NotReady { reason, .. } => reason.words().into(),
         }
     }
 
@@ -516,6 +621,7 @@ impl Failure {
             Failure::GrpcUnimplemented { message } | Failure::GrpcStatus { message, .. } => {
                 vec![message]
             }
+            Failure::NotReady { said, .. } => vec![said],
             Failure::ResponseTimeout { .. }
             | Failure::BodyTimeout { .. }
             | Failure::BodyTooLarge { .. }
@@ -775,6 +881,19 @@ impl fmt::Display for Failure {
                 }
                 Ok(())
             }
+            Failure::NotReady {
+                reason: NotReadyReason::AuthFailed,
+                server,
+                said,
+            } => write!(
+                f,
+                "{server} refused the login: {said} — check the user and password"
+            ),
+            Failure::NotReady {
+                reason,
+                server,
+                said,
+            } => write!(f, "{server} is {}: {said}", reason.words()),
         }
     }
 }

@@ -169,6 +169,17 @@ pub enum TargetError {
         /// The target string as given.
         input: String,
     },
+    /// A database or broker URL that its protocol module refused: a bad port, an unknown
+    /// query parameter or value, a path that cannot name a database.
+    #[error("{input:?} {problem}; write it like {example}")]
+    Malformed {
+        /// The target string as given (credentials hidden).
+        input: String,
+        /// What is wrong, e.g. `has an unknown parameter "sslmod"`.
+        problem: String,
+        /// A well-formed target of the same kind to copy.
+        example: &'static str,
+    },
     /// A socket path longer than a Unix socket address holds.
     #[error("{input:?} names a socket path of {len} bytes, longer than the {MAX_SOCKET_PATH} a unix socket address can hold; use a shorter path (e.g. a symlink to its directory)")]
     UnixPathTooLong {
@@ -612,7 +623,7 @@ fn written_host_is_empty(input: &str) -> bool {
 }
 
 /// The user's text for an error message: the whole input is one URL, whatever it holds.
-fn redact_input(input: &str) -> String {
+pub(crate) fn redact_input(input: &str) -> String {
     redact_value(input)
 }
 

@@ -8,6 +8,8 @@
 //! the behaviour applied is the one of the phase in force when that connection's request head has
 //! been read.
 
+pub mod services;
+
 use std::fmt;
 use std::future::{pending, poll_fn};
 use std::io;

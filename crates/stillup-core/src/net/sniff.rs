@@ -106,6 +106,42 @@ pub fn mismatch(expected: Expect, bytes: &[u8]) -> Option<Failure> {
     })
 }
 
+/// `protocol_mismatch` for a protocol stillup decodes itself (a database's or a broker's
+/// greeting): `expected` says what should have come, e.g. `a PostgreSQL message`; `bytes` are
+/// what came first. The caller's decoder has already decided the bytes cannot be it.
+pub fn other_protocol(expected: &str, bytes: &[u8]) -> Failure {
+    Failure::ProtocolMismatch {
+        expected: expected.to_string(),
+        spoken: spoken_to_a_client(bytes).map(str::to_string),
+        excerpt: excerpt(bytes),
+    }
+}
+
+/// Who seems to be answering a database or broker client, when the bytes are a well-known
+/// protocol's.
+fn spoken_to_a_client(bytes: &[u8]) -> Option<&'static str> {
+    let text = |prefix: &[u8]| bytes.starts_with(prefix);
+    Some(if text(b"HTTP/") {
+        "an HTTP server"
+    } else if matches!(bytes, [0x15 | 0x16, 3, ..]) {
+        "a TLS server: use the scheme's TLS form"
+    } else if text(b"SSH-") {
+        "an SSH server"
+    } else if text(b"INFO {") {
+        "a NATS server"
+    } else if text(b"-ERR") || text(b"-NOAUTH") || text(b"+PONG") {
+        "a Redis server"
+    } else if text(b"AMQP") {
+        "an AMQP broker"
+    } else if matches!(bytes, [_, _, _, 0, 10, ..]) {
+        "a MySQL server"
+    } else if text(b"220") {
+        "an SMTP or FTP server"
+    } else {
+        return None;
+    })
+}
+
 /// Who seems to be answering, and what to try, for protocols recognisable by their first bytes.
 fn spoken(expected: Expect, bytes: &[u8]) -> Option<&'static str> {
     let text = |prefix: &[u8]| bytes.starts_with(prefix);

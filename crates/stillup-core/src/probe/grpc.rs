@@ -29,7 +29,7 @@ use crate::net::overrides::AddressOverrides;
 use crate::net::sniff::{Expect, Sniffed};
 use crate::net::{connect, tls};
 use crate::probe::http::h2_request_failure;
-use crate::probe::{AbortOnDrop, ProbeResult, Prober};
+use crate::probe::{AbortOnDrop, Configure, ProbeResult, Prober};
 use crate::target::GrpcTarget;
 use crate::timings::PhaseTimings;
 
@@ -504,5 +504,19 @@ mod tests {
             p.judge_message(b"<html>").unwrap_err().class(),
             "invalid_response"
         );
+    }
+}
+
+impl Configure for GrpcProbe {
+    fn set_addresses(&mut self, addresses: AddressOverrides) {
+        self.addresses = addresses;
+    }
+
+    fn set_max_latency(&mut self, limit: Option<Duration>) {
+        self.max_latency = limit;
+    }
+
+    fn set_tls(&mut self, config: &Arc<rustls::ClientConfig>) {
+        GrpcProbe::set_tls(self, config);
     }
 }

@@ -37,7 +37,7 @@ use crate::net::proxy::{self, Proxy, ProxySettings};
 use crate::net::sniff::{Expect, FirstBytes, Sniffed};
 use crate::net::{connect, tls};
 use crate::probe::pool::{ConnectionPool, Idle, Io};
-use crate::probe::{AbortOnDrop, ProbeResult, Prober};
+use crate::probe::{AbortOnDrop, Configure, ProbeResult, Prober};
 use crate::target::HttpTarget;
 use crate::timings::PhaseTimings;
 
@@ -895,6 +895,20 @@ fn can_carry_another(version: http::Version, status: StatusCode, headers: &Heade
         || headers.contains_key(http::header::CONTENT_LENGTH)
         || headers.contains_key(http::header::TRANSFER_ENCODING);
     version == http::Version::HTTP_11 && !closes && delimited
+}
+
+impl Configure for HttpProbe {
+    fn set_addresses(&mut self, addresses: AddressOverrides) {
+        self.addresses = addresses;
+    }
+
+    fn set_max_latency(&mut self, limit: Option<Duration>) {
+        self.conditions.max_latency = limit;
+    }
+
+    fn set_tls(&mut self, config: &Arc<rustls::ClientConfig>) {
+        self.tls = Arc::clone(config);
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,14 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::deadline::Deadline;
 use crate::failure::Failure;
+use crate::login::Login;
+use crate::net::overrides::AddressOverrides;
+use crate::redact::Secret;
 use crate::target::Target;
 use crate::timings::PhaseTimings;
 
@@ -66,6 +70,23 @@ pub trait Prober {
     fn reuses_connections(&self) -> bool {
         false
     }
+}
+
+/// What every kind of probe takes from the command line or a config file besides its target.
+/// The command line refuses an option a kind has no use for before any probe is built, so the
+/// defaults below (ignore it) are never reached with a value the user gave.
+pub trait Configure {
+    /// `--resolve` / `--connect-to`: where to connect instead of where DNS points.
+    fn set_addresses(&mut self, addresses: AddressOverrides);
+    /// `--max-latency`: the slowest acceptable answer.
+    fn set_max_latency(&mut self, limit: Option<Duration>);
+    /// Trust and client certificate (`--cacert`, `--insecure`, `--cert/--key`), for kinds that
+    /// speak TLS.
+    fn set_tls(&mut self, _config: &Arc<rustls::ClientConfig>) {}
+    /// `--user USER:SECRET`: replaces the credentials of the target's URL.
+    fn set_login(&mut self, _login: Login) {}
+    /// `--bearer TOKEN`, for kinds that log in with a token.
+    fn set_token(&mut self, _token: Secret) {}
 }
 
 /// A probe of any supported kind, built from a [`Target`]. Exhaustive, like [`Target`]: the

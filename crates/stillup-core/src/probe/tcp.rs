@@ -8,7 +8,7 @@ use crate::deadline::Deadline;
 use crate::failure::Failure;
 use crate::net::connect;
 use crate::net::overrides::AddressOverrides;
-use crate::probe::{ProbeResult, Prober};
+use crate::probe::{Configure, ProbeResult, Prober};
 use crate::target::TcpTarget;
 use crate::timings::PhaseTimings;
 
@@ -78,5 +78,15 @@ impl Prober for TcpProbe {
 
     fn kind(&self) -> &'static str {
         "tcp"
+    }
+}
+
+impl Configure for TcpProbe {
+    fn set_addresses(&mut self, addresses: AddressOverrides) {
+        self.addresses = addresses;
+    }
+
+    fn set_max_latency(&mut self, limit: Option<Duration>) {
+        self.max_latency = limit;
     }
 }

@@ -410,6 +410,20 @@ fn classify(e: &hyper::Error, stage: Stage) -> Failure {
     }
 }
 
+impl Configure for GrpcProbe {
+    fn set_addresses(&mut self, addresses: AddressOverrides) {
+        self.addresses = addresses;
+    }
+
+    fn set_max_latency(&mut self, limit: Option<Duration>) {
+        self.max_latency = limit;
+    }
+
+    fn set_tls(&mut self, config: &Arc<rustls::ClientConfig>) {
+        GrpcProbe::set_tls(self, config);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -504,19 +518,5 @@ mod tests {
             p.judge_message(b"<html>").unwrap_err().class(),
             "invalid_response"
         );
-    }
-}
-
-impl Configure for GrpcProbe {
-    fn set_addresses(&mut self, addresses: AddressOverrides) {
-        self.addresses = addresses;
-    }
-
-    fn set_max_latency(&mut self, limit: Option<Duration>) {
-        self.max_latency = limit;
-    }
-
-    fn set_tls(&mut self, config: &Arc<rustls::ClientConfig>) {
-        GrpcProbe::set_tls(self, config);
     }
 }

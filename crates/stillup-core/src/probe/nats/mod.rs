@@ -49,7 +49,7 @@ use wire::{Credentials, ErrorKind, Info, ServerLine};
 pub const SCHEMES: &[&str] = &["nats", "nats+tls"];
 /// Where NATS listens for clients unless told otherwise.
 pub const DEFAULT_PORT: u16 = 4222;
-const EXAMPLE: &str = "nats://app:secret@127.0.0.1:4222";
+const EXAMPLE: &str = "nats://127.0.0.1:4222";
 /// Who `Failure::NotReady` names.
 const SERVER: &str = "NATS";
 /// Characters of a server's line kept in a failure.
@@ -96,6 +96,7 @@ impl NatsTarget {
                 return Err(TargetError::UnsupportedScheme {
                     input: redact_input(trimmed),
                     scheme: other.to_string(),
+                    supported: crate::probe::supported_schemes(),
                 })
             }
         };

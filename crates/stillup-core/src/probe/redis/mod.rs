@@ -44,7 +44,7 @@ use wire::{ErrorCode, Reply, ServerError};
 pub const SCHEMES: &[&str] = &["redis", "rediss"];
 /// Where Redis listens unless told otherwise.
 pub const DEFAULT_PORT: u16 = 6379;
-const EXAMPLE: &str = "redis://:secret@127.0.0.1:6379/0?role=master";
+const EXAMPLE: &str = "redis://127.0.0.1:6379/0?role=master";
 /// Who `Failure::NotReady` names.
 const SERVER: &str = "Redis";
 /// The most bytes buffered for one reply (a reply is decoded only once it is whole).
@@ -84,6 +84,7 @@ impl RedisTarget {
                 return Err(TargetError::UnsupportedScheme {
                     input: redact_input(trimmed),
                     scheme: other.to_string(),
+                    supported: crate::probe::supported_schemes(),
                 })
             }
         };

@@ -471,7 +471,7 @@ async fn tls_follows_the_scheme_or_the_servers_info() {
         return;
     };
     let trusting = client_config(&TlsOptions {
-        ca_files: vec![cert_file.clone()],
+        ca: vec![crate::net::tls::Pem::read(&cert_file).unwrap()],
         ..TlsOptions::default()
     })
     .unwrap();

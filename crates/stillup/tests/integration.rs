@@ -19,9 +19,11 @@ mod integration {
     mod hostile;
     mod http2;
     mod limits;
+    mod nats;
     mod network;
     mod output;
     mod proxy;
+    mod redis;
     mod request;
     mod reverse;
     mod schema;

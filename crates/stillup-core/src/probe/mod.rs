@@ -15,6 +15,7 @@ use crate::redact::Secret;
 use crate::target::Target;
 use crate::timings::PhaseTimings;
 
+pub mod amqp;
 pub mod grpc;
 pub mod http;
 pub mod mqtt;

@@ -7,6 +7,7 @@
 mod integration {
     mod support;
 
+    mod amqp;
     mod broken_http;
     mod conditions;
     mod config;
@@ -19,6 +20,7 @@ mod integration {
     mod hostile;
     mod http2;
     mod limits;
+    mod mqtt;
     mod network;
     mod output;
     mod proxy;

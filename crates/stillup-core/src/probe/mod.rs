@@ -265,6 +265,14 @@ kinds! {
     Grpc(grpc::GrpcTarget, GrpcProbe) {
         name: "grpc", noun: "a gRPC target", tls: true, login: true, token: true,
     }
+    /// `amqp://[user[:secret]@]host[:port][/vhost]` and `amqps://…`: an AMQP 0-9-1 broker.
+    Amqp(amqp::AmqpTarget, AmqpProbe) {
+        name: "amqp", noun: "an AMQP broker", tls: true, login: true, token: false,
+    }
+    /// `mqtt://[user[:secret]@]host[:port]` and `mqtts://…`: an MQTT 3.1.1 broker.
+    Mqtt(mqtt::MqttTarget, MqttProbe) {
+        name: "mqtt", noun: "an MQTT broker", tls: true, login: true, token: false,
+    }
 }
 
 impl Target {

@@ -7,11 +7,13 @@
 //! Start → Start-Ok, Tune → Tune-Ok, Open → Open-Ok, then a clean Close → Close-Ok.
 //!
 //! A Connection.Close from the broker decides the class from its reply code: 403
-//! ACCESS_REFUSED is `auth_failed`, and so is 403 or 530 NOT_ALLOWED in answer to Open (no
-//! such virtual host, or no permission on it: RabbitMQ says both with the same code, and a
-//! login that may not open the vhost is refused access whichever it is); any other code is
-//! `server_unavailable` with the code and the broker's words. A broker that closes the socket
-//! right after the login (RabbitMQ does, unless asked for a Close first) is `auth_failed` too.
+//! ACCESS_REFUSED is `auth_failed`, before or after Open; any other code is
+//! `server_unavailable` with the code and the broker's words. That includes 530 NOT_ALLOWED in
+//! answer to Open: RabbitMQ says it both for a vhost that does not exist (yet: a provisioning
+//! step may still create it, so waiting can help) and for a user without permission on it, and
+//! the code cannot tell them apart; the broker's words, kept in the failure, do. A broker that
+//! closes the socket right after the login (RabbitMQ does, unless asked for a Close first) is
+//! `auth_failed` too.
 
 pub mod wire;
 
@@ -97,6 +99,7 @@ impl AmqpTarget {
                 return Err(TargetError::UnsupportedScheme {
                     input: shown(),
                     scheme: other.to_string(),
+                    supported: crate::probe::supported_schemes(),
                 })
             }
         };
@@ -369,7 +372,7 @@ impl AmqpProbe {
             Some(Method::Close { code, text }) => {
                 conn.goodbye(&wire::close_ok()).await;
                 let reason = match code {
-                    403 | 530 => NotReadyReason::AuthFailed,
+                    403 => NotReadyReason::AuthFailed,
                     _ => NotReadyReason::Unavailable,
                 };
                 let vhost = &self.target.vhost;

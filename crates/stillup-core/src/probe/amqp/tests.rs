@@ -94,7 +94,7 @@ async fn the_shared_rabbitmq_is_ready_and_judges_a_login_and_a_vhost() {
 
     let vhost = probe(&format!("amqp://guest:guest@{addr}/no_such_vhost"));
     let (class, text) = class_of(&vhost, BUDGET).await.unwrap_err();
-    assert_eq!(class, FailureClass::AuthFailed, "{text}");
+    assert_eq!(class, FailureClass::ServerUnavailable, "{text}");
     assert!(
         text.contains("no_such_vhost") && text.contains("530"),
         "{text}"
@@ -193,6 +193,20 @@ async fn a_close_from_the_broker_decides_by_its_reply_code() {
     ];
     let (class, _) = scripted_class(refused, false, "u:p@").await.unwrap_err();
     assert_eq!(class, FailureClass::AuthFailed);
+    // After Open: 403 is a refused login, 530 (no such vhost, or no permission) the broker's
+    // own reason.
+    let tune = wire::method_frame(30, &[0, 0, 0, 2, 0, 0, 0, 0]);
+    for (code, expected) in [
+        (403, FailureClass::AuthFailed),
+        (530, FailureClass::ServerUnavailable),
+    ] {
+        let mut after_open = tune.clone();
+        after_open.extend_from_slice(&close_frame(code, "NOT_ALLOWED - vhost x not found"));
+        let (class, text) = scripted_class(vec![start(), after_open], false, "u:p@")
+            .await
+            .unwrap_err();
+        assert_eq!(class, expected, "{text}");
+    }
     // RabbitMQ's other way of refusing a login: the socket closes after Start-Ok.
     let (class, text) = scripted_class(vec![start(), vec![]], false, "u:p@")
         .await

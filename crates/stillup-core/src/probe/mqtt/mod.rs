@@ -85,6 +85,7 @@ impl MqttTarget {
                 return Err(TargetError::UnsupportedScheme {
                     input: shown(),
                     scheme: other.to_string(),
+                    supported: crate::probe::supported_schemes(),
                 })
             }
         };

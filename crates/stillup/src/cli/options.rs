@@ -3,14 +3,15 @@
 //! config file takes it for one target or for the whole run, the commands that have it and
 //! the kinds of target it applies to.
 //!
-//! What derives from [`OPTIONS`]: each option's `--help` text, short flag, value name, its
-//! `STILLUP_*` variable and whether `--help` hides the variable's value (clap's `mut_args` in
-//! `args.rs` calls [`declared`]); the config file's keys, their types and which table may
-//! hold them (`file.rs`); the "does not apply to this kind" check (`config.rs`); which
-//! variables are split into lines. What the tests below check against it: the rest of clap's
-//! arguments (`args.rs`: names, choices, defaults, switches and lists, which commands have
-//! them), the fields the config file's values are layered into, and the README's flag
-//! table, applicability table, config key lists and variable lists.
+//! What derives from [`OPTIONS`]: each option's `--help` text, short flag, value name,
+//! default, its `STILLUP_*` variable and whether `--help` hides the variable's value (clap's
+//! `mut_args` in `args.rs` calls [`declared`]); the config file's keys, their types and which
+//! table may hold them (`file.rs`); the "does not apply to this kind" check (`config.rs`), by
+//! what each kind of the registry can do; which variables are split into lines; the README's
+//! applicability table ([`applicability_table`]). What the tests below check against it: the
+//! rest of clap's arguments (`args.rs`: names, choices, switches and lists, which commands
+//! have them), the fields the config file's values are layered into, and the README's flag
+//! table, config key lists and variable lists.
 //!
 //! An option is either used for a target or refused before any request — never accepted and
 //! silently ignored.
@@ -320,6 +321,11 @@ pub fn declared(command: Command, arg: clap::Arg) -> clap::Arg {
         return arg;
     };
     let arg = arg.help(option.help).hide_env_values(option.secret);
+    // The default is declared once, here; an argument with one is never required.
+    let arg = match option.default {
+        Some(default) => arg.default_value(default).required(false),
+        None => arg,
+    };
     let arg = match option.value {
         One(name) | Many(name) | Optional(name) | Positional(name) => arg.value_name(name),
         Switch | Choice(_) => arg,
@@ -379,6 +385,55 @@ pub fn applies(key: &str, kind: Kind) -> bool {
 pub fn described(key: &str) -> String {
     let schemes: Vec<String> = kinds(key).iter().map(|k| k.info().scheme_list()).collect();
     format!("{} targets", schemes.join(", "))
+}
+
+/// The README's table of which options apply to which kind of target: a column per kind of
+/// the registry, a row per [`Applies`], the flags of each row in [`OPTIONS`]' order.
+pub fn applicability_table() -> String {
+    let mut columns = vec!["options".to_string()];
+    columns.extend(Kind::ALL.iter().map(|kind| {
+        let schemes: Vec<String> = kind
+            .info()
+            .schemes
+            .iter()
+            .map(|s| format!("`{s}://`"))
+            .collect();
+        schemes.join(" ")
+    }));
+    let mut table = format!("| {} |\n", columns.join(" | "));
+    table.push_str(&"|---".repeat(columns.len()));
+    table.push_str("|\n");
+    let rows = [
+        Applies::Http,
+        Applies::HttpGrpc,
+        Applies::Login,
+        Applies::Token,
+        Applies::Tls,
+        Applies::All,
+    ];
+    for applies in rows {
+        let mut flags: Vec<String> = Vec::new();
+        for option in OPTIONS.iter().filter(|o| o.kinds == applies) {
+            let flag = match (option.value, option.short) {
+                (Positional(_), _) => continue,
+                (_, Some(short)) => format!("`-{short}`/`--{}`", option.name),
+                (_, None) => format!("`--{}`", option.name),
+            };
+            if !flags.contains(&flag) {
+                flags.push(flag);
+            }
+        }
+        let label = match applies {
+            Applies::All => "everything else: timing, `--max-latency`, `--resolve`, `--connect-to`, output, `watch`'s own".to_string(),
+            _ => flags.join(", "),
+        };
+        let cells: Vec<&str> = Kind::ALL
+            .iter()
+            .map(|kind| if applies.to(*kind) { "yes" } else { "refused" })
+            .collect();
+        table.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
+    }
+    table
 }
 
 #[cfg(test)]
@@ -678,51 +733,16 @@ mod tests {
         );
     }
 
-    /// The README's table of which options apply to which kind of target says what
-    /// [`OPTIONS`] says: "refused" exactly where an option does not apply.
+    /// The README's table of which options apply to which kind of target is the one
+    /// [`applicability_table`] makes from [`OPTIONS`] and the registry's kinds: a new kind or
+    /// option changes it, and this test prints the table to paste.
     #[test]
     fn the_readmes_applicability_table_is_the_declaration() {
-        // One column per kind of the registry, named by its schemes.
-        let columns: Vec<String> = Kind::ALL
-            .iter()
-            .map(|kind| {
-                let schemes: Vec<String> = kind
-                    .info()
-                    .schemes
-                    .iter()
-                    .map(|s| format!("`{s}://`"))
-                    .collect();
-                schemes.join(" ")
-            })
-            .collect();
-        let header = format!("| options | {} |", columns.join(" | "));
-        let header: &'static str = Box::leak(header.into_boxed_str());
-        let rows = table(header);
-        let kinds = Kind::ALL;
-        let mut named = Vec::new();
-        for row in &rows {
-            let everything_else = row[0].starts_with("everything else");
-            let flags: Vec<&str> = if everything_else {
-                OPTIONS
-                    .iter()
-                    .map(|o| o.name)
-                    .filter(|n| !named.contains(n))
-                    .collect()
-            } else {
-                flags_in(row[0])
-            };
-            for name in &flags {
-                for (kind, cell) in kinds.iter().zip(&row[1..]) {
-                    assert_eq!(
-                        applies(name, *kind),
-                        *cell != "refused",
-                        "the README says {cell} for --{name} on {}",
-                        kind.info().noun
-                    );
-                }
-            }
-            named.extend(flags);
-        }
+        let table = applicability_table();
+        assert!(
+            README.contains(&table),
+            "the README's applicability table differs from the declaration; it should read:\n\n{table}"
+        );
     }
 
     /// The README's lists of config keys: those a `[targets.NAME]` table takes, and those

@@ -7,6 +7,7 @@
 mod integration {
     mod support;
 
+    mod amqp;
     mod broken_http;
     mod conditions;
     mod config;
@@ -20,6 +21,7 @@ mod integration {
     mod http2;
     mod limits;
     mod nats;
+    mod mqtt;
     mod network;
     mod output;
     mod proxy;

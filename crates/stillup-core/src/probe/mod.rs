@@ -32,9 +32,11 @@ use crate::target::{redact_input, TargetError};
 
 mod prober;
 
+pub mod amqp;
 pub mod grpc;
 pub mod http;
 pub mod nats;
+pub mod mqtt;
 pub mod pool;
 pub mod redis;
 pub mod tcp;
@@ -277,6 +279,13 @@ kinds! {
     /// then `CONNECT` and `PING`.
     Nats(nats::NatsTarget, NatsProbe) {
         name: "nats", noun: "a NATS target", tls: true, login: true, token: true,
+    /// `amqp://[user[:secret]@]host[:port][/vhost]` and `amqps://…`: an AMQP 0-9-1 broker.
+    Amqp(amqp::AmqpTarget, AmqpProbe) {
+        name: "amqp", noun: "an AMQP broker", tls: true, login: true, token: false,
+    }
+    /// `mqtt://[user[:secret]@]host[:port]` and `mqtts://…`: an MQTT 3.1.1 broker.
+    Mqtt(mqtt::MqttTarget, MqttProbe) {
+        name: "mqtt", noun: "an MQTT broker", tls: true, login: true, token: false,
     }
 }
 

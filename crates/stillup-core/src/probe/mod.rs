@@ -17,6 +17,7 @@ use crate::timings::PhaseTimings;
 
 pub mod grpc;
 pub mod http;
+pub mod mysql;
 pub mod pool;
 pub mod tcp;
 

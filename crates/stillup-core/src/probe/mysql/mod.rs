@@ -18,9 +18,10 @@
 //! Known limit: `caching_sha2_password`'s full authentication (the server's cache has no entry
 //! for the user yet) needs the password itself; stillup sends it only over TLS and, over plain
 //! TCP, fails with `auth_failed` telling to use `ssl-mode=required` rather than carry an RSA
-//! implementation. A login attempt without credentials counts, on MySQL, as an aborted
-//! connection towards `max_connect_errors` (loopback clients excepted): give a user when
-//! polling a MySQL server from another host for long.
+//! implementation. A check without credentials ends the connection before any login, which
+//! MySQL may count as an interrupted connection towards `max_connect_errors` (loopback clients
+//! excepted; any successful login from the host resets the count): give a user when polling a
+//! MySQL server from another host for long.
 //!
 //! The bytes are `wire.rs`'s; this file does the I/O, each read and write within the budget.
 

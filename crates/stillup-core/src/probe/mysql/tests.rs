@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 use stillup_testkit::services;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::wire::{caching_sha2, caps, frame, native_password, take_packet};
+use super::wire::{caching_sha2, caps, frame, native_password};
 use super::*;
 use crate::net::tls::{client_config, TlsOptions};
 
@@ -393,20 +393,20 @@ where
     addr
 }
 
-async fn read_packet(stream: &mut TcpStream) -> Packet {
-    let mut buf = Vec::new();
-    loop {
-        if let Some((packet, _)) = take_packet(&buf).unwrap() {
-            return packet;
-        }
-        let mut chunk = [0u8; 1024];
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "the client closed early");
-        buf.extend_from_slice(&chunk[..n]);
+/// One packet, read exactly (what follows it, e.g. a TLS ClientHello, stays in the socket).
+async fn read_packet<S: AsyncRead + Unpin>(stream: &mut S) -> Packet {
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).await.unwrap();
+    let len = usize::from(header[0]) | usize::from(header[1]) << 8 | usize::from(header[2]) << 16;
+    let mut payload = vec![0u8; len];
+    stream.read_exact(&mut payload).await.unwrap();
+    Packet {
+        seq: header[3],
+        payload,
     }
 }
 
-async fn send(stream: &mut TcpStream, seq: u8, payload: &[u8]) {
+async fn send<S: AsyncWrite + Unpin>(stream: &mut S, seq: u8, payload: &[u8]) {
     stream.write_all(&frame(seq, payload)).await.unwrap();
 }
 
@@ -457,7 +457,7 @@ fn parse_response(payload: &[u8]) -> (String, Vec<u8>, String) {
 }
 
 /// Answer `SELECT 1` with one column and one row, then wait for COM_QUIT.
-async fn answer_select_1(stream: &mut TcpStream) {
+async fn answer_select_1<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) {
     let query = read_packet(stream).await;
     assert_eq!(
         (query.seq, query.payload.as_slice()),
@@ -667,4 +667,72 @@ async fn silence_is_response_timeout_and_a_close_is_reset() {
         .probe_once(&Deadline::after(Duration::from_millis(500)))
         .await;
     assert_eq!(class(&r), "response_timeout", "{:?}", r.result);
+}
+
+/// A rustls server configuration with a fresh self-signed certificate for 127.0.0.1.
+fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+#[tokio::test]
+async fn full_caching_sha2_auth_over_tls_sends_the_password() {
+    let acceptor = tls_acceptor();
+    let addr = scripted(|mut s| async move {
+        send(
+            &mut s,
+            0,
+            &greeting("8.0.36", "caching_sha2_password", caps::SSL),
+        )
+        .await;
+        let ssl_request = read_packet(&mut s).await;
+        assert_eq!((ssl_request.seq, ssl_request.payload.len()), (1, 32));
+        let flags = u32::from_le_bytes(ssl_request.payload[..4].try_into().unwrap());
+        assert_ne!(flags & caps::SSL, 0);
+        let mut s = acceptor.accept(s).await.unwrap();
+        let response = read_packet(&mut s).await;
+        assert_eq!(response.seq, 2);
+        send(&mut s, 3, &[0x01, wire::PERFORM_FULL_AUTH]).await;
+        let clear = read_packet(&mut s).await;
+        assert_eq!((clear.seq, clear.payload.as_slice()), (4, &b"s3cret\0"[..]));
+        send(&mut s, 5, OK).await;
+        answer_select_1(&mut s).await;
+    })
+    .await;
+    let r = check(&probe(&format!(
+        "mysql://app:s3cret@{addr}?ssl-mode=required"
+    )))
+    .await;
+    assert_eq!(class(&r), "ok", "{:?}", r.result);
+    assert!(r.timings.tls.is_some());
+}
+
+#[tokio::test]
+async fn a_server_slower_than_max_latency_is_condition_failed() {
+    let addr = scripted(|mut s| async move {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        send(&mut s, 0, &greeting("8.0.36", "caching_sha2_password", 0)).await;
+        let _ = s.read(&mut [0u8; 64]).await;
+    })
+    .await;
+    let mut p = probe(&format!("mysql://{addr}"));
+    p.set_max_latency(Some(Duration::from_millis(20)));
+    let r = check(&p).await;
+    assert_eq!(class(&r), "condition_failed", "{:?}", r.result);
+    assert!(
+        failure(&r).to_string().contains("handshake"),
+        "{:?}",
+        r.result
+    );
 }

@@ -42,6 +42,7 @@ pub use prober::{Configure, ProbeResult, Prober};
 
 pub use grpc::{GrpcProbe, GrpcTarget};
 pub use http::{HttpProbe, HttpTarget, Scheme};
+pub use mysql::{MysqlProbe, MysqlTarget};
 pub use pool::ConnectionPool;
 pub use tcp::{TcpProbe, TcpTarget};
 
@@ -263,6 +264,11 @@ kinds! {
     /// `grpc://host:port[/service]` and `grpcs://…`: the standard gRPC health check.
     Grpc(grpc::GrpcTarget, GrpcProbe) {
         name: "grpc", noun: "a gRPC target", tls: true, login: true, token: true,
+    }
+    /// `mysql://[user[:secret]@]host[:port][/db][?ssl-mode=…]` and `mariadb://…`: the server's
+    /// handshake, or with a user a login and `SELECT 1`.
+    Mysql(mysql::MysqlTarget, MysqlProbe) {
+        name: "mysql", noun: "a MySQL target", tls: true, login: true, token: false,
     }
 }
 

@@ -182,6 +182,7 @@ impl MysqlTarget {
                 return Err(TargetError::UnsupportedScheme {
                     input: redact_input(trimmed),
                     scheme: other.to_string(),
+                    supported: crate::probe::supported_schemes(),
                 })
             }
         };

@@ -16,8 +16,9 @@
 //! 2. Here: `pub mod <proto>;` and one line in the `kinds!` table below, saying what the kind
 //!    is called and which shared options it takes (TLS, a login, a token).
 //!
-//! Nothing else changes: the command line derives which options apply to the kind, its
-//! messages and the README's tables from [`Kind::ALL`] and [`KindInfo`].
+//! Nothing else in the code changes: the command line derives which options apply to the
+//! kind, and its messages, from [`Kind::ALL`] and [`KindInfo`]. In the docs, the README's
+//! applicability table gains a column: `cargo test -p stillup --lib applicability` prints it.
 
 use std::fmt;
 use std::sync::Arc;

@@ -381,6 +381,55 @@ pub fn described(key: &str) -> String {
     format!("{} targets", schemes.join(", "))
 }
 
+/// The README's table of which options apply to which kind of target: a column per kind of
+/// the registry, a row per [`Applies`], the flags of each row in [`OPTIONS`]' order.
+pub fn applicability_table() -> String {
+    let mut columns = vec!["options".to_string()];
+    columns.extend(Kind::ALL.iter().map(|kind| {
+        let schemes: Vec<String> = kind
+            .info()
+            .schemes
+            .iter()
+            .map(|s| format!("`{s}://`"))
+            .collect();
+        schemes.join(" ")
+    }));
+    let mut table = format!("| {} |\n", columns.join(" | "));
+    table.push_str(&"|---".repeat(columns.len()));
+    table.push_str("|\n");
+    let rows = [
+        Applies::Http,
+        Applies::HttpGrpc,
+        Applies::Login,
+        Applies::Token,
+        Applies::Tls,
+        Applies::All,
+    ];
+    for applies in rows {
+        let mut flags: Vec<String> = Vec::new();
+        for option in OPTIONS.iter().filter(|o| o.kinds == applies) {
+            let flag = match (option.value, option.short) {
+                (Positional(_), _) => continue,
+                (_, Some(short)) => format!("`-{short}`/`--{}`", option.name),
+                (_, None) => format!("`--{}`", option.name),
+            };
+            if !flags.contains(&flag) {
+                flags.push(flag);
+            }
+        }
+        let label = match applies {
+            Applies::All => "everything else: timing, `--max-latency`, `--resolve`, `--connect-to`, output, `watch`'s own".to_string(),
+            _ => flags.join(", "),
+        };
+        let cells: Vec<&str> = Kind::ALL
+            .iter()
+            .map(|kind| if applies.to(*kind) { "yes" } else { "refused" })
+            .collect();
+        table.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
+    }
+    table
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,51 +727,16 @@ mod tests {
         );
     }
 
-    /// The README's table of which options apply to which kind of target says what
-    /// [`OPTIONS`] says: "refused" exactly where an option does not apply.
+    /// The README's table of which options apply to which kind of target is the one
+    /// [`applicability_table`] makes from [`OPTIONS`] and the registry's kinds: a new kind or
+    /// option changes it, and this test prints the table to paste.
     #[test]
     fn the_readmes_applicability_table_is_the_declaration() {
-        // One column per kind of the registry, named by its schemes.
-        let columns: Vec<String> = Kind::ALL
-            .iter()
-            .map(|kind| {
-                let schemes: Vec<String> = kind
-                    .info()
-                    .schemes
-                    .iter()
-                    .map(|s| format!("`{s}://`"))
-                    .collect();
-                schemes.join(" ")
-            })
-            .collect();
-        let header = format!("| options | {} |", columns.join(" | "));
-        let header: &'static str = Box::leak(header.into_boxed_str());
-        let rows = table(header);
-        let kinds = Kind::ALL;
-        let mut named = Vec::new();
-        for row in &rows {
-            let everything_else = row[0].starts_with("everything else");
-            let flags: Vec<&str> = if everything_else {
-                OPTIONS
-                    .iter()
-                    .map(|o| o.name)
-                    .filter(|n| !named.contains(n))
-                    .collect()
-            } else {
-                flags_in(row[0])
-            };
-            for name in &flags {
-                for (kind, cell) in kinds.iter().zip(&row[1..]) {
-                    assert_eq!(
-                        applies(name, *kind),
-                        *cell != "refused",
-                        "the README says {cell} for --{name} on {}",
-                        kind.info().noun
-                    );
-                }
-            }
-            named.extend(flags);
-        }
+        let table = applicability_table();
+        assert!(
+            README.contains(&table),
+            "the README's applicability table differs from the declaration; it should read:\n\n{table}"
+        );
     }
 
     /// The README's lists of config keys: those a `[targets.NAME]` table takes, and those

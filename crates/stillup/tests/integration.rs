@@ -19,6 +19,7 @@ mod integration {
     mod hostile;
     mod http2;
     mod limits;
+    mod mysql;
     mod network;
     mod output;
     mod proxy;

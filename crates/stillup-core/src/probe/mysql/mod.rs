@@ -59,7 +59,8 @@ pub const SCHEMES: &[&str] = &["mysql", "mariadb"];
 /// The port MySQL and MariaDB listen on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 3306;
 /// A well-formed target, for error messages.
-const EXAMPLE: &str = "mysql://app:secret@db.internal:3306/shop?ssl-mode=required";
+// No credentials in it: the command line hides any a message holds, which would hide the example.
+const EXAMPLE: &str = "mysql://db.internal:3306/shop?ssl-mode=required";
 /// The check query run after a login.
 const CHECK_QUERY: &str = "SELECT 1";
 /// Authentication round trips allowed (a switch, a fast-auth result, a full auth, the OK).

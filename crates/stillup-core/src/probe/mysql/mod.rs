@@ -264,9 +264,11 @@ impl MysqlTarget {
         self.port
     }
 
-    /// Whether attempts may use TLS (every mode but DISABLED).
+    /// Whether attempts verify a TLS certificate, and so need the system's trust store:
+    /// VERIFY_CA and VERIFY_IDENTITY. PREFERRED and REQUIRED use TLS without verifying (as the
+    /// MySQL client does), so a broken `SSL_CERT_FILE` cannot stop them.
     pub fn uses_tls(&self) -> bool {
-        self.ssl_mode != SslMode::Disabled
+        self.ssl_mode.verifies()
     }
 
     /// The `ssl-mode`.

@@ -50,7 +50,10 @@ fn targets_default_the_port_and_decode_credentials_and_the_database() {
     assert_eq!(t.login(), None);
     assert_eq!(t.database(), None);
     assert_eq!(t.ssl_mode(), SslMode::Preferred);
-    assert!(t.uses_tls());
+    assert!(
+        !t.uses_tls(),
+        "PREFERRED verifies nothing, so needs no trust store"
+    );
     assert_eq!(t.to_string(), "mysql://db.internal:3306");
 
     let t = target("  MariaDB://app%40x:p%3Ass%2Fw@127.0.0.1:3307/my%20db  ");
@@ -93,6 +96,8 @@ fn ssl_mode_takes_the_mysql_and_the_libpq_spellings() {
         );
     }
     assert!(!target("mysql://h?ssl-mode=disabled").uses_tls());
+    assert!(!target("mysql://h?ssl-mode=required").uses_tls());
+    assert!(target("mysql://h?ssl-mode=verify_ca").uses_tls());
     assert_eq!(
         target("mysql://h/db?ssl-mode=require").to_string(),
         "mysql://h:3306/db?ssl-mode=REQUIRED"

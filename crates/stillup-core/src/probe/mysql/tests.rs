@@ -741,3 +741,19 @@ async fn a_server_slower_than_max_latency_is_condition_failed() {
         r.result
     );
 }
+
+#[tokio::test]
+async fn endless_authentication_requests_are_invalid_response() {
+    let addr = scripted(|mut s| async move {
+        send(&mut s, 0, &greeting("8.0.36", "caching_sha2_password", 0)).await;
+        read_packet(&mut s).await;
+        // "Fast auth succeeded" again and again, never the OK that should follow.
+        for seq in 2..40u8 {
+            send(&mut s, seq, &[0x01, wire::FAST_AUTH_SUCCESS]).await;
+        }
+        let _ = s.read(&mut [0u8; 64]).await;
+    })
+    .await;
+    let r = check(&probe(&format!("mysql://app:pw@{addr}"))).await;
+    assert_eq!(class(&r), "invalid_response", "{:?}", r.result);
+}

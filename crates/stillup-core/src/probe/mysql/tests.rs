@@ -12,7 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::wire::{caching_sha2, caps, frame, native_password};
 use super::*;
-use crate::net::tls::{client_config, TlsOptions};
+use crate::net::tls::{client_config, Pem, TlsOptions};
 
 fn target(input: &str) -> MysqlTarget {
     MysqlTarget::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"))
@@ -338,7 +338,7 @@ impl Drop for OwnMariadb {
 
 fn trusting(cert: &Path) -> Arc<ClientConfig> {
     client_config(&TlsOptions {
-        ca_files: vec![cert.to_path_buf()],
+        ca: vec![Pem::read(cert).unwrap()],
         ..TlsOptions::default()
     })
     .unwrap()

@@ -22,6 +22,7 @@ mod integration {
     mod limits;
     mod nats;
     mod mqtt;
+    mod mysql;
     mod network;
     mod output;
     mod proxy;

@@ -37,6 +37,7 @@ pub mod grpc;
 pub mod http;
 pub mod nats;
 pub mod mqtt;
+pub mod mysql;
 pub mod pool;
 pub mod redis;
 pub mod tcp;
@@ -47,6 +48,7 @@ pub use prober::{Configure, ProbeResult, Prober};
 pub use grpc::{GrpcProbe, GrpcTarget};
 pub use http::{HttpProbe, HttpTarget, Scheme};
 pub use nats::{NatsProbe, NatsTarget};
+pub use mysql::{MysqlProbe, MysqlTarget};
 pub use pool::ConnectionPool;
 pub use redis::{RedisProbe, RedisTarget};
 pub use tcp::{TcpProbe, TcpTarget};
@@ -286,6 +288,10 @@ kinds! {
     /// `mqtt://[user[:secret]@]host[:port]` and `mqtts://…`: an MQTT 3.1.1 broker.
     Mqtt(mqtt::MqttTarget, MqttProbe) {
         name: "mqtt", noun: "an MQTT broker", tls: true, login: true, token: false,
+    /// `mysql://[user[:secret]@]host[:port][/db][?ssl-mode=…]` and `mariadb://…`: the server's
+    /// handshake, or with a user a login and `SELECT 1`.
+    Mysql(mysql::MysqlTarget, MysqlProbe) {
+        name: "mysql", noun: "a MySQL target", tls: true, login: true, token: false,
     }
 }
 

@@ -20,9 +20,9 @@ mod integration {
     mod hostile;
     mod http2;
     mod limits;
-    mod nats;
     mod mqtt;
     mod mysql;
+    mod nats;
     mod network;
     mod output;
     mod proxy;

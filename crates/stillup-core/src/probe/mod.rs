@@ -35,9 +35,9 @@ mod prober;
 pub mod amqp;
 pub mod grpc;
 pub mod http;
-pub mod nats;
 pub mod mqtt;
 pub mod mysql;
+pub mod nats;
 pub mod pool;
 pub mod redis;
 pub mod tcp;
@@ -47,8 +47,8 @@ pub use prober::{Configure, ProbeResult, Prober};
 
 pub use grpc::{GrpcProbe, GrpcTarget};
 pub use http::{HttpProbe, HttpTarget, Scheme};
-pub use nats::{NatsProbe, NatsTarget};
 pub use mysql::{MysqlProbe, MysqlTarget};
+pub use nats::{NatsProbe, NatsTarget};
 pub use pool::ConnectionPool;
 pub use redis::{RedisProbe, RedisTarget};
 pub use tcp::{TcpProbe, TcpTarget};
@@ -272,15 +272,16 @@ kinds! {
     Grpc(grpc::GrpcTarget, GrpcProbe) {
         name: "grpc", noun: "a gRPC target", tls: true, login: true, token: true,
     }
+    /// `mysql://[user[:secret]@]host[:port][/db][?ssl-mode=…]` and `mariadb://…`: the server's
+    /// handshake, or with a user a login and `SELECT 1`.
+    Mysql(mysql::MysqlTarget, MysqlProbe) {
+        name: "mysql", noun: "a MySQL target", tls: true, login: true, token: false,
+    }
     /// `redis://[[user]:secret@]host[:port][/db][?role=master]` and `rediss://…`: `PING`
     /// (after `AUTH`), with `SELECT` and `ROLE` when asked.
     Redis(redis::RedisTarget, RedisProbe) {
         name: "redis", noun: "a Redis target", tls: true, login: true, token: false,
     }
-    /// `nats://[user:secret@|token@]host[:port]` and `nats+tls://…`: the server's `INFO`,
-    /// then `CONNECT` and `PING`.
-    Nats(nats::NatsTarget, NatsProbe) {
-        name: "nats", noun: "a NATS target", tls: true, login: true, token: true,
     /// `amqp://[user[:secret]@]host[:port][/vhost]` and `amqps://…`: an AMQP 0-9-1 broker.
     Amqp(amqp::AmqpTarget, AmqpProbe) {
         name: "amqp", noun: "an AMQP broker", tls: true, login: true, token: false,
@@ -288,10 +289,11 @@ kinds! {
     /// `mqtt://[user[:secret]@]host[:port]` and `mqtts://…`: an MQTT 3.1.1 broker.
     Mqtt(mqtt::MqttTarget, MqttProbe) {
         name: "mqtt", noun: "an MQTT broker", tls: true, login: true, token: false,
-    /// `mysql://[user[:secret]@]host[:port][/db][?ssl-mode=…]` and `mariadb://…`: the server's
-    /// handshake, or with a user a login and `SELECT 1`.
-    Mysql(mysql::MysqlTarget, MysqlProbe) {
-        name: "mysql", noun: "a MySQL target", tls: true, login: true, token: false,
+    }
+    /// `nats://[user:secret@|token@]host[:port]` and `nats+tls://…`: the server's `INFO`,
+    /// then `CONNECT` and `PING`.
+    Nats(nats::NatsTarget, NatsProbe) {
+        name: "nats", noun: "a NATS target", tls: true, login: true, token: true,
     }
 }
 

@@ -18,6 +18,7 @@ use crate::timings::PhaseTimings;
 pub mod grpc;
 pub mod http;
 pub mod pool;
+pub mod postgres;
 pub mod tcp;
 
 pub use grpc::GrpcProbe;

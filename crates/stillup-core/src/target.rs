@@ -7,72 +7,25 @@
 //! request, so a typo never costs a deploy a full timeout. Credentials in a URL are split off
 //! here into a `Secret` so nothing downstream can print them by accident.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
-
 use thiserror::Error;
 use url::Url;
 
 use base64::Engine as _;
 
-use crate::redact::{has_ambiguous_userinfo, is_sensitive_name, redact_value, remember, Secret};
+use crate::redact::{redact_value, remember, Secret};
 
-/// A target to probe, of any supported kind. Exhaustive: the command line (another crate)
-/// matches on it, and a new kind must be a compile error there, not a silent fallback.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    /// `http://` or `https://`: a request whose response must meet the conditions.
-    Http(HttpTarget),
-    /// `tcp://host:port`: healthy when a TCP connection is accepted.
-    Tcp(TcpTarget),
-    /// `grpc://host:port[/service]` or `grpcs://…`: the standard gRPC health check.
-    Grpc(GrpcTarget),
-}
-
-/// An HTTP(S) URL, credentials held apart; for `http+unix://`, the decoded socket path too.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HttpTarget {
-    url: Url,
-    basic_auth: Option<Secret>,
-    socket: Option<PathBuf>,
-}
-
-/// A host and port to connect to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TcpTarget {
-    host: String,
-    port: u16,
-}
-
-/// A gRPC server and the service whose health to ask for (`""`: the server as a whole).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrpcTarget {
-    host: String,
-    port: u16,
-    tls: bool,
-    service: String,
-}
-
-/// The scheme of an HTTP target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// `http://`: plain HTTP over TCP.
-    Http,
-    /// `https://`: HTTP over TLS.
-    Https,
-    /// HTTP/1.1 over a Unix domain socket.
-    HttpUnix,
-}
+// Each kind's target lives in its protocol module; these paths stay for the library's users.
+pub use crate::probe::{GrpcTarget, HttpTarget, Kind, Scheme, Target, TcpTarget};
 
 /// Longest socket path the kernel takes (`sun_path` holds 108 bytes on Linux, 104 on the BSDs,
 /// including the final NUL); longer ones are refused before any attempt.
 #[cfg(target_os = "linux")]
-const MAX_SOCKET_PATH: usize = 107;
+pub(crate) const MAX_SOCKET_PATH: usize = 107;
 #[cfg(not(target_os = "linux"))]
-const MAX_SOCKET_PATH: usize = 103;
+pub(crate) const MAX_SOCKET_PATH: usize = 103;
 
 /// What a `http+unix://` URL looks like, for error messages.
-const UNIX_EXAMPLE: &str = "http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping";
+pub(crate) const UNIX_EXAMPLE: &str = "http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping";
 
 /// Why a target string was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -98,12 +51,14 @@ pub enum TargetError {
         input: String,
     },
     /// A scheme stillup does not probe.
-    #[error("scheme {scheme:?} in {input:?} is not supported; use http://, https://, http+unix://, tcp://, grpc:// or grpcs://")]
+    #[error("scheme {scheme:?} in {input:?} is not supported; use {supported}")]
     UnsupportedScheme {
         /// The target string as given.
         input: String,
         /// The scheme as written, e.g. `grpc`.
         scheme: String,
+        /// Every scheme stillup probes, e.g. `http://, https://, … or grpcs://`.
+        supported: String,
     },
     /// No host after the scheme.
     #[error("{input:?} has no host; write it like http://127.0.0.1:8080/health")]
@@ -190,386 +145,6 @@ pub enum TargetError {
     },
 }
 
-impl Target {
-    /// Parse `http://…`, `https://…`, `http+unix://…`, `tcp://host:port` or
-    /// `grpc[s]://host:port[/service]`.
-    pub fn parse(input: &str) -> Result<Target, TargetError> {
-        let trimmed = input.trim();
-        // Guessing would send a piece of the password, as a host or a path, to the wrong host.
-        if has_ambiguous_userinfo(trimmed) {
-            return Err(TargetError::AmbiguousUserinfo {
-                input: redact_input(trimmed),
-            });
-        }
-        let scheme = trimmed
-            .split_once("://")
-            .map(|(scheme, _)| scheme.to_ascii_lowercase());
-        match scheme.as_deref() {
-            Some("tcp") => TcpTarget::parse(trimmed).map(Target::Tcp),
-            Some("grpc" | "grpcs") => GrpcTarget::parse(trimmed).map(Target::Grpc),
-            _ => HttpTarget::parse(trimmed).map(Target::Http),
-        }
-    }
-
-    /// The HTTP target, if this is one.
-    pub fn as_http(&self) -> Option<&HttpTarget> {
-        match self {
-            Target::Http(http) => Some(http),
-            _ => None,
-        }
-    }
-
-    /// The kind of target, as a stable word (`http`, `tcp`, `grpc`). `http+unix://` targets
-    /// are `http`: the same conditions and fields apply.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Target::Http(_) => "http",
-            Target::Tcp(_) => "tcp",
-            Target::Grpc(_) => "grpc",
-        }
-    }
-}
-
-impl fmt::Display for Target {
-    /// Safe to print: credentials were removed at parse time.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Target::Http(http) => http.fmt(f),
-            Target::Tcp(tcp) => tcp.fmt(f),
-            Target::Grpc(grpc) => grpc.fmt(f),
-        }
-    }
-}
-
-impl TcpTarget {
-    /// Parse `tcp://host:port` (IPv6 literals in brackets).
-    pub fn parse(input: &str) -> Result<TcpTarget, TargetError> {
-        let trimmed = input.trim();
-        let url = Url::parse(trimmed).map_err(|e| TargetError::NotAUrl {
-            input: redact_input(trimmed),
-            reason: e.to_string(),
-        })?;
-        let host = url.host_str().unwrap_or_default();
-        if host.is_empty() {
-            return Err(TargetError::MissingHost {
-                input: redact_input(trimmed),
-            });
-        }
-        let has_extras = !matches!(url.path(), "" | "/")
-            || url.query().is_some()
-            || !url.username().is_empty()
-            || url.password().is_some();
-        if has_extras {
-            return Err(TargetError::TcpExtras {
-                input: redact_input(trimmed),
-            });
-        }
-        let port = match url.port() {
-            Some(0) => {
-                return Err(TargetError::PortZero {
-                    input: redact_input(trimmed),
-                })
-            }
-            Some(port) => port,
-            None => {
-                return Err(TargetError::MissingPort {
-                    input: redact_input(trimmed),
-                })
-            }
-        };
-        Ok(TcpTarget {
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-            port,
-        })
-    }
-
-    /// Host as written, without IPv6 brackets.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The port to connect to (always given: these schemes have no default).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-}
-
-impl fmt::Display for TcpTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "tcp://[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "tcp://{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl GrpcTarget {
-    /// Parse `grpc://host:port[/service]` or `grpcs://host:port[/service]` (IPv6 literals in
-    /// brackets). No service, or `/`, asks for the health of the server as a whole.
-    pub fn parse(input: &str) -> Result<GrpcTarget, TargetError> {
-        let trimmed = input.trim();
-        let url = Url::parse(trimmed).map_err(|e| TargetError::NotAUrl {
-            input: redact_input(trimmed),
-            reason: e.to_string(),
-        })?;
-        let scheme = url.scheme().to_string();
-        let tls = match scheme.as_str() {
-            "grpc" => false,
-            "grpcs" => true,
-            other => {
-                return Err(TargetError::UnsupportedScheme {
-                    input: redact_input(trimmed),
-                    scheme: other.to_string(),
-                })
-            }
-        };
-        let host = url.host_str().unwrap_or_default();
-        if host.is_empty() {
-            return Err(TargetError::MissingHost {
-                input: redact_input(trimmed),
-            });
-        }
-        if url.query().is_some()
-            || url.fragment().is_some()
-            || !url.username().is_empty()
-            || url.password().is_some()
-        {
-            return Err(TargetError::GrpcExtras {
-                input: redact_input(trimmed),
-                scheme,
-            });
-        }
-        let port = match url.port() {
-            Some(0) => {
-                return Err(TargetError::PortZero {
-                    input: redact_input(trimmed),
-                })
-            }
-            Some(port) => port,
-            None => {
-                return Err(TargetError::GrpcMissingPort {
-                    input: redact_input(trimmed),
-                    scheme,
-                })
-            }
-        };
-        let service = percent_decode(url.path().strip_prefix('/').unwrap_or(url.path()));
-        if service.contains('/') {
-            return Err(TargetError::GrpcServiceName {
-                input: redact_input(trimmed),
-                scheme,
-                service,
-            });
-        }
-        Ok(GrpcTarget {
-            host: host
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .to_string(),
-            port,
-            tls,
-            service,
-        })
-    }
-
-    /// Host as written, without IPv6 brackets.
-    pub fn host(&self) -> &str {
-        &self.host
-    }
-
-    /// The port to connect to (always given: these schemes have no default).
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `grpcs://`: TLS, with the same trust options as `https://`.
-    pub fn is_tls(&self) -> bool {
-        self.tls
-    }
-
-    /// The service whose health is asked for; empty for the server as a whole.
-    pub fn service(&self) -> &str {
-        &self.service
-    }
-
-    /// `host:port`, IPv6 literals in brackets: the `:authority` of the call.
-    pub fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
-    }
-}
-
-impl fmt::Display for GrpcTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = if self.tls { "grpcs" } else { "grpc" };
-        write!(f, "{scheme}://{}", self.authority())?;
-        if !self.service.is_empty() {
-            let encoded =
-                percent_encoding::utf8_percent_encode(&self.service, SERVICE_ESCAPES).to_string();
-            write!(f, "/{encoded}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Characters of a service name that cannot stand as they are in a URL path.
-const SERVICE_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'`')
-    .add(b'{')
-    .add(b'}');
-
-/// The characters percent-encoded in a socket path written into a `http+unix://` host.
-const SOCKET_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-impl HttpTarget {
-    /// Parse an `http://`, `https://` or `http+unix://` URL.
-    pub fn parse(input: &str) -> Result<HttpTarget, TargetError> {
-        let trimmed = input.trim();
-        // "localhost:8080/health" parses as scheme "localhost"; catch the common slip first.
-        if !trimmed.contains("://") {
-            return Err(TargetError::MissingScheme {
-                input: redact_input(trimmed),
-            });
-        }
-        let mut url = Url::parse(trimmed).map_err(|e| TargetError::NotAUrl {
-            input: redact_input(trimmed),
-            reason: e.to_string(),
-        })?;
-        match url.scheme() {
-            "http" | "https" => {}
-            "http+unix" => return HttpTarget::parse_unix(trimmed, url),
-            other => {
-                return Err(TargetError::UnsupportedScheme {
-                    input: redact_input(trimmed),
-                    scheme: other.to_string(),
-                })
-            }
-        }
-        // The URL standard skips any number of slashes after `http:`, so `http:///x` parses
-        // as host `x`: judge the text as written, where the host is empty.
-        if url.host_str().is_none_or(str::is_empty) || written_host_is_empty(trimmed) {
-            return Err(TargetError::MissingHost {
-                input: redact_input(trimmed),
-            });
-        }
-        if url.port() == Some(0) {
-            return Err(TargetError::PortZero {
-                input: redact_input(trimmed),
-            });
-        }
-        let basic_auth = split_credentials(&mut url);
-        // The fragment never goes on the wire.
-        url.set_fragment(None);
-        remember_query_secrets(&url);
-        Ok(HttpTarget {
-            url,
-            basic_auth,
-            socket: None,
-        })
-    }
-
-    /// `http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping`: the host is the percent-encoded path of
-    /// the socket; the rest is an HTTP URL as usual.
-    fn parse_unix(trimmed: &str, mut url: Url) -> Result<HttpTarget, TargetError> {
-        let encoded = url.host_str().unwrap_or_default();
-        if encoded.is_empty() {
-            return Err(TargetError::UnixMissingSocket {
-                input: redact_input(trimmed),
-                example: unix_example(url.path()),
-            });
-        }
-        if url.port().is_some() {
-            return Err(TargetError::UnixPort {
-                input: redact_input(trimmed),
-            });
-        }
-        let path = percent_decode(encoded);
-        if path.len() > MAX_SOCKET_PATH {
-            return Err(TargetError::UnixPathTooLong {
-                input: redact_input(trimmed),
-                len: path.len(),
-            });
-        }
-        let basic_auth = split_credentials(&mut url);
-        url.set_fragment(None);
-        Ok(HttpTarget {
-            url,
-            basic_auth,
-            socket: Some(PathBuf::from(path)),
-        })
-    }
-
-    /// Which of `http`, `https` and `http+unix` the URL uses.
-    pub fn scheme(&self) -> Scheme {
-        match self.url.scheme() {
-            "https" => Scheme::Https,
-            "http+unix" => Scheme::HttpUnix,
-            _ => Scheme::Http,
-        }
-    }
-
-    /// The Unix domain socket of an `http+unix://` target.
-    pub fn socket_path(&self) -> Option<&Path> {
-        self.socket.as_deref()
-    }
-
-    /// The URL without credentials.
-    pub fn url(&self) -> &Url {
-        &self.url
-    }
-
-    /// `user:password` from the URL, if there was any.
-    pub fn basic_auth(&self) -> Option<&Secret> {
-        self.basic_auth.as_ref()
-    }
-
-    /// Host as written, without IPv6 brackets.
-    pub fn host(&self) -> &str {
-        let host = self.url.host_str().unwrap_or_default();
-        host.trim_start_matches('[').trim_end_matches(']')
-    }
-
-    /// The port from the URL, else the scheme's default (80, 443); 80 for `http+unix://`,
-    /// where it is only part of the `Host` header.
-    pub fn port(&self) -> u16 {
-        self.url.port_or_known_default().unwrap_or(80)
-    }
-}
-
-impl fmt::Display for HttpTarget {
-    /// Safe to print: credentials were removed at parse time, and the values of query
-    /// parameters named like credentials (`?token=…`) are hidden.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&redact_value(self.url.as_str()))
-    }
-}
-
-impl std::str::FromStr for Target {
-    type Err = TargetError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Target::parse(s)
-    }
-}
-
 /// Take `user:password@` out of the URL, into a secret (proxy URLs use it too).
 pub(crate) fn split_credentials(url: &mut Url) -> Option<Secret> {
     if url.username().is_empty() && url.password().is_none() {
@@ -587,47 +162,12 @@ pub(crate) fn split_credentials(url: &mut Url) -> Option<Secret> {
     Some(Secret::new(format!("{user}:{pass}")))
 }
 
-/// Values of query parameters named like credentials (`?token=…`): hidden by name when the
-/// URL is printed, and remembered in case a server echoes them.
-fn remember_query_secrets(url: &Url) {
-    for (name, value) in url.query_pairs() {
-        if is_sensitive_name(&name) {
-            remember(&value);
-        }
-    }
-}
-
-/// The URL the user probably meant by `http+unix:///var/run/app.sock/health`: the path up to a
-/// `.sock` file, percent-encoded into the host. The generic example when no such file shows.
-fn unix_example(path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let Some(end) = segments
-        .iter()
-        .position(|s| s.ends_with(".sock") || s.ends_with(".socket"))
-    else {
-        return UNIX_EXAMPLE.to_string();
-    };
-    let socket = format!("/{}", segments[..=end].join("/"));
-    let encoded = percent_encoding::utf8_percent_encode(&socket, SOCKET_ESCAPES);
-    format!("http+unix://{encoded}/{}", segments[end + 1..].join("/"))
-}
-
-/// Whether the authority between `://` and the path, after any `user@`, holds no host.
-fn written_host_is_empty(input: &str) -> bool {
-    let rest = input.split_once("://").map_or("", |(_, rest)| rest);
-    let authority = rest.split(['/', '\\', '?', '#']).next().unwrap_or_default();
-    let host = authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host);
-    host.is_empty() || host.starts_with(':')
-}
-
 /// The user's text for an error message: the whole input is one URL, whatever it holds.
 pub(crate) fn redact_input(input: &str) -> String {
     redact_value(input)
 }
 
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()
         .into_owned()
@@ -636,6 +176,7 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn http(input: &str) -> HttpTarget {
         match Target::parse(input).unwrap() {

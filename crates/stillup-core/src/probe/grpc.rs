@@ -9,6 +9,7 @@
 //! error type, read to tell a stream reset from a server that does not speak HTTP/2, stays
 //! in this file.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
+use url::Url;
 
 use crate::deadline::Deadline;
 use crate::failure::Failure;
@@ -30,7 +32,7 @@ use crate::net::sniff::{Expect, Sniffed};
 use crate::net::{connect, tls};
 use crate::probe::http::h2_request_failure;
 use crate::probe::{AbortOnDrop, Configure, ProbeResult, Prober};
-use crate::target::GrpcTarget;
+use crate::target::{percent_decode, redact_input, TargetError};
 use crate::timings::PhaseTimings;
 
 pub mod wire;
@@ -46,6 +48,150 @@ const MAX_HEADER_LIST: u32 = 64 * 1024;
 /// gRPC status codes with a class of their own.
 const NOT_FOUND: u32 = 5;
 const UNIMPLEMENTED: u32 = 12;
+
+/// The URL schemes of gRPC targets: plain and TLS.
+pub const SCHEMES: &[&str] = &["grpc", "grpcs"];
+
+/// A gRPC server and the service whose health to ask for (`""`: the server as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrpcTarget {
+    host: String,
+    port: u16,
+    tls: bool,
+    service: String,
+}
+
+impl GrpcTarget {
+    /// Parse `grpc://host:port[/service]` or `grpcs://host:port[/service]` (IPv6 literals in
+    /// brackets). No service, or `/`, asks for the health of the server as a whole.
+    pub fn parse(input: &str) -> Result<GrpcTarget, TargetError> {
+        let trimmed = input.trim();
+        let url = Url::parse(trimmed).map_err(|e| TargetError::NotAUrl {
+            input: redact_input(trimmed),
+            reason: e.to_string(),
+        })?;
+        let scheme = url.scheme().to_string();
+        let tls = match scheme.as_str() {
+            "grpc" => false,
+            "grpcs" => true,
+            other => {
+                return Err(TargetError::UnsupportedScheme {
+                    input: redact_input(trimmed),
+                    scheme: other.to_string(),
+                    supported: crate::probe::supported_schemes(),
+                })
+            }
+        };
+        let host = url.host_str().unwrap_or_default();
+        if host.is_empty() {
+            return Err(TargetError::MissingHost {
+                input: redact_input(trimmed),
+            });
+        }
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(TargetError::GrpcExtras {
+                input: redact_input(trimmed),
+                scheme,
+            });
+        }
+        let port = match url.port() {
+            Some(0) => {
+                return Err(TargetError::PortZero {
+                    input: redact_input(trimmed),
+                })
+            }
+            Some(port) => port,
+            None => {
+                return Err(TargetError::GrpcMissingPort {
+                    input: redact_input(trimmed),
+                    scheme,
+                })
+            }
+        };
+        let service = percent_decode(url.path().strip_prefix('/').unwrap_or(url.path()));
+        if service.contains('/') {
+            return Err(TargetError::GrpcServiceName {
+                input: redact_input(trimmed),
+                scheme,
+                service,
+            });
+        }
+        Ok(GrpcTarget {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            tls,
+            service,
+        })
+    }
+
+    /// Host as written, without IPv6 brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port to connect to (always given: these schemes have no default).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `grpcs://`: TLS, with the same trust options as `https://`.
+    pub fn is_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// `grpcs://`, as every kind says it.
+    pub fn uses_tls(&self) -> bool {
+        self.tls
+    }
+
+    /// The service whose health is asked for; empty for the server as a whole.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// `host:port`, IPv6 literals in brackets: the `:authority` of the call.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl fmt::Display for GrpcTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = if self.tls { "grpcs" } else { "grpc" };
+        write!(f, "{scheme}://{}", self.authority())?;
+        if !self.service.is_empty() {
+            let encoded =
+                percent_encoding::utf8_percent_encode(&self.service, SERVICE_ESCAPES).to_string();
+            write!(f, "/{encoded}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Characters of a service name that cannot stand as they are in a URL path.
+const SERVICE_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
 
 /// Everything needed to health-check one gRPC server.
 #[derive(Debug, Clone)]

@@ -2,15 +2,99 @@
 //! port whose protocol stillup does not speak). Resolve and connect share the attempt's
 //! budget and classify their own failures.
 
+use std::fmt;
 use std::time::{Duration, Instant};
+
+use url::Url;
 
 use crate::deadline::Deadline;
 use crate::failure::Failure;
 use crate::net::connect;
 use crate::net::overrides::AddressOverrides;
 use crate::probe::{Configure, ProbeResult, Prober};
-use crate::target::TcpTarget;
+use crate::target::{redact_input, TargetError};
 use crate::timings::PhaseTimings;
+
+/// The URL scheme of TCP targets.
+pub const SCHEMES: &[&str] = &["tcp"];
+
+/// A host and port to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpTarget {
+    host: String,
+    port: u16,
+}
+
+impl TcpTarget {
+    /// Parse `tcp://host:port` (IPv6 literals in brackets).
+    pub fn parse(input: &str) -> Result<TcpTarget, TargetError> {
+        let trimmed = input.trim();
+        let url = Url::parse(trimmed).map_err(|e| TargetError::NotAUrl {
+            input: redact_input(trimmed),
+            reason: e.to_string(),
+        })?;
+        let host = url.host_str().unwrap_or_default();
+        if host.is_empty() {
+            return Err(TargetError::MissingHost {
+                input: redact_input(trimmed),
+            });
+        }
+        let has_extras = !matches!(url.path(), "" | "/")
+            || url.query().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some();
+        if has_extras {
+            return Err(TargetError::TcpExtras {
+                input: redact_input(trimmed),
+            });
+        }
+        let port = match url.port() {
+            Some(0) => {
+                return Err(TargetError::PortZero {
+                    input: redact_input(trimmed),
+                })
+            }
+            Some(port) => port,
+            None => {
+                return Err(TargetError::MissingPort {
+                    input: redact_input(trimmed),
+                })
+            }
+        };
+        Ok(TcpTarget {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+        })
+    }
+
+    /// Host as written, without IPv6 brackets.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port to connect to (always given: these schemes have no default).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Never: a TCP target only connects.
+    pub fn uses_tls(&self) -> bool {
+        false
+    }
+}
+
+impl fmt::Display for TcpTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "tcp://[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "tcp://{}:{}", self.host, self.port)
+        }
+    }
+}
 
 /// Probe one TCP address.
 #[derive(Debug, Clone)]

@@ -19,11 +19,12 @@ use http::Method;
 
 use stillup_core::backoff::{Backoff, BackoffKind};
 use stillup_core::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
+use stillup_core::login::Login;
 use stillup_core::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
 use stillup_core::net::proxy::{ProxyError, ProxySettings};
 use stillup_core::net::tls::{client_config, TlsConfigError, TlsOptions};
 use stillup_core::net::trust::system_trust;
-use stillup_core::probe::ConnectionPool;
+use stillup_core::probe::{Configure, ConnectionPool};
 use stillup_core::redact::{is_sensitive_header, Secret};
 use stillup_core::{FailFast, Probe, Require, Target, Until, WaitPolicy};
 
@@ -37,7 +38,7 @@ pub use super::input::{
     Input, Limit, Origin, Origins, UsageError, MAX_CONFIG_FILE, MAX_DATA_FILE, MAX_SECRET_FILE,
     MAX_TARGETS_FILE, MAX_TLS_FILE,
 };
-use super::options::{self, Kind};
+use super::options;
 
 /// How results are shown, decided once at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -654,7 +655,7 @@ fn probes(
         .collect::<Result<Vec<_>, _>>()?;
     let mixed = parsed
         .windows(2)
-        .any(|pair| Kind::of(&pair[0].1) != Kind::of(&pair[1].1));
+        .any(|pair| pair[0].1.kind() != pair[1].1.kind());
     // References, not copies: with a hundred thousand targets, every copy is megabytes.
     let all: Vec<&Target> = parsed.iter().map(|(_, target)| target).collect();
     check_applicable_to_run(&all, sources, &base.origins)?;
@@ -689,45 +690,39 @@ fn probes(
         };
         // A broken SSL_CERT_FILE / SSL_CERT_DIR is bad input: refused before any request,
         // when a target needs it (the store is read once, here, and kept for the run).
-        let uses_tls = match &target {
-            Target::Http(http) => http.scheme() == stillup_core::target::Scheme::Https,
-            Target::Grpc(grpc) => grpc.is_tls(),
-            _ => false,
-        };
-        if uses_tls && settings.request.verifies_certificates {
+        if target.uses_tls() && settings.request.verifies_certificates {
             system_trust()
                 .map_err(|e| UsageError::invalid(e.variable, "CA store", &e.value, &e.problem))?;
         }
         let mut probe = Probe::new(target);
-        match &mut probe {
-            Probe::Http(http) => {
-                // A bad proxy variable is an error for the targets that would use it only.
-                if let Err(ProxyError::Invalid {
-                    variable,
+        // What every kind takes; a kind with no use for one was refused above.
+        probe.set_addresses(settings.addresses.clone());
+        probe.set_max_latency(settings.conditions.max_latency);
+        probe.set_tls(&settings.request.tls);
+        if let Some(login) = &settings.request.login {
+            probe.set_login(login.clone());
+        }
+        if let Some(token) = &settings.request.token {
+            probe.set_token(token.clone());
+        }
+        if let Some(http) = probe.as_http_mut() {
+            // A bad proxy variable is an error for the targets that would use it only.
+            if let Err(ProxyError::Invalid {
+                variable,
+                value,
+                reason,
+            }) = proxies.for_url(http.target.url())
+            {
+                return Err(UsageError::invalid(
+                    *variable,
+                    "proxy URL",
                     value,
-                    reason,
-                }) = proxies.for_url(http.target.url())
-                {
-                    return Err(UsageError::invalid(
-                        *variable,
-                        "proxy URL",
-                        value,
-                        format!("{reason}; write it like http://proxy.internal:3128"),
-                    ));
-                }
-                http.addresses = settings.addresses.clone();
-                http.proxies = proxies.clone();
-                http.http2 = settings.http2;
-                http.pool = settings.pool.clone();
+                    format!("{reason}; write it like http://proxy.internal:3128"),
+                ));
             }
-            Probe::Tcp(tcp) => {
-                tcp.addresses = settings.addresses.clone();
-                tcp.max_latency = settings.conditions.max_latency;
-            }
-            Probe::Grpc(grpc) => {
-                grpc.addresses = settings.addresses.clone();
-                grpc.max_latency = settings.conditions.max_latency;
-            }
+            http.proxies = proxies.clone();
+            http.http2 = settings.http2;
+            http.pool = settings.pool.clone();
         }
         if let Some(http) = probe.as_http_mut() {
             http.conditions = settings.conditions.clone();
@@ -744,9 +739,8 @@ fn probes(
                 http.follow_redirects = false;
             }
         }
-        // gRPC takes the TLS options (with ALPN h2) and the headers, as call metadata.
+        // gRPC takes the headers as call metadata.
         if let Some(grpc) = probe.as_grpc_mut() {
-            grpc.set_tls(&settings.request.tls);
             grpc.headers = settings.request.headers.clone();
         }
         probes.push(probe);
@@ -803,11 +797,11 @@ fn check_applicable(
     origins: &Origins,
     mixed: bool,
 ) -> Result<(), UsageError> {
-    let kind = Kind::of(target);
+    let kind = target.kind();
     for option in options::of_wait_and_check() {
-        let (key, kinds) = (option.name, option.kinds);
+        let (key, applies) = (option.name, option.kinds);
         let set = sources.explicit(key) || origins.is_set(key);
-        if kinds.contains(&kind) || !set || !is_per_target(key) {
+        if applies.to(kind) || !set || !is_per_target(key) {
             continue;
         }
         return Err(UsageError::NotApplicable {
@@ -833,15 +827,15 @@ fn check_applicable_to_run(
         return Ok(());
     };
     for option in options::of_wait_and_check() {
-        let (key, kinds) = (option.name, option.kinds);
+        let (key, applies) = (option.name, option.kinds);
         let set = sources.explicit(key) || origins.is_set(key);
-        if !set || is_per_target(key) || targets.iter().any(|t| kinds.contains(&Kind::of(t))) {
+        if !set || is_per_target(key) || targets.iter().any(|t| applies.to(t.kind())) {
             continue;
         }
         return Err(UsageError::NotApplicable {
             origin: origins.of(key),
             target: first.to_string(),
-            kind: Kind::of(first),
+            kind: first.kind(),
             applies_to: options::described(key),
             mixed: false,
         });
@@ -875,6 +869,10 @@ struct RequestSettings {
     tls: Arc<rustls::ClientConfig>,
     /// Not `--insecure`: TLS targets need the system's trust store.
     verifies_certificates: bool,
+    /// `--user` for kinds that log in themselves (HTTP and gRPC take it as a header).
+    login: Option<Login>,
+    /// `--bearer` for kinds that log in with a token.
+    token: Option<Secret>,
 }
 
 /// Who reads standard input: `--targets-file -`, `--data-file -` or a `file:-` secret, by
@@ -967,6 +965,7 @@ fn request(
             format!("cannot be combined with user (from {})", origins.of("user")),
         ));
     }
+    let (mut login, mut token) = (None, None);
     if let Some(raw) = &args.user {
         let at = origins.of("user");
         let (user, source) = raw.split_once(':').unwrap_or((raw.as_str(), ""));
@@ -975,6 +974,7 @@ fn request(
         } else {
             secret(&at, source, input)?
         };
+        login = Some(Login::new(user, Some(password.expose())));
         let encoded = base64::engine::general_purpose::STANDARD
             .encode(format!("{user}:{}", password.expose()));
         headers.push((
@@ -984,10 +984,11 @@ fn request(
     }
     if let Some(raw) = &args.bearer {
         let at = origins.of("bearer");
-        let token = secret(&at, raw, input)?;
+        let secret = secret(&at, raw, input)?;
+        token = Some(Secret::new(secret.expose().trim()));
         headers.push((
             AUTHORIZATION,
-            sensitive_value(&at, &format!("Bearer {}", token.expose().trim()))?,
+            sensitive_value(&at, &format!("Bearer {}", secret.expose().trim()))?,
         ));
     }
     let body = match (&args.data, &args.data_file) {
@@ -1067,6 +1068,8 @@ fn request(
         body,
         tls,
         verifies_certificates: !args.insecure,
+        login,
+        token,
     })
 }
 

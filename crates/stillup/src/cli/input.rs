@@ -70,7 +70,7 @@ pub enum UsageError {
         /// The target, safe to print.
         target: String,
         kind: Kind,
-        /// "http(s)://, http+unix:// targets".
+        /// "http://, https://, http+unix:// targets".
         applies_to: String,
         /// Whether the run has targets of other kinds, which a config file's per-target
         /// tables can give the option to alone.
@@ -121,7 +121,7 @@ impl fmt::Display for UsageError {
                 write!(
                     f,
                     " to {target} ({}): it applies to {applies_to}",
-                    kind.noun()
+                    kind.info().noun
                 )?;
                 let per_target =
                     matches!(origin, Origin::File { key, .. } if key.starts_with("targets."));

@@ -15,48 +15,45 @@
 //! An option is either used for a target or refused before any request — never accepted and
 //! silently ignored.
 
-use stillup_core::target::Target;
+pub use stillup_core::probe::Kind;
 
-/// A kind of target, as options see it: `http+unix://` is HTTP.
+/// The kinds of target an option applies to, by what the kind can do rather than by name:
+/// a new protocol gets the TLS, login and token options from its own entry in the registry
+/// (`stillup_core::probe`), without an edit here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub enum Applies {
+    /// Every kind.
+    All,
+    /// HTTP targets only (the request, the response's conditions).
     Http,
-    Tcp,
-    Grpc,
+    /// HTTP and gRPC: request metadata (a gRPC call is an HTTP/2 request).
+    HttpGrpc,
+    /// Kinds that may speak TLS.
+    Tls,
+    /// Kinds that log in with a user and a secret.
+    Login,
+    /// Kinds that log in with a token.
+    Token,
 }
 
-impl Kind {
-    pub fn of(target: &Target) -> Kind {
-        match target {
-            Target::Http(_) => Kind::Http,
-            Target::Tcp(_) => Kind::Tcp,
-            Target::Grpc(_) => Kind::Grpc,
-        }
-    }
-
-    /// "a TCP target", for messages.
-    pub fn noun(self) -> &'static str {
+impl Applies {
+    /// Whether an option of this applicability means something for `kind`.
+    pub fn to(self, kind: Kind) -> bool {
+        let info = kind.info();
         match self {
-            Kind::Http => "an HTTP target",
-            Kind::Tcp => "a TCP target",
-            Kind::Grpc => "a gRPC target",
-        }
-    }
-
-    /// The schemes of this kind, for messages.
-    pub fn schemes(self) -> &'static str {
-        match self {
-            Kind::Http => "http(s)://, http+unix://",
-            Kind::Tcp => "tcp://",
-            Kind::Grpc => "grpc(s)://",
+            Applies::All => true,
+            Applies::Http => kind == Kind::Http,
+            Applies::HttpGrpc => matches!(kind, Kind::Http | Kind::Grpc),
+            Applies::Tls => info.speaks_tls,
+            Applies::Login => info.takes_login,
+            Applies::Token => info.takes_token,
         }
     }
 }
 
-const ALL: &[Kind] = &[Kind::Http, Kind::Tcp, Kind::Grpc];
-const HTTP: &[Kind] = &[Kind::Http];
-/// Request metadata and TLS: a gRPC call is an HTTP/2 request and takes them too.
-const HTTP_GRPC: &[Kind] = &[Kind::Http, Kind::Grpc];
+use Applies::{
+    All as ALL, Http as HTTP, HttpGrpc as HTTP_GRPC, Login as LOGIN, Tls as TLS, Token as TOKEN,
+};
 
 /// A command that has options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +127,7 @@ pub struct Opt {
     pub scope: Scope,
     pub commands: &'static [Command],
     /// The kinds of target it applies to.
-    pub kinds: &'static [Kind],
+    pub kinds: Applies,
     /// `--help`'s text for it, as this command has it.
     pub help: &'static str,
 }
@@ -140,7 +137,7 @@ const fn opt(
     value: Value,
     scope: Scope,
     commands: &'static [Command],
-    kinds: &'static [Kind],
+    kinds: Applies,
 ) -> Opt {
     Opt {
         name,
@@ -257,22 +254,22 @@ pub const OPTIONS: &[Opt] = &[
         .help("A request body, sent afresh on every attempt"),
     opt("data-file", One("FILE"), PerTarget, EVERY, HTTP)
         .help("Read the request body from a file ('-' for stdin), once, before the first attempt"),
-    opt("user", One("USER:SECRET"), PerTarget, EVERY, HTTP_GRPC).short('u').secret()
+    opt("user", One("USER:SECRET"), PerTarget, EVERY, LOGIN).short('u').secret()
         .help("Basic auth as USER:SECRET, where SECRET is env:VAR, file:PATH or (visible in process lists, so avoid it) the password itself"),
-    opt("bearer", One("SECRET"), PerTarget, EVERY, HTTP_GRPC).secret()
+    opt("bearer", One("SECRET"), PerTarget, EVERY, TOKEN).secret()
         .help("Bearer token: env:VAR, file:PATH or (visible in process lists) the token itself"),
     opt("http2", Switch, PerTarget, EVERY, HTTP)
         .help("Speak HTTP/2: offered by ALPN on https (HTTP/1.1 if the server declines), with prior knowledge (h2c) on plain http"),
     opt("no-follow", Switch, PerTarget, EVERY, HTTP)
         .help("Do not follow redirects: a 3xx is judged as it is"),
     // TLS (https://, grpcs://).
-    opt("insecure", Switch, PerTarget, EVERY, HTTP_GRPC).short('k')
+    opt("insecure", Switch, PerTarget, EVERY, TLS).short('k')
         .help("Accept any TLS certificate (the handshake still happens)"),
-    opt("cacert", Many("FILE"), PerTarget, EVERY, HTTP_GRPC)
+    opt("cacert", Many("FILE"), PerTarget, EVERY, TLS)
         .help("Also trust the authorities in this PEM file, on top of the system's store (SSL_CERT_FILE / SSL_CERT_DIR when set); a server presenting exactly a certificate in it (self-signed, or its own leaf) is trusted as that server. Repeatable"),
-    opt("cert", One("FILE"), PerTarget, EVERY, HTTP_GRPC)
+    opt("cert", One("FILE"), PerTarget, EVERY, TLS)
         .help("Client certificate chain (PEM) for mutual TLS; needs --key"),
-    opt("key", One("FILE"), PerTarget, EVERY, HTTP_GRPC)
+    opt("key", One("FILE"), PerTarget, EVERY, TLS)
         .help("Private key (PEM) of --cert"),
     // Where to connect.
     opt("resolve", Many("HOST:PORT:ADDRESS"), PerTarget, EVERY, ALL)
@@ -364,11 +361,13 @@ pub fn of_wait_and_check() -> impl Iterator<Item = &'static Opt> {
 
 /// The kinds `key` applies to; an option missing from the table applies to none (a test
 /// keeps every option in it, and both forms of one name to the same kinds).
-pub fn kinds(key: &str) -> &'static [Kind] {
-    OPTIONS
+pub fn kinds(key: &str) -> Vec<Kind> {
+    let applies = OPTIONS.iter().find(|o| o.name == key).map(|o| o.kinds);
+    Kind::ALL
         .iter()
-        .find(|o| o.name == key)
-        .map_or(&[], |o| o.kinds)
+        .copied()
+        .filter(|kind| applies.is_some_and(|a| a.to(*kind)))
+        .collect()
 }
 
 /// Whether `key` means something for a target of `kind`.
@@ -376,10 +375,59 @@ pub fn applies(key: &str, kind: Kind) -> bool {
     kinds(key).contains(&kind)
 }
 
-/// "http(s)://, http+unix:// targets", for messages.
+/// "http://, https://, http+unix://, grpc://, grpcs:// targets", for messages.
 pub fn described(key: &str) -> String {
-    let schemes: Vec<&str> = kinds(key).iter().map(|k| k.schemes()).collect();
+    let schemes: Vec<String> = kinds(key).iter().map(|k| k.info().scheme_list()).collect();
     format!("{} targets", schemes.join(", "))
+}
+
+/// The README's table of which options apply to which kind of target: a column per kind of
+/// the registry, a row per [`Applies`], the flags of each row in [`OPTIONS`]' order.
+pub fn applicability_table() -> String {
+    let mut columns = vec!["options".to_string()];
+    columns.extend(Kind::ALL.iter().map(|kind| {
+        let schemes: Vec<String> = kind
+            .info()
+            .schemes
+            .iter()
+            .map(|s| format!("`{s}://`"))
+            .collect();
+        schemes.join(" ")
+    }));
+    let mut table = format!("| {} |\n", columns.join(" | "));
+    table.push_str(&"|---".repeat(columns.len()));
+    table.push_str("|\n");
+    let rows = [
+        Applies::Http,
+        Applies::HttpGrpc,
+        Applies::Login,
+        Applies::Token,
+        Applies::Tls,
+        Applies::All,
+    ];
+    for applies in rows {
+        let mut flags: Vec<String> = Vec::new();
+        for option in OPTIONS.iter().filter(|o| o.kinds == applies) {
+            let flag = match (option.value, option.short) {
+                (Positional(_), _) => continue,
+                (_, Some(short)) => format!("`-{short}`/`--{}`", option.name),
+                (_, None) => format!("`--{}`", option.name),
+            };
+            if !flags.contains(&flag) {
+                flags.push(flag);
+            }
+        }
+        let label = match applies {
+            Applies::All => "everything else: timing, `--max-latency`, `--resolve`, `--connect-to`, output, `watch`'s own".to_string(),
+            _ => flags.join(", "),
+        };
+        let cells: Vec<&str> = Kind::ALL
+            .iter()
+            .map(|kind| if applies.to(*kind) { "yes" } else { "refused" })
+            .collect();
+        table.push_str(&format!("| {label} | {} |\n", cells.join(" | ")));
+    }
+    table
 }
 
 #[cfg(test)]
@@ -506,7 +554,11 @@ mod tests {
                     a.name
                 );
             }
-            assert!(!a.kinds.is_empty(), "{} applies to no kind", a.name);
+            assert!(
+                Kind::ALL.iter().any(|k| a.kinds.to(*k)),
+                "{} applies to no kind",
+                a.name
+            );
         }
     }
 
@@ -534,7 +586,7 @@ mod tests {
         assert!(applies("header", Kind::Grpc));
         assert_eq!(
             described("expect-status"),
-            "http(s)://, http+unix:// targets"
+            "http://, https://, http+unix:// targets"
         );
         assert_eq!(
             find(Command::Wait, "max-body").and_then(Opt::variable),
@@ -675,36 +727,16 @@ mod tests {
         );
     }
 
-    /// The README's table of which options apply to which kind of target says what
-    /// [`OPTIONS`] says: "refused" exactly where an option does not apply.
+    /// The README's table of which options apply to which kind of target is the one
+    /// [`applicability_table`] makes from [`OPTIONS`] and the registry's kinds: a new kind or
+    /// option changes it, and this test prints the table to paste.
     #[test]
     fn the_readmes_applicability_table_is_the_declaration() {
-        let rows = table("| options | `http(s)://`, `http+unix://` | `tcp://` | `grpc(s)://` |");
-        let kinds = [Kind::Http, Kind::Tcp, Kind::Grpc];
-        let mut named = Vec::new();
-        for row in &rows {
-            let everything_else = row[0].starts_with("everything else");
-            let flags: Vec<&str> = if everything_else {
-                OPTIONS
-                    .iter()
-                    .map(|o| o.name)
-                    .filter(|n| !named.contains(n))
-                    .collect()
-            } else {
-                flags_in(row[0])
-            };
-            for name in &flags {
-                for (kind, cell) in kinds.iter().zip(&row[1..]) {
-                    assert_eq!(
-                        applies(name, *kind),
-                        *cell != "refused",
-                        "the README says {cell} for --{name} on {}",
-                        kind.noun()
-                    );
-                }
-            }
-            named.extend(flags);
-        }
+        let table = applicability_table();
+        assert!(
+            README.contains(&table),
+            "the README's applicability table differs from the declaration; it should read:\n\n{table}"
+        );
     }
 
     /// The README's lists of config keys: those a `[targets.NAME]` table takes, and those

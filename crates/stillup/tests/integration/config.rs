@@ -401,7 +401,7 @@ fn cases() -> Vec<Case> {
             "HTTP-only option in a grpc target's table",
             Some("[targets.api]\nurl = \"grpc://{addr}\"\nexpect-json = \"$.x == 1\"\n"),
             &[],
-            &["stillup.toml:3", "targets.api.expect-json", "a gRPC target", "http(s)://"],
+            &["stillup.toml:3", "targets.api.expect-json", "a gRPC target", "http://, https://"],
         ),
         case(
             "HTTP option on the command line with an http and a tcp target",

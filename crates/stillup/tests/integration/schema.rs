@@ -169,3 +169,29 @@ fn every_failure_class_is_in_the_schema_and_the_readme() {
         );
     }
 }
+
+/// Both schemas list exactly the registry's kinds, so a new protocol cannot ship reports its
+/// own schema rejects.
+#[test]
+fn every_kind_of_target_is_in_both_schemas() {
+    let kinds: Vec<&str> = stillup_core::probe::Kind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+    for (file, pointer) in [
+        ("report.schema.json", "/$defs/target/properties/kind/enum"),
+        ("watch.schema.json", "/$defs/target/properties/kind/enum"),
+    ] {
+        let path = format!("{}/../../schema/{file}", env!("CARGO_MANIFEST_DIR"));
+        let schema: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let listed: Vec<&str> = schema
+            .pointer(pointer)
+            .and_then(|v| v.as_array())
+            .unwrap_or_else(|| panic!("{file} has no {pointer}"))
+            .iter()
+            .filter_map(|k| k.as_str())
+            .collect();
+        assert_eq!(listed, kinds, "{file} and Kind::ALL differ");
+    }
+}

@@ -38,8 +38,11 @@ use crate::net::sniff::{Expect, FirstBytes, Sniffed};
 use crate::net::{connect, tls};
 use crate::probe::pool::{ConnectionPool, Idle, Io};
 use crate::probe::{AbortOnDrop, Configure, ProbeResult, Prober};
-use crate::target::HttpTarget;
 use crate::timings::PhaseTimings;
+
+mod target;
+
+pub use target::{HttpTarget, Scheme, SCHEMES};
 
 /// Redirects followed before giving up with `redirect_limit`.
 pub const DEFAULT_MAX_REDIRECTS: usize = 10;

@@ -1,0 +1,87 @@
+//! The [`Prober`] trait every kind of target implements, what one attempt returns, and the
+//! [`Configure`] trait through which the command line hands each probe its options.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::deadline::Deadline;
+use crate::failure::Failure;
+use crate::login::Login;
+use crate::net::overrides::AddressOverrides;
+use crate::redact::Secret;
+use crate::timings::PhaseTimings;
+
+/// What one attempt found, healthy or not.
+#[derive(Debug, Clone)]
+pub struct ProbeResult {
+    /// `Ok` when the target was healthy, else why not.
+    pub result: Result<(), Failure>,
+    /// Status of the last response, when one arrived.
+    pub status: Option<u16>,
+    /// How long each phase took; `None` for phases not reached or not part of the protocol.
+    pub timings: PhaseTimings,
+    /// The address that answered (the last hop's, after redirects).
+    pub remote: Option<SocketAddr>,
+    /// Redirects followed.
+    pub redirects: usize,
+    /// What a 429 or 503 response asked for in `Retry-After`.
+    pub retry_after: Option<Duration>,
+}
+
+impl ProbeResult {
+    pub(crate) fn failed(failure: Failure, timings: PhaseTimings) -> Self {
+        ProbeResult {
+            result: Err(failure),
+            status: None,
+            timings,
+            remote: None,
+            redirects: 0,
+            retry_after: None,
+        }
+    }
+}
+
+/// Something that can make one bounded attempt against a target.
+pub trait Prober {
+    /// Make one attempt; every phase must end within `budget`.
+    fn probe_once(&self, budget: &Deadline) -> impl Future<Output = ProbeResult> + Send;
+
+    /// The target, safe to print (no credentials).
+    fn describe(&self) -> String;
+
+    /// The kind of target as a stable word (`http`, `tcp`, `grpc`).
+    fn kind(&self) -> &'static str;
+
+    /// Whether attempts reuse connections (`--keep-alive`) rather than open their own.
+    fn reuses_connections(&self) -> bool {
+        false
+    }
+}
+
+/// What every kind of probe takes from the command line or a config file besides its target.
+/// The command line refuses an option a kind has no use for before any probe is built, so the
+/// defaults below (ignore it) are never reached with a value the user gave.
+pub trait Configure {
+    /// `--resolve` / `--connect-to`: where to connect instead of where DNS points.
+    fn set_addresses(&mut self, addresses: AddressOverrides);
+    /// `--max-latency`: the slowest acceptable answer.
+    fn set_max_latency(&mut self, limit: Option<Duration>);
+    /// Trust and client certificate (`--cacert`, `--insecure`, `--cert/--key`), for kinds that
+    /// speak TLS.
+    fn set_tls(&mut self, _config: &Arc<rustls::ClientConfig>) {}
+    /// `--user USER:SECRET`: replaces the credentials of the target's URL.
+    fn set_login(&mut self, _login: Login) {}
+    /// `--bearer TOKEN`, for kinds that log in with a token.
+    fn set_token(&mut self, _token: Secret) {}
+}
+
+/// Aborts a connection task when the attempt ends, however it ends: the socket closes with it.
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<Result<(), hyper::Error>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

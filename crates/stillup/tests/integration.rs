@@ -21,6 +21,7 @@ mod integration {
     mod limits;
     mod network;
     mod output;
+    mod postgres;
     mod proxy;
     mod request;
     mod reverse;

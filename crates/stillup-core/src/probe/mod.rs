@@ -265,6 +265,11 @@ kinds! {
     Grpc(grpc::GrpcTarget, GrpcProbe) {
         name: "grpc", noun: "a gRPC target", tls: true, login: true, token: true,
     }
+    /// `postgres://` and `postgresql://`: accepting connections (pg_isready's rule), or with
+    /// a password, logged in and `SELECT 1` answered.
+    Postgres(postgres::PostgresTarget, PostgresProbe) {
+        name: "postgres", noun: "a PostgreSQL target", tls: true, login: true, token: false,
+    }
 }
 
 impl Target {

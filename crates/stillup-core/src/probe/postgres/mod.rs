@@ -50,7 +50,7 @@ const APPLICATION_NAME: &str = "stillup";
 /// Who speaks, in [`Failure::NotReady`].
 const SERVER: &str = "PostgreSQL";
 /// A target to copy, for parse errors.
-const EXAMPLE: &str = "postgres://app@db.internal:5432/app?sslmode=require";
+const EXAMPLE: &str = "postgres://db.internal:5432/app?sslmode=require";
 /// Messages read in one attempt at most: a startup, a login and two one-row queries need
 /// about 30; a server sending endless notices is cut off.
 const MAX_MESSAGES: usize = 500;
@@ -72,8 +72,10 @@ pub enum SslMode {
     /// `require`: TLS or nothing; the certificate is not checked (libpq checks it only when
     /// a root certificate file is given; use `verify-full` for that).
     Require,
-    /// `verify-ca`: TLS with a trusted certificate (see [`SslMode::VerifyFull`] for why the
-    /// name is checked too).
+    /// `verify-ca`: TLS with a trusted certificate. libpq does not check the name here;
+    /// stillup does: the shared trust (system store, `--cacert`, pinned certificates) comes as
+    /// one rustls verifier that checks chain and name together and cannot be asked for the
+    /// chain alone. Stricter than libpq, never weaker; `--insecure` lifts both checks.
     VerifyCa,
     /// `verify-full`: TLS with a trusted certificate valid for the host name.
     VerifyFull,
@@ -202,6 +204,7 @@ impl PostgresTarget {
             return Err(TargetError::UnsupportedScheme {
                 input: redact_input(trimmed),
                 scheme: url.scheme().to_string(),
+                supported: crate::probe::supported_schemes(),
             });
         };
         let host = url

@@ -99,7 +99,7 @@ fn bad_urls_are_refused_naming_the_problem_and_never_the_password() {
         assert!(matches!(e, TargetError::Malformed { .. }), "{url}: {e:?}");
         assert!(text.contains(words), "{url}: {text}");
         assert!(
-            text.contains("postgres://app@db.internal"),
+            text.contains("postgres://db.internal:5432/app"),
             "an example: {text}"
         );
         assert!(!text.contains("hunter22"), "{text}");
@@ -535,6 +535,26 @@ async fn a_scram_server_that_does_not_know_the_password_is_caught() {
         Failure::InvalidResponse { detail } => {
             assert!(detail.contains("signature"), "{detail}")
         }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_notices_is_cut_off() {
+    let addr = scripted(|mut s| async move {
+        read_some(&mut s).await;
+        let notice = message(b'N', b"SNOTICE\0C00000\0Magain\0\0");
+        for _ in 0..(MAX_MESSAGES + 10) {
+            if s.write_all(&notice).await.is_err() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    })
+    .await;
+    let result = probe(&format!("postgres://{addr}/db?sslmode=disable")).await;
+    match assert_class(&result, FailureClass::InvalidResponse) {
+        Failure::InvalidResponse { detail } => assert!(detail.contains("messages"), "{detail}"),
         other => panic!("{other:?}"),
     }
 }

@@ -6,12 +6,13 @@
 //! rustls reports certificate problems as a `rustls::Error` inside the `io::Error` that
 //! tokio-rustls returns; we find it by walking `get_ref()` and `source()`, never by text.
 
+use std::fmt;
 use std::io;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -36,9 +37,40 @@ pub struct TlsOptions {
     pub insecure: bool,
     /// PEM files of extra authorities to trust (`--cacert`), on top of the system's trust
     /// store; a server presenting exactly one of these certificates is trusted as it is.
-    pub ca_files: Vec<PathBuf>,
+    pub ca: Vec<Pem>,
     /// PEM certificate chain and private key for mutual TLS (`--cert`, `--key`).
-    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub client_cert: Option<(Pem, Pem)>,
+}
+
+/// A PEM file as read by the caller — which bounds its size and the time spent reading, as
+/// for every input — with its name for messages. Read once: the TLS layer never opens files.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Pem {
+    /// Where it came from, e.g. its path.
+    pub name: String,
+    /// Its contents.
+    pub bytes: Vec<u8>,
+}
+
+impl Pem {
+    /// Read the file at `path` (unbounded: the command line reads its own, bounded).
+    pub fn read(path: &Path) -> Result<Pem, TlsConfigError> {
+        let bytes = std::fs::read(path).map_err(|e| TlsConfigError::Read {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(Pem {
+            name: path.display().to_string(),
+            bytes,
+        })
+    }
+}
+
+// A key file is a secret: its bytes are never printed.
+impl fmt::Debug for Pem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Pem({:?}, {} bytes)", self.name, self.bytes.len())
+    }
 }
 
 /// A TLS setting that cannot be used; raised before any request.
@@ -99,12 +131,12 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfi
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut extra = Vec::new();
     let mut extra_roots = RootCertStore::empty();
-    for path in &options.ca_files {
-        for cert in read_certificates(path)? {
+    for pem in &options.ca {
+        for cert in certificates(pem)? {
             extra_roots
                 .add(cert.clone())
                 .map_err(|e| TlsConfigError::BadAuthority {
-                    path: path.display().to_string(),
+                    path: pem.name.clone(),
                     detail: e.to_string(),
                 })?;
             extra.push(cert);
@@ -120,21 +152,21 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfi
         .with_custom_certificate_verifier(Arc::new(verifier));
     let mut config = match &options.client_cert {
         None => builder.with_no_client_auth(),
-        Some((cert_path, key_path)) => {
-            let chain = read_certificates(cert_path)?;
-            let key =
-                PrivateKeyDer::from_pem_file(key_path).map_err(|e| TlsConfigError::BadKey {
-                    path: key_path.display().to_string(),
+        Some((cert_pem, key_pem)) => {
+            let chain = certificates(cert_pem)?;
+            let key = PrivateKeyDer::from_pem_slice(&key_pem.bytes).map_err(|e| {
+                TlsConfigError::BadKey {
+                    path: key_pem.name.clone(),
                     detail: e.to_string(),
-                })?;
+                }
+            })?;
             builder.with_client_auth_cert(chain, key).map_err(|e| {
                 TlsConfigError::BadClientAuth {
                     detail: match e {
                         // rustls words this one with a debug name (`KeyMismatch`).
                         rustls::Error::InconsistentKeys(_) => format!(
                             "the key in {} is not the key of the first certificate in {}",
-                            key_path.display(),
-                            cert_path.display()
+                            key_pem.name, cert_pem.name
                         ),
                         other => other.to_string(),
                     },
@@ -166,20 +198,16 @@ pub fn with_h2_or_http1_alpn(config: &ClientConfig) -> Arc<ClientConfig> {
     Arc::new(config)
 }
 
-fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
-    let shown = path.display().to_string();
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| TlsConfigError::Read {
-            path: shown.clone(),
-            detail: e.to_string(),
-        })?
-        .collect();
+fn certificates(pem: &Pem) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem.bytes).collect();
     let certs = certs.map_err(|e| TlsConfigError::Read {
-        path: shown.clone(),
+        path: pem.name.clone(),
         detail: e.to_string(),
     })?;
     if certs.is_empty() {
-        return Err(TlsConfigError::NoCertificate { path: shown });
+        return Err(TlsConfigError::NoCertificate {
+            path: pem.name.clone(),
+        });
     }
     Ok(certs)
 }

@@ -1,6 +1,6 @@
-//! The command line, as clap sees it: names, value types, defaults, and which options were
-//! given explicitly ([`Sources`]). Each option's help text and `STILLUP_*` variable come from
-//! its declaration in `options.rs` (each command's `mut_args`); a test there holds the rest
+//! The command line, as clap sees it: names, value types, and which options were given
+//! explicitly ([`Sources`]). Each option's help text, default and `STILLUP_*` variable come
+//! from its declaration in `options.rs` (each command's `mut_args`); a test there holds the rest
 //! of what clap has to the declaration. Values stay strings here; `config.rs` validates them
 //! into typed settings with messages of our own, and `file.rs` layers a config file under
 //! what clap found.
@@ -97,10 +97,10 @@ pub struct WaitArgs {
     #[command(flatten)]
     pub targets: TargetArgs,
 
-    #[arg(long, value_enum, default_value_t = UntilArg::Healthy)]
+    #[arg(long, value_enum)]
     pub until: UntilArg,
 
-    #[arg(long, default_value = "1")]
+    #[arg(long)]
     pub successes: String,
 
     #[arg(long)]
@@ -109,16 +109,16 @@ pub struct WaitArgs {
     #[arg(long)]
     pub fail_when: Vec<String>,
 
-    #[arg(long, default_value = "2m")]
+    #[arg(long)]
     pub timeout: String,
 
-    #[arg(long, default_value = "1s")]
+    #[arg(long)]
     pub interval: String,
 
-    #[arg(long, value_enum, default_value_t = BackoffArg::Fixed)]
+    #[arg(long, value_enum)]
     pub backoff: BackoffArg,
 
-    #[arg(long, default_value = "30s")]
+    #[arg(long)]
     pub max_interval: String,
 
     #[arg(
@@ -236,10 +236,10 @@ pub struct TargetArgs {
 /// What makes one attempt healthy, and its limits.
 #[derive(Debug, Clone, Args)]
 pub struct ProbeArgs {
-    #[arg(long, default_value = "3s")]
+    #[arg(long)]
     pub attempt_timeout: String,
 
-    #[arg(long, default_value = "2xx")]
+    #[arg(long)]
     pub expect_status: String,
 
     #[arg(long)]
@@ -254,7 +254,7 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub max_latency: Option<String>,
 
-    #[arg(long, default_value = "GET")]
+    #[arg(long)]
     pub method: String,
 
     #[arg(long = "header")]
@@ -296,10 +296,10 @@ pub struct ProbeArgs {
     #[arg(long, value_parser = BoolishValueParser::new())]
     pub no_follow: bool,
 
-    #[arg(long, default_value = "100ms")]
+    #[arg(long)]
     pub refused_interval: String,
 
-    #[arg(long, default_value = "1MiB")]
+    #[arg(long)]
     pub max_body: String,
 }
 
@@ -320,13 +320,13 @@ impl ProbeArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct OutputArgs {
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    #[arg(long, value_enum)]
     pub output: OutputFormat,
 
     #[arg(long, value_parser = BoolishValueParser::new())]
     pub quiet: bool,
 
-    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    #[arg(long, value_enum)]
     pub color: ColorArg,
 }
 
@@ -342,10 +342,10 @@ pub struct WatchArgs {
     #[arg(long)]
     pub duration: Option<String>,
 
-    #[arg(long, default_value = "10/s")]
+    #[arg(long)]
     pub rate: String,
 
-    #[arg(long, default_value = "64")]
+    #[arg(long)]
     pub max_in_flight: String,
 
     #[arg(long)]

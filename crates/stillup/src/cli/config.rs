@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::io::IsTerminal;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,7 +21,7 @@ use stillup_core::condition::{BodyPattern, Conditions, HeaderCondition, JsonCond
 use stillup_core::login::Login;
 use stillup_core::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
 use stillup_core::net::proxy::{ProxyError, ProxySettings};
-use stillup_core::net::tls::{client_config, TlsConfigError, TlsOptions};
+use stillup_core::net::tls::{client_config, Pem, TlsConfigError, TlsOptions};
 use stillup_core::net::trust::system_trust;
 use stillup_core::probe::{Configure, ConnectionPool};
 use stillup_core::redact::{is_sensitive_header, Secret};
@@ -1009,8 +1008,18 @@ fn request(
         )?)),
         (None, None) => None,
     };
+    // Read once, bounded in size and by the deadline like every input; the TLS layer opens no
+    // file itself.
+    let pem = |at: Origin, path: &String| -> Result<Pem, UsageError> {
+        Ok(Pem {
+            name: path.clone(),
+            bytes: read_input(at, path, MAX_TLS_FILE, input)?,
+        })
+    };
     let client_cert = match (&args.cert, &args.key) {
-        (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+        (Some(cert), Some(key)) => {
+            Some((pem(origins.of("cert"), cert)?, pem(origins.of("key"), key)?))
+        }
         (None, None) => None,
         (Some(cert), None) => {
             return Err(UsageError::invalid(
@@ -1029,20 +1038,15 @@ fn request(
             ))
         }
     };
-    // The TLS layer reads these files itself; bound them first, as every input is.
-    let tls_files = args
+    let ca = args
         .cacert
         .iter()
         .enumerate()
-        .map(|(i, path)| (origins.item("cacert", i), path))
-        .chain(args.cert.iter().map(|path| (origins.of("cert"), path)))
-        .chain(args.key.iter().map(|path| (origins.of("key"), path)));
-    for (at, path) in tls_files {
-        read_input(at, path, MAX_TLS_FILE, input)?;
-    }
+        .map(|(i, path)| pem(origins.item("cacert", i), path))
+        .collect::<Result<Vec<_>, _>>()?;
     let tls_options = TlsOptions {
         insecure: args.insecure,
-        ca_files: args.cacert.iter().map(PathBuf::from).collect(),
+        ca,
         client_cert,
     };
     let tls = client_config(&tls_options).map_err(|e| {

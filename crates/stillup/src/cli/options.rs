@@ -3,14 +3,15 @@
 //! config file takes it for one target or for the whole run, the commands that have it and
 //! the kinds of target it applies to.
 //!
-//! What derives from [`OPTIONS`]: each option's `--help` text, short flag, value name, its
-//! `STILLUP_*` variable and whether `--help` hides the variable's value (clap's `mut_args` in
-//! `args.rs` calls [`declared`]); the config file's keys, their types and which table may
-//! hold them (`file.rs`); the "does not apply to this kind" check (`config.rs`); which
-//! variables are split into lines. What the tests below check against it: the rest of clap's
-//! arguments (`args.rs`: names, choices, defaults, switches and lists, which commands have
-//! them), the fields the config file's values are layered into, and the README's flag
-//! table, applicability table, config key lists and variable lists.
+//! What derives from [`OPTIONS`]: each option's `--help` text, short flag, value name,
+//! default, its `STILLUP_*` variable and whether `--help` hides the variable's value (clap's
+//! `mut_args` in `args.rs` calls [`declared`]); the config file's keys, their types and which
+//! table may hold them (`file.rs`); the "does not apply to this kind" check (`config.rs`), by
+//! what each kind of the registry can do; which variables are split into lines; the README's
+//! applicability table ([`applicability_table`]). What the tests below check against it: the
+//! rest of clap's arguments (`args.rs`: names, choices, switches and lists, which commands
+//! have them), the fields the config file's values are layered into, and the README's flag
+//! table, config key lists and variable lists.
 //!
 //! An option is either used for a target or refused before any request — never accepted and
 //! silently ignored.
@@ -320,6 +321,11 @@ pub fn declared(command: Command, arg: clap::Arg) -> clap::Arg {
         return arg;
     };
     let arg = arg.help(option.help).hide_env_values(option.secret);
+    // The default is declared once, here; an argument with one is never required.
+    let arg = match option.default {
+        Some(default) => arg.default_value(default).required(false),
+        None => arg,
+    };
     let arg = match option.value {
         One(name) | Many(name) | Optional(name) | Positional(name) => arg.value_name(name),
         Switch | Choice(_) => arg,

@@ -31,6 +31,9 @@ pub struct PgConfig {
     /// Start in standby mode; with `hot_standby = off` it refuses every connection with
     /// 57P03 for as long as it runs (no primary to follow).
     pub standby: bool,
+    /// Files written into the data directory before the start (readable by the server
+    /// only), e.g. `server.crt` and `server.key` for `ssl = on`.
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 impl PgConfig {
@@ -43,6 +46,12 @@ impl PgConfig {
     /// Start in standby mode (see [`PgConfig::standby`]).
     pub fn as_standby(mut self) -> Self {
         self.standby = true;
+        self
+    }
+
+    /// Write `contents` as `name` in the data directory before the start.
+    pub fn file(mut self, name: &str, contents: impl Into<Vec<u8>>) -> Self {
+        self.files.push((name.to_string(), contents.into()));
         self
     }
 
@@ -207,6 +216,14 @@ impl PgInstance {
             config.hba.join("\n") + "\n"
         };
         std::fs::write(dir.join("pg_hba.conf"), hba).map_err(|e| format!("pg_hba.conf: {e}"))?;
+        for (name, contents) in &config.files {
+            use std::os::unix::fs::PermissionsExt;
+            let path = dir.join(name);
+            std::fs::write(&path, contents).map_err(|e| format!("{name}: {e}"))?;
+            // PostgreSQL refuses a key file that others may read.
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("{name}: {e}"))?;
+        }
         if config.standby {
             std::fs::write(dir.join("standby.signal"), "").map_err(|e| e.to_string())?;
         }

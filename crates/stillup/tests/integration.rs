@@ -21,6 +21,7 @@ mod integration {
     mod limits;
     mod network;
     mod output;
+    #[cfg(unix)]
     mod postgres;
     mod proxy;
     mod request;

@@ -1114,5 +1114,6 @@ fn read_failure(e: &std::io::Error, place: &str) -> Failure {
     socket_failure(e, place)
 }
 
-#[cfg(test)]
+// The throwaway servers of these tests need a Unix (runuser, signals, socket directories).
+#[cfg(all(test, unix))]
 mod tests;

@@ -558,3 +558,68 @@ async fn a_flood_of_notices_is_cut_off() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn verify_full_trusts_the_given_authority_and_checks_the_name() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let config = PgConfig::default()
+        .file("server.crt", cert.pem())
+        .file("server.key", key.serialize_pem())
+        .set("ssl", "on")
+        .set("ssl_cert_file", "server.crt")
+        .set("ssl_key_file", "server.key");
+    let pg = match PgInstance::start(config) {
+        Ok(pg) => pg,
+        Err(e) => {
+            eprintln!("\n!!!!! SKIPPED TLS instance test: {e} !!!!!\n");
+            return;
+        }
+    };
+    let port = pg.addr.port();
+    let trusting = tls::client_config(&tls::TlsOptions {
+        ca: vec![tls::Pem {
+            name: "test-ca.pem".into(),
+            bytes: cert.pem().into_bytes(),
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let with_ca = |url: String| {
+        let mut p = PostgresProbe::new(target(&url));
+        p.set_tls(&trusting);
+        p
+    };
+    let budget = || Deadline::after(BUDGET);
+    // The certificate names 127.0.0.1: verified, whatever the mode.
+    for mode in ["verify-full", "verify-ca", "require", "prefer"] {
+        let url = format!("postgres://postgres:pw@127.0.0.1:{port}/postgres?sslmode={mode}");
+        let result = with_ca(url).probe_once(&budget()).await;
+        assert_ready(&result);
+        assert!(result.timings.tls.is_some());
+    }
+    // Without the authority, only the unverified modes connect.
+    let url = format!("postgres://127.0.0.1:{port}/postgres?sslmode=verify-full");
+    assert_class(&probe(&url).await, FailureClass::TlsVerify);
+    assert_ready(
+        &probe(&format!(
+            "postgres://127.0.0.1:{port}/postgres?sslmode=require"
+        ))
+        .await,
+    );
+    // By another name than the certificate's: verify-full refuses, and so does verify-ca
+    // (stricter than libpq; see SslMode::VerifyCa).
+    for mode in ["verify-full", "verify-ca"] {
+        let url = format!("postgres://localhost:{port}/postgres?sslmode={mode}");
+        let result = with_ca(url).probe_once(&budget()).await;
+        match assert_class(&result, FailureClass::TlsVerify) {
+            Failure::TlsVerify { reason, .. } => {
+                assert_eq!(reason, crate::failure::CertProblem::WrongName)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -893,7 +893,20 @@ impl fmt::Display for Failure {
                 reason,
                 server,
                 said,
-            } => write!(f, "{server} is {}: {said}", reason.words()),
+            } => {
+                let state = match reason {
+                    NotReadyReason::Starting => "is starting up, shutting down or in recovery",
+                    NotReadyReason::NotPrimary => "is not the primary",
+                    NotReadyReason::TooManyConnections => "has too many connections",
+                    NotReadyReason::UnknownDatabase => "has no such database",
+                    NotReadyReason::HostBlocked => "blocks this host",
+                    NotReadyReason::Loading => "is loading its dataset",
+                    NotReadyReason::Busy => "is busy",
+                    NotReadyReason::AuthFailed => "refused the login",
+                    NotReadyReason::Unavailable => "refused the session",
+                };
+                write!(f, "{server} {state}: {said}")
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::event::Event;
 use crate::failfast::FailFast;
 use crate::failure::{Failure, FailureClass};
 use crate::history::History;
-use crate::probe::Prober;
+use crate::probe::{ProbeResult, Prober};
 use crate::turns::Turn;
 
 /// Default overall deadline, as the reference poller this replaces.
@@ -214,59 +214,26 @@ where
         // An attempt's state is kilobytes: gone before the target sleeps.
         drop(probing);
         drop(permit);
-        let attempt = Attempt {
-            number,
-            started,
-            duration: attempt_start.elapsed(),
-            result: probed.result,
-            status: probed.status,
-            timings: probed.timings,
-            remote: probed.remote,
-            redirects: probed.redirects,
-            retry_after: probed.retry_after,
+        // Judged outside the async state: what an attempt leaves behind (its result, the
+        // verdict's reasoning) would otherwise keep its room in every sleeping target.
+        let judged = judge(
+            policy,
+            (number, started, attempt_start),
+            probed,
+            giving_up,
+            &mut Carried {
+                attempts: &mut attempts,
+                streak: &mut streak,
+                inconclusive: &mut inconclusive,
+                in_doubt: &mut in_doubt,
+                paced: &mut paced,
+            },
+            &mut observer,
+        );
+        let next = match judged {
+            Next::Finish(kind) => return finish(kind, attempts, inconclusive, in_doubt),
+            Next::At(next) => next,
         };
-        observer(&Event::AttemptFinished(&attempt));
-        let doubtful = attempt.failure().is_some_and(Failure::is_inconclusive);
-        let fail_fast = policy.until == Until::Healthy
-            && attempt
-                .failure()
-                .is_some_and(|f| f.is_final() || policy.fail_fast.matches(f));
-        let reached = !doubtful
-            && match policy.until {
-                Until::Healthy => attempt.is_healthy(),
-                Until::Down => !attempt.is_healthy(),
-            };
-        attempts.push(attempt);
-        if doubtful {
-            inconclusive = inconclusive.saturating_add(1);
-            in_doubt = true;
-        } else if !reached {
-            in_doubt = false;
-        }
-        if fail_fast {
-            // `--fail-fast local_limit` asks to stop at once, but stillup's own trouble is
-            // still no verdict about the target.
-            let kind = if doubtful {
-                OutcomeKind::Inconclusive
-            } else {
-                OutcomeKind::FailedFast
-            };
-            return finish(kind, attempts, inconclusive, in_doubt);
-        }
-        // Consecutive means observed back to back: an attempt stillup could not make breaks
-        // the streak as surely as a miss does, though it is no miss.
-        streak = if reached { streak + 1 } else { 0 };
-        if streak >= policy.successes.max(1) {
-            let kind = match policy.until {
-                Until::Healthy => OutcomeKind::Healthy,
-                Until::Down => OutcomeKind::Down,
-            };
-            return finish(kind, attempts, inconclusive, in_doubt);
-        }
-        if giving_up || policy.max_attempts.is_some_and(|max| number >= max) {
-            return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt);
-        }
-        let next = attempt_start + next_interval(policy, attempts.latest(), &mut paced);
         if next >= deadline.end() || deadline.has_passed() {
             // No attempt could start before the deadline: idling until it helps nobody.
             return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt);
@@ -283,6 +250,85 @@ where
         }
     }
     unreachable!("u32 attempts run out long after any deadline")
+}
+
+/// What a target's loop carries from one attempt to the next.
+struct Carried<'a> {
+    attempts: &'a mut History,
+    streak: &'a mut u32,
+    inconclusive: &'a mut u32,
+    in_doubt: &'a mut bool,
+    paced: &'a mut u32,
+}
+
+/// After an attempt: end the run with a verdict, or try again at an instant.
+enum Next {
+    Finish(OutcomeKind),
+    At(Instant),
+}
+
+/// Record an attempt (its number, its start within the run and its instant) and decide what
+/// comes next.
+fn judge<F: FnMut(&Event<'_>)>(
+    policy: &WaitPolicy,
+    (number, started, attempt_start): (u32, Duration, Instant),
+    probed: ProbeResult,
+    giving_up: bool,
+    carried: &mut Carried<'_>,
+    observer: &mut F,
+) -> Next {
+    let attempt = Attempt {
+        number,
+        started,
+        duration: attempt_start.elapsed(),
+        result: probed.result,
+        status: probed.status,
+        timings: probed.timings,
+        remote: probed.remote,
+        redirects: probed.redirects,
+        retry_after: probed.retry_after,
+    };
+    observer(&Event::AttemptFinished(&attempt));
+    let doubtful = attempt.failure().is_some_and(Failure::is_inconclusive);
+    let fail_fast = policy.until == Until::Healthy
+        && attempt
+            .failure()
+            .is_some_and(|f| f.is_final() || policy.fail_fast.matches(f));
+    let reached = !doubtful
+        && match policy.until {
+            Until::Healthy => attempt.is_healthy(),
+            Until::Down => !attempt.is_healthy(),
+        };
+    carried.attempts.push(attempt);
+    if doubtful {
+        *carried.inconclusive = carried.inconclusive.saturating_add(1);
+        *carried.in_doubt = true;
+    } else if !reached {
+        *carried.in_doubt = false;
+    }
+    if fail_fast {
+        // `--fail-fast local_limit` asks to stop at once, but stillup's own trouble is
+        // still no verdict about the target.
+        return Next::Finish(if doubtful {
+            OutcomeKind::Inconclusive
+        } else {
+            OutcomeKind::FailedFast
+        });
+    }
+    // Consecutive means observed back to back: an attempt stillup could not make breaks
+    // the streak as surely as a miss does, though it is no miss.
+    *carried.streak = if reached { *carried.streak + 1 } else { 0 };
+    if *carried.streak >= policy.successes.max(1) {
+        return Next::Finish(match policy.until {
+            Until::Healthy => OutcomeKind::Healthy,
+            Until::Down => OutcomeKind::Down,
+        });
+    }
+    if giving_up || policy.max_attempts.is_some_and(|max| number >= max) {
+        return Next::Finish(OutcomeKind::GaveUp);
+    }
+    let latest = carried.attempts.latest();
+    Next::At(attempt_start + next_interval(policy, latest, carried.paced))
 }
 
 /// The interval after the last attempt: the backoff schedule, shortened while the port
@@ -499,8 +545,9 @@ mod tests {
             std::future::pending(),
         );
         let waiting = std::mem::size_of_val(&waiting);
+        // 1,336 before an attempt's result was judged outside the loop's async state.
         assert!(
-            waiting < 4096,
+            waiting <= 1024,
             "a waiting target's state is {waiting} bytes"
         );
         assert!(

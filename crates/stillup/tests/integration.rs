@@ -19,11 +19,13 @@ mod integration {
     mod hostile;
     mod http2;
     mod limits;
+    mod nats;
     mod network;
     mod output;
     #[cfg(unix)]
     mod postgres;
     mod proxy;
+    mod redis;
     mod request;
     mod reverse;
     mod schema;

@@ -34,8 +34,10 @@ mod prober;
 
 pub mod grpc;
 pub mod http;
+pub mod nats;
 pub mod pool;
 pub mod postgres;
+pub mod redis;
 pub mod tcp;
 
 pub(crate) use prober::AbortOnDrop;
@@ -43,7 +45,9 @@ pub use prober::{Configure, ProbeResult, Prober};
 
 pub use grpc::{GrpcProbe, GrpcTarget};
 pub use http::{HttpProbe, HttpTarget, Scheme};
+pub use nats::{NatsProbe, NatsTarget};
 pub use pool::ConnectionPool;
+pub use redis::{RedisProbe, RedisTarget};
 pub use tcp::{TcpProbe, TcpTarget};
 
 /// What the command line needs to know of a kind of target.
@@ -264,6 +268,16 @@ kinds! {
     /// `grpc://host:port[/service]` and `grpcs://…`: the standard gRPC health check.
     Grpc(grpc::GrpcTarget, GrpcProbe) {
         name: "grpc", noun: "a gRPC target", tls: true, login: true, token: true,
+    }
+    /// `redis://[[user]:secret@]host[:port][/db][?role=master]` and `rediss://…`: `PING`
+    /// (after `AUTH`), with `SELECT` and `ROLE` when asked.
+    Redis(redis::RedisTarget, RedisProbe) {
+        name: "redis", noun: "a Redis target", tls: true, login: true, token: false,
+    }
+    /// `nats://[user:secret@|token@]host[:port]` and `nats+tls://…`: the server's `INFO`,
+    /// then `CONNECT` and `PING`.
+    Nats(nats::NatsTarget, NatsProbe) {
+        name: "nats", noun: "a NATS target", tls: true, login: true, token: true,
     }
     /// `postgres://` and `postgresql://`: accepting connections (pg_isready's rule), or with
     /// a password, logged in and `SELECT 1` answered.

@@ -8,6 +8,8 @@
 //! the behaviour applied is the one of the phase in force when that connection's request head has
 //! been read.
 
+#[cfg(unix)]
+pub mod pg_instance;
 pub mod services;
 
 use std::fmt;

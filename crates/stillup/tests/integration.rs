@@ -25,6 +25,8 @@ mod integration {
     mod nats;
     mod network;
     mod output;
+    #[cfg(unix)]
+    mod postgres;
     mod proxy;
     mod redis;
     mod request;

@@ -39,6 +39,7 @@ pub mod mqtt;
 pub mod mysql;
 pub mod nats;
 pub mod pool;
+pub mod postgres;
 pub mod redis;
 pub mod tcp;
 
@@ -271,6 +272,11 @@ kinds! {
     /// `grpc://host:port[/service]` and `grpcs://…`: the standard gRPC health check.
     Grpc(grpc::GrpcTarget, GrpcProbe) {
         name: "grpc", noun: "a gRPC target", tls: true, login: true, token: true,
+    }
+    /// `postgres://` and `postgresql://`: accepting connections (pg_isready's rule), or with
+    /// a password, logged in and `SELECT 1` answered.
+    Postgres(postgres::PostgresTarget, PostgresProbe) {
+        name: "postgres", noun: "a PostgreSQL target", tls: true, login: true, token: false,
     }
     /// `mysql://[user[:secret]@]host[:port][/db][?ssl-mode=…]` and `mariadb://…`: the server's
     /// handshake, or with a user a login and `SELECT 1`.

@@ -903,7 +903,7 @@ impl fmt::Display for Failure {
                     NotReadyReason::Loading => "is loading its dataset",
                     NotReadyReason::Busy => "is busy",
                     NotReadyReason::AuthFailed => "refused the login",
-                    NotReadyReason::Unavailable => "refused the session",
+                    NotReadyReason::Unavailable => "is unavailable",
                 };
                 write!(f, "{server} {state}: {said}")
             }

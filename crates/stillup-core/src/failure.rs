@@ -526,7 +526,7 @@ impl Failure {
             Failure::ResponseTimeout { .. } => "no response".into(),
             Failure::BodyTimeout { .. } => "body timeout".into(),
             Failure::Reset { .. } => "connection reset".into(),
-            Failure::InvalidResponse { .. } => "invalid HTTP".into(),
+            Failure::InvalidResponse { .. } => "invalid response".into(),
             Failure::ProtocolMismatch { .. } => "another protocol".into(),
             Failure::HttpStatus { status, .. } => format!("HTTP {status}"),
             Failure::ConditionFailed {
@@ -782,7 +782,7 @@ impl fmt::Display for Failure {
                 human_duration(*after)
             ),
             Failure::Reset { detail } => write!(f, "connection {detail}"),
-            Failure::InvalidResponse { detail } => write!(f, "invalid HTTP response — {detail}"),
+            Failure::InvalidResponse { detail } => write!(f, "invalid response — {detail}"),
             Failure::ProtocolMismatch {
                 expected,
                 spoken,

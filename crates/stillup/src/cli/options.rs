@@ -198,7 +198,7 @@ use Value::{Choice, Many, One, Optional, Positional, Switch};
 pub const OPTIONS: &[Opt] = &[
     // What to probe and how many must be ready.
     opt("targets", Positional("TARGET"), CommandLine, WAIT_CHECK, ALL).secret()
-        .help("Targets: http:// and https:// URLs; http+unix://SOCKET/path with the socket path percent-encoded (http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping); tcp://host:port; grpc://host:port[/SERVICE] and grpcs://… (the standard gRPC health check); or @NAME for [targets.NAME] of --config. Several may be given; all must be ready unless --any or --require says otherwise. STILLUP_TARGETS takes several, separated by spaces or newlines"),
+        .help("Targets: http:// and https:// URLs; http+unix://SOCKET/path with the socket path percent-encoded (http+unix://%2Fvar%2Frun%2Fdocker.sock/_ping); tcp://host:port; grpc://host:port[/SERVICE] and grpcs://… (the standard gRPC health check); databases and brokers by their own protocols: postgres:// (postgresql://), mysql:// (mariadb://), redis:// (rediss://), amqp:// (amqps://), mqtt:// (mqtts://), nats:// (nats+tls://), ready when they accept connections, or logged in with the credentials in the URL or --user; or @NAME for [targets.NAME] of --config. Several may be given; all must be ready unless --any or --require says otherwise. STILLUP_TARGETS takes several, separated by spaces or newlines"),
     opt("config", One("FILE"), CommandLine, WAIT_CHECK, ALL)
         .help("A TOML file of [defaults] and named [targets.NAME]; flags and STILLUP_* variables override it. Without targets on the command line, all of its targets are used"),
     opt("targets-file", One("FILE"), CommandLine, WAIT_CHECK, ALL)
@@ -286,7 +286,7 @@ pub const OPTIONS: &[Opt] = &[
         .help("Colour: auto (only on a terminal, off when NO_COLOR is set), always or never"),
     // watch's own; watch reads no config file, and its targets have no variable.
     opt("targets", Positional("TARGET"), CommandLine, WATCH, ALL).no_env()
-        .help("Targets: http:// and https:// URLs, tcp://host:port"),
+        .help("Targets, as for wait: http://, https://, http+unix://, tcp://, grpc://, grpcs://, postgres://, mysql://, redis://, rediss://, amqp://, amqps://, mqtt://, mqtts://, nats://, nats+tls:// (and their aliases postgresql://, mariadb://)"),
     opt("targets-file", One("FILE"), CommandLine, WATCH, ALL).no_env()
         .help("Read more targets from a file, one per line ('#' starts a comment); '-' reads stdin"),
     opt("duration", One("DURATION"), CommandLine, WATCH, ALL)
@@ -583,6 +583,23 @@ mod tests {
             .collect();
         declared.sort_unstable();
         assert_eq!(listed, declared);
+    }
+
+    /// `--help` names every scheme of the registry, for wait and check and for watch.
+    #[test]
+    fn the_targets_help_names_every_scheme() {
+        for command in Command::ALL {
+            let help = find(*command, "targets").expect("targets").help;
+            for kind in Kind::ALL {
+                for scheme in kind.info().schemes {
+                    assert!(
+                        help.contains(&format!("{scheme}://")),
+                        "{}'s targets help misses {scheme}://",
+                        command.name()
+                    );
+                }
+            }
+        }
     }
 
     #[test]

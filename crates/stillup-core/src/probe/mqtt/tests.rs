@@ -136,6 +136,15 @@ struct OwnBroker {
 
 impl OwnBroker {
     fn start(test: &str) -> Option<OwnBroker> {
+        OwnBroker::start_with(test, |_| String::new())
+    }
+
+    /// `listener_extra` writes what else the listener needs (TLS files) into the broker's
+    /// directory and returns its config lines.
+    fn start_with(
+        test: &str,
+        listener_extra: impl FnOnce(&std::path::Path) -> String,
+    ) -> Option<OwnBroker> {
         let dir = std::env::temp_dir().join(format!(
             "stillup-mqtt-{}-{:x}",
             std::process::id(),
@@ -165,10 +174,11 @@ impl OwnBroker {
             .unwrap()
             .port();
         let config = dir.join("mosquitto.conf");
+        let extra = listener_extra(&dir);
         std::fs::write(
             &config,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+                "listener {port} 127.0.0.1\n{extra}allow_anonymous false\npassword_file {}\n",
                 passwords.display()
             ),
         )
@@ -384,4 +394,57 @@ async fn mqtts_to_a_plain_broker_fails_in_the_handshake() {
         ),
         "{class}: {text}"
     );
+}
+
+/// `mqtts://` against a Mosquitto of the test's own with a TLS listener and a self-signed
+/// certificate: trusted through the probe's TLS settings (`--cacert`), refused without them.
+#[tokio::test]
+async fn mqtts_logs_in_over_tls_to_a_broker_whose_certificate_is_trusted() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+    let started = OwnBroker::start_with("mqtts own broker", |dir| {
+        let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_file, &cert_pem).unwrap();
+        std::fs::write(&key_file, &key_pem).unwrap();
+        format!(
+            "certfile {}\nkeyfile {}\n",
+            cert_file.display(),
+            key_file.display()
+        )
+    });
+    let Some(broker) = started else { return };
+    let addr = broker.addr;
+    let trusting = crate::net::tls::client_config(&crate::net::tls::TlsOptions {
+        ca: vec![crate::net::tls::Pem {
+            name: "cert.pem".into(),
+            bytes: cert_pem.clone().into_bytes(),
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    for (userinfo, expected) in [
+        ("alice:right-password@", Ok(())),
+        ("", Ok(())),
+        ("alice:wrong-password@", Err(FailureClass::AuthFailed)),
+    ] {
+        let mut tls = probe(&format!("mqtts://{userinfo}{addr}"));
+        tls.set_tls(&trusting);
+        let result = tls.probe_once(&Deadline::after(BUDGET)).await;
+        assert_eq!(
+            result.result.as_ref().map_err(|f| f.class()),
+            expected.as_ref().map_err(|c| *c),
+            "{userinfo}: {:?}",
+            result.result
+        );
+        assert!(result.timings.tls.is_some(), "{userinfo}: TLS was timed");
+    }
+    // The system's trust does not know the self-signed certificate.
+    let untrusted = class_of(&probe(&format!("mqtts://{addr}")), BUDGET).await;
+    assert_eq!(untrusted.unwrap_err().0, FailureClass::TlsVerify);
+    // Plain MQTT to the TLS listener: the broker waits for a ClientHello, never a CONNACK.
+    let plain = class_of(&probe(&format!("mqtt://{addr}")), Duration::from_secs(2)).await;
+    assert!(plain.is_err(), "{plain:?}");
+    drop(broker);
 }

@@ -350,6 +350,7 @@ pub fn close_ok() -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// A Connection.Start as RabbitMQ 3.x sends it, server properties shortened to one entry.
     fn recorded_start() -> Vec<u8> {
@@ -461,5 +462,52 @@ mod tests {
         };
         assert_eq!(&start_ok[f.payload][..4], &[0, 10, 0, 11]);
         assert_eq!(super::start_ok("u", &"p".repeat(5000)), None);
+    }
+
+    proptest! {
+        /// Whatever a broker sends: no panic, a frame never reaches past the bytes given, and
+        /// the decoded mechanisms come from inside the payload.
+        #[test]
+        fn arbitrary_bytes_never_panic_or_overrun(
+            bytes in prop::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let _ = first_bytes(&bytes);
+            let _ = header_version(&bytes);
+            if let Step::Frame(f) = frame(&bytes) {
+                prop_assert!(f.len <= bytes.len() && f.payload.end < f.len);
+            }
+            if let Ok(Method::Start { mechanisms, .. }) = method(&bytes) {
+                prop_assert!(mechanisms.len() <= 3 * bytes.len());
+            }
+        }
+
+        /// The recorded Connection.Start cut anywhere is incomplete; with any byte changed it
+        /// still decodes or is refused, never panics.
+        #[test]
+        fn the_recorded_start_cut_or_corrupted_never_panics(
+            at in 0usize..65,
+            flip in any::<u8>(),
+        ) {
+            let bytes = recorded_start();
+            let at = at % bytes.len();
+            prop_assert_eq!(frame(&bytes[..at]), Step::Incomplete);
+            let mut corrupted = bytes.clone();
+            corrupted[at] ^= flip;
+            if let Step::Frame(f) = frame(&corrupted) {
+                prop_assert!(f.len <= corrupted.len());
+                let _ = method(&corrupted[f.payload]);
+            }
+        }
+
+        /// A frame size past the cap is refused from the 7-byte header alone.
+        #[test]
+        fn a_huge_size_is_refused_from_the_header(
+            kind in any::<u8>(),
+            size in (MAX_FRAME + 1)..=u32::MAX,
+        ) {
+            let mut header = vec![kind, 0, 0];
+            header.extend_from_slice(&size.to_be_bytes());
+            prop_assert!(matches!(frame(&header), Step::Broken(_)));
+        }
     }
 }

@@ -168,6 +168,7 @@ pub fn judge(code: u8) -> (Verdict, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn connect_without_a_login_is_byte_exact() {
@@ -254,5 +255,36 @@ mod tests {
         assert_eq!(judge(5).0, Verdict::LoginRefused);
         assert_eq!(judge(0x87).0, Verdict::LoginRefused);
         assert_eq!(judge(200).0, Verdict::Refused);
+    }
+
+    proptest! {
+        /// Whatever a broker sends: no panic, and a return code is only read from bytes that
+        /// came (the fixed header and at least the two CONNACK bytes).
+        #[test]
+        fn arbitrary_bytes_never_panic_or_overrun(
+            bytes in prop::collection::vec(any::<u8>(), 0..64),
+        ) {
+            if let Answer::ConnAck(code) = decode_connack(&bytes) {
+                prop_assert!(bytes.len() >= 4);
+                let _ = judge(code);
+            }
+        }
+
+        /// The recorded CONNACK with any byte changed is still judged, never a panic.
+        #[test]
+        fn the_recorded_connack_corrupted_never_panics(at in 0usize..4, flip in any::<u8>()) {
+            let mut corrupted = [0x20, 0x02, 0x00, 0x05];
+            corrupted[at] ^= flip;
+            let _ = decode_connack(&corrupted);
+        }
+
+        /// A remaining length past the cap (up to the largest MQTT can say) is refused from
+        /// the length bytes alone, never waited for.
+        #[test]
+        fn a_huge_length_is_refused_from_the_header(length in (MAX_CONNACK + 1)..268_435_456usize) {
+            let mut header = vec![CONNACK];
+            put_remaining_length(&mut header, length).unwrap();
+            prop_assert!(matches!(decode_connack(&header), Answer::Broken(_)));
+        }
     }
 }

@@ -686,6 +686,7 @@ impl ResultReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// The greeting of the machine's MariaDB 10.11 (127.0.0.1:3306), recorded with a Python
     /// one-liner reading the first packet of a fresh connection.
@@ -916,5 +917,72 @@ mod tests {
         }
         let endless: Vec<_> = (0..=MAX_ROWS).map(|_| reader.feed(b"\x011")).collect();
         assert!(endless.last().unwrap().is_err());
+    }
+
+    proptest! {
+        /// Whatever a server sends: no panic, a packet never reaches past the bytes given nor
+        /// past 64 KiB, and server text stays capped.
+        #[test]
+        fn arbitrary_bytes_never_panic_or_overrun(
+            bytes in prop::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let _ = cannot_be_greeting(&bytes);
+            if let Ok(Some((packet, used))) = take_packet(&bytes) {
+                prop_assert!(used <= bytes.len() && used == HEADER_LEN + packet.payload.len());
+                prop_assert!(packet.payload.len() <= MAX_PAYLOAD);
+            }
+            match Greeting::decode(&bytes) {
+                Ok(Greeting::Handshake(h)) => {
+                    prop_assert!(h.server_version.chars().count() <= MAX_SAID + 1);
+                    prop_assert!(h.nonce.len() <= bytes.len());
+                }
+                Ok(Greeting::Refused(err)) => {
+                    prop_assert!(err.message.chars().count() <= MAX_SAID + 1);
+                }
+                Err(_) => {}
+            }
+            if let Ok(AuthReply::Switch { plugin, nonce }) = AuthReply::decode(&bytes) {
+                prop_assert!(plugin.chars().count() <= MAX_SAID + 1 && nonce.len() < bytes.len());
+            }
+            let mut reader = ResultReader::default();
+            for chunk in bytes.chunks(7) {
+                if reader.feed(chunk).is_err() {
+                    break;
+                }
+            }
+        }
+
+        /// The recorded MariaDB greeting cut anywhere asks for more; with any byte changed it
+        /// still decodes or is refused, never panics.
+        #[test]
+        fn the_recorded_greeting_cut_or_corrupted_never_panics(
+            at in 0usize..106,
+            flip in any::<u8>(),
+        ) {
+            let bytes = unhex(MARIADB_GREETING);
+            let at = at % bytes.len();
+            prop_assert_eq!(take_packet(&bytes[..at]), Ok(None));
+            let mut corrupted = bytes.clone();
+            corrupted[at] ^= flip;
+            let _ = cannot_be_greeting(&corrupted);
+            if let Ok(Some((packet, used))) = take_packet(&corrupted) {
+                prop_assert!(used <= corrupted.len());
+                let _ = Greeting::decode(&packet.payload);
+            }
+            let _ = Greeting::decode(&corrupted[HEADER_LEN..]);
+        }
+
+        /// A header claiming more than 64 KiB is refused from its 4 bytes alone.
+        #[test]
+        fn a_huge_length_is_refused_from_the_header(
+            claimed in (MAX_PAYLOAD + 1)..=0xff_ffff,
+            seq in any::<u8>(),
+        ) {
+            let le = (claimed as u32).to_le_bytes();
+            prop_assert_eq!(
+                take_packet(&[le[0], le[1], le[2], seq]),
+                Err(TooLarge { claimed })
+            );
+        }
     }
 }

@@ -182,6 +182,7 @@ pub fn connect(credentials: Credentials<'_>, tls: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn one(bytes: &[u8]) -> ServerLine {
         let (line, used) = decode(bytes).unwrap().unwrap();
@@ -280,5 +281,53 @@ mod tests {
         assert_eq!(user.matches("\r\n").count(), 2);
         let token = text(Credentials::Token("t0k"));
         assert!(token.contains(r#""auth_token":"t0k""#), "{token}");
+    }
+
+    /// An `INFO` line as nats-server 2.9.10 sends it (shortened).
+    const RECORDED_INFO: &[u8] =
+        b"INFO {\"server_id\":\"NBQ4\",\"version\":\"2.9.10\",\"auth_required\":true} \r\n";
+
+    proptest! {
+        /// Whatever a server sends: no panic, and a line never takes more bytes than given.
+        #[test]
+        fn arbitrary_bytes_never_panic_or_overrun(
+            bytes in prop::collection::vec(any::<u8>(), 0..512),
+        ) {
+            let _ = can_start_info(&bytes);
+            match decode(&bytes) {
+                Ok(Some((ServerLine::Other(op), used))) => {
+                    prop_assert!(used > 0 && used <= bytes.len());
+                    prop_assert!(op.chars().count() <= 16);
+                }
+                Ok(Some((_, used))) => prop_assert!(used > 0 && used <= bytes.len()),
+                _ => {}
+            }
+        }
+
+        /// The recorded `INFO` cut before its line end asks for more; with any byte changed
+        /// it still decodes or is refused, never panics.
+        #[test]
+        fn the_recorded_info_cut_or_corrupted_never_panics(
+            at in 0..RECORDED_INFO.len() - 1,
+            flip in any::<u8>(),
+        ) {
+            prop_assert_eq!(decode(&RECORDED_INFO[..at]), Ok(None));
+            let mut corrupted = RECORDED_INFO.to_vec();
+            corrupted[at] ^= flip;
+            if let Ok(Some((_, used))) = decode(&corrupted) {
+                prop_assert!(used <= corrupted.len());
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        /// A line without an end is refused once it passes the cap, whatever it holds.
+        #[test]
+        fn an_endless_line_is_refused_past_the_cap(fill in any::<u8>(), extra in 1usize..1024) {
+            let fill = if fill == b'\n' { b' ' } else { fill };
+            let endless = vec![fill; MAX_LINE + extra];
+            prop_assert_eq!(decode(&endless), Err(WireError::LineTooLong));
+        }
     }
 }

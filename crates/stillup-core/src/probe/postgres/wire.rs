@@ -605,6 +605,10 @@ fn cap(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Recorded from PostgreSQL 15 while starting up.
+    const STARTING_UP: &[u8] = b"E\0\0\0hSFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0Fpostmaster.c\0L2413\0RProcessStartupPacket\0\0";
 
     /// Decode the one whole message at the start of `bytes`.
     fn one(bytes: &[u8], first: bool) -> Result<Backend, DecodeError> {
@@ -639,9 +643,7 @@ mod tests {
 
     #[test]
     fn error_responses_give_severity_code_message_and_detail() {
-        // Recorded from PostgreSQL 15 while starting up.
-        let bytes = b"E\0\0\0hSFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0Fpostmaster.c\0L2413\0RProcessStartupPacket\0\0";
-        let Backend::Error(fields) = one(bytes, true).unwrap() else {
+        let Backend::Error(fields) = one(STARTING_UP, true).unwrap() else {
             panic!("an error")
         };
         assert_eq!(fields.severity, "FATAL");
@@ -852,5 +854,60 @@ mod tests {
         let random = ScramClient::with_random_nonce("").unwrap();
         assert!(random.client_first().starts_with("n,,n=,r="));
         assert_eq!(random.client_first().len(), "n,,n=,r=".len() + 24);
+    }
+
+    proptest! {
+        /// Whatever a server sends: no panic, a frame never reaches past the bytes given, and a
+        /// request for more never exceeds the 1 MiB cap.
+        #[test]
+        fn arbitrary_bytes_never_panic_or_overrun(
+            bytes in prop::collection::vec(any::<u8>(), 0..512),
+            first in any::<bool>(),
+        ) {
+            match frame(&bytes, first) {
+                Ok(Frame::Need(n)) => {
+                    prop_assert!(n > bytes.len() && n <= MAX_MESSAGE + 1, "{n}");
+                }
+                Ok(Frame::Whole { tag, body }) => {
+                    prop_assert!(body.start == 5 && body.end <= bytes.len());
+                    let _ = decode(tag, &bytes[body]);
+                }
+                Err(_) => {}
+            }
+            for &tag in BACKEND_TAGS {
+                let _ = decode(tag, &bytes);
+            }
+            let client = ScramClient::new("", "abc");
+            let _ = client.challenge(&bytes);
+        }
+
+        /// A recorded message cut anywhere asks for more; with any byte changed it still
+        /// decodes or is refused, never panics.
+        #[test]
+        fn a_recorded_message_cut_or_corrupted_never_panics(
+            cut in 0..STARTING_UP.len(),
+            flip in any::<u8>(),
+        ) {
+            let cut_short = frame(&STARTING_UP[..cut], true);
+            prop_assert!(matches!(cut_short, Ok(Frame::Need(n)) if n > cut), "{cut_short:?}");
+            let mut corrupted = STARTING_UP.to_vec();
+            corrupted[cut] ^= flip;
+            if let Ok(Frame::Whole { tag, body }) = frame(&corrupted, true) {
+                prop_assert!(body.end <= corrupted.len());
+                let _ = decode(tag, &corrupted[body]);
+            }
+        }
+
+        /// A length past the cap is refused from the 5-byte header alone: nothing is waited
+        /// for or allocated.
+        #[test]
+        fn a_huge_length_is_refused_from_the_header(
+            tag in prop::sample::select(BACKEND_TAGS),
+            len in (MAX_MESSAGE as u32 + 1)..=u32::MAX,
+        ) {
+            let mut header = vec![tag];
+            header.extend_from_slice(&len.to_be_bytes());
+            prop_assert!(matches!(frame(&header, false), Err(DecodeError::Invalid(_))));
+        }
     }
 }

@@ -209,6 +209,7 @@ fn number(line: &[u8]) -> Result<i64, WireError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn one(bytes: &[u8]) -> Reply {
         let (reply, used) = decode(bytes).unwrap().unwrap();
@@ -312,5 +313,60 @@ mod tests {
         assert_eq!(decode(&endless), Err(WireError::LineTooLong));
         // Shorter than the cap and still without CRLF: wait for more.
         assert_eq!(decode(&endless[..1000]), Ok(None));
+    }
+
+    /// A replica's `ROLE` answer (Redis 7.0), as in `recorded_replies_decode`.
+    const RECORDED_ROLE: &[u8] =
+        b"*5\r\n$5\r\nslave\r\n$9\r\n127.0.0.1\r\n:6380\r\n$7\r\nconnect\r\n:-1\r\n";
+
+    proptest! {
+        /// Whatever a server sends: no panic, and a reply never takes more bytes than given.
+        #[test]
+        fn arbitrary_bytes_never_panic_or_overrun(
+            bytes in prop::collection::vec(any::<u8>(), 0..512),
+        ) {
+            if let Ok(Some((_, used))) = decode(&bytes) {
+                prop_assert!(used > 0 && used <= bytes.len(), "{used}");
+            }
+        }
+
+        /// The same, from bytes that look like RESP (type bytes, digits, CRLF), which reach
+        /// the bulk and array paths far more often than uniform bytes.
+        #[test]
+        fn resp_like_bytes_never_panic_or_overrun(
+            bytes in prop::collection::vec(prop::sample::select(&b"+-:$*0123456789\r\nx"[..]), 0..256),
+        ) {
+            if let Ok(Some((_, used))) = decode(&bytes) {
+                prop_assert!(used > 0 && used <= bytes.len(), "{used}");
+            }
+        }
+
+        /// The recorded `ROLE` answer cut anywhere asks for more; with any byte changed it
+        /// still decodes within its bytes or is refused.
+        #[test]
+        fn a_recorded_reply_cut_or_corrupted_never_panics(
+            at in 0..RECORDED_ROLE.len(),
+            flip in any::<u8>(),
+        ) {
+            prop_assert_eq!(decode(&RECORDED_ROLE[..at]), Ok(None));
+            let mut corrupted = RECORDED_ROLE.to_vec();
+            corrupted[at] ^= flip;
+            if let Ok(Some((_, used))) = decode(&corrupted) {
+                prop_assert!(used <= corrupted.len());
+            }
+        }
+
+        /// A bulk length or element count past its cap is refused from its line alone.
+        #[test]
+        fn huge_lengths_are_refused_from_the_line(len in (MAX_BULK as i64 + 1)..=i64::MAX) {
+            prop_assert_eq!(
+                decode(format!("${len}\r\n").as_bytes()),
+                Err(WireError::BulkTooLong(len))
+            );
+            prop_assert_eq!(
+                decode(format!("*{len}\r\n").as_bytes()),
+                Err(WireError::TooManyElements(len))
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Measure stillup against curl on 127.0.0.1, all in one run, and print a table of ratios
-(section 5, many targets at once, measures stillup wait against one stillup check instead).
+(section 5, many targets at once, measures stillup wait against one stillup check instead;
+section 7 measures database and broker checks against the servers' own client tools).
 
 Called by bench/run.sh after the release build; see bench/README.md for what each number means.
 Only the standard library is used. Every child process runs with a hard time limit (killed
@@ -9,12 +10,18 @@ with its whole process group past it) and every loop has a fixed number of round
 
 import argparse
 import collections
+import datetime
+import glob
+import importlib.util
 import json
 import os
+import pwd
 import resource
 import select
 import shlex
+import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -892,7 +899,6 @@ SHARED = [
 
 def port_open(port):
     """Whether something accepts TCP connections on 127.0.0.1:port (one try, 1 s at most)."""
-    import socket
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
@@ -901,13 +907,11 @@ def port_open(port):
 
 
 def python_has(module):
-    import importlib.util
     return importlib.util.find_spec(module) is not None
 
 
 def database_checks(args):
     """(7a) stillup check against each shared server vs its client tool, nc -z and a driver."""
-    import shutil
     notes = []
     services = []  # (name, {tool label: argv}, native label or None)
     nc = shutil.which("nc")
@@ -978,7 +982,6 @@ def database_checks(args):
 
 
 def free_port():
-    import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -992,7 +995,6 @@ class OwnPostgres:
     READY = "database system is ready to accept connections"
 
     def __init__(self, tmp):
-        import shutil
         self.bin = self._bin_dir()
         if not self.bin:
             raise RuntimeError("no initdb/postgres (looked in /usr/lib/postgresql/*/bin and PATH)")
@@ -1015,8 +1017,6 @@ class OwnPostgres:
 
     @staticmethod
     def _bin_dir():
-        import glob
-        import shutil
         dirs = sorted(d for d in glob.glob("/usr/lib/postgresql/*/bin")
                       if os.path.exists(os.path.join(d, "initdb")))
         if dirs:
@@ -1042,7 +1042,6 @@ class OwnPostgres:
             start_new_session=True)
 
     def _owner(self):
-        import pwd
         pw = pwd.getpwnam("postgres")
         return pw.pw_uid, pw.pw_gid
 
@@ -1082,7 +1081,6 @@ class OwnRedis:
     READY = "Ready to accept connections"
 
     def __init__(self, tmp):
-        import shutil
         self.binary = shutil.which("redis-server")
         if not self.binary:
             raise RuntimeError("redis-server not found on PATH")
@@ -1103,7 +1101,6 @@ class OwnRedis:
             start_new_session=True)
 
     def ready_at(self, limit):
-        import datetime
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
             with open(self.log) as f:
@@ -1166,7 +1163,6 @@ def restart_lag(args, server, loop_label, loop_argv):
 def restart_detection(args):
     """(7b) stillup wait --interval 100ms vs a client-tool loop, across a restart of our own
     PostgreSQL and Redis."""
-    import shutil
     rows = []
     notes = []
     detail = []
@@ -1196,6 +1192,11 @@ def restart_detection(args):
                 server.start("first")
                 server.ready_at(60)
                 results = restart_lag(args, server, loop_label, loop_argv(server))
+            except (RuntimeError, OSError, KeyError) as err:
+                # A server that would not (re)start, or a waiter that never reported: say so and
+                # go on with the next server rather than lose the rest of the run.
+                notes.append(f"{name}: {err!r}; skipped")
+                continue
             finally:
                 server.stop()
             s = [lag for lag, _ in results["stillup"]]

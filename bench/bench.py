@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Measure stillup against curl on 127.0.0.1, all in one run, and print a table of ratios
-(section 5, many targets at once, measures stillup wait against one stillup check instead).
+(section 5, many targets at once, measures stillup wait against one stillup check instead;
+section 7 measures database and broker checks against the servers' own client tools).
 
 Called by bench/run.sh after the release build; see bench/README.md for what each number means.
 Only the standard library is used. Every child process runs with a hard time limit (killed
@@ -9,12 +10,18 @@ with its whole process group past it) and every loop has a fixed number of round
 
 import argparse
 import collections
+import datetime
+import glob
+import importlib.util
 import json
 import os
+import pwd
 import resource
 import select
 import shlex
+import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -860,6 +867,365 @@ def deadline_at_scale(args):
           f"{mb(floor)}")
 
 
+# ---------------------------------------------------------------------------------------------
+# (7) Databases and brokers
+
+DB_CHECK_RATIO_TARGET = 1.5  # stillup check within 1.5x the server's own client tool
+DB_INTERVAL = "100ms"  # --interval of the waiters in (7b), and the sleep of the client loop
+DB_INTERVAL_SECONDS = 0.1
+DB_LIFETIME = 300  # seconds any server started by (7b) may live, whatever the harness does
+
+# The machine's shared servers: checked, never stopped or reconfigured.
+SHARED = [
+    # name, stillup target, port, native client argv (first found on PATH wins), driver
+    ("postgres", "postgres://127.0.0.1:5432", 5432,
+     [["pg_isready", "-h", "127.0.0.1", "-p", "5432"]],
+     ("psycopg", "import psycopg; psycopg.connect(host='127.0.0.1', port=5432, "
+                 "user='postgres', dbname='test', connect_timeout=5).close()")),
+    ("mysql", "mysql://root@127.0.0.1:3306", 3306,
+     [["mariadb-admin", "-h", "127.0.0.1", "-u", "root", "ping"],
+      ["mysqladmin", "-h", "127.0.0.1", "-u", "root", "ping"]],
+     ("pymysql", "import pymysql; pymysql.connect(host='127.0.0.1', port=3306, user='root', "
+                 "password='', connect_timeout=5).close()")),
+    ("redis", "redis://127.0.0.1:6379", 6379,
+     [["redis-cli", "-h", "127.0.0.1", "-p", "6379", "ping"]],
+     ("redis", "import redis; redis.Redis(host='127.0.0.1', port=6379, "
+               "socket_timeout=5).ping()")),
+    ("amqp", "amqp://127.0.0.1:5672", 5672, [], None),
+    ("mqtt", "mqtt://127.0.0.1:1883", 1883, [], None),
+    ("nats", "nats://127.0.0.1:4222", 4222, [], None),
+]
+
+
+def port_open(port):
+    """Whether something accepts TCP connections on 127.0.0.1:port (one try, 1 s at most)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def python_has(module):
+    return importlib.util.find_spec(module) is not None
+
+
+def database_checks(args):
+    """(7a) stillup check against each shared server vs its client tool, nc -z and a driver."""
+    notes = []
+    services = []  # (name, {tool label: argv}, native label or None)
+    nc = shutil.which("nc")
+    if not nc:
+        notes.append("nc not found: no nc -z column (apt-get install netcat-openbsd)")
+    for name, target, port, natives, driver in SHARED:
+        if not port_open(port):
+            notes.append(f"{name}: nothing listens on 127.0.0.1:{port}, skipped")
+            continue
+        tools = {"stillup check": [args.stillup, "check", target]}
+        native = next((argv for argv in natives if shutil.which(argv[0])), None)
+        if native:
+            tools[native[0]] = native
+        elif natives:
+            notes.append(f"{name}: {' / '.join(a[0] for a in natives)} not installed, no "
+                         "client-tool column")
+        if nc:
+            tools["nc -z"] = [nc, "-z", "-w", "5", "127.0.0.1", str(port)]
+        if driver:
+            module, code = driver
+            if python_has(module):
+                tools[f"python {module}"] = [sys.executable, "-c", code]
+            else:
+                notes.append(f"{name}: python module {module} not installed, no driver column "
+                             f"(pip install {'psycopg[binary]' if module == 'psycopg' else module})")
+        services.append((name, tools, native[0] if native else None))
+
+    # One round = every tool of every service once, in an order that rotates per round, so a
+    # slow moment of the machine falls on all of them alike.
+    commands = [(name, label, argv) for name, tools, _ in services for label, argv in tools.items()]
+    for _ in range(2):  # warm-up, not recorded
+        for _, _, argv in commands:
+            run_spawned(args.spawn, argv, 15)
+    runs = {(name, label): [] for name, label, _ in commands}
+    for i in range(args.db_runs):
+        shift = i % max(1, len(commands))
+        for name, label, argv in commands[shift:] + commands[:shift]:
+            runs[(name, label)].append(run_spawned(args.spawn, argv, 15))
+    floor = max(run_spawned(args.spawn, ["true"], 10).maxrss for _ in range(3))
+
+    rows = []
+    for name, tools, native in services:
+        base = median([r.seconds for r in runs[(name, native)]]) if native else None
+        for label in tools:
+            rs = runs[(name, label)]
+            wall = [r.seconds for r in rs]
+            rss = [r.maxrss for r in rs]
+            row = [name if label == "stillup check" else "", label, ms(median(wall)),
+                   ms(p90(wall)), mb(median(rss)), exits(rs),
+                   ratio(median(wall), base) if base else ""]
+            if label == "stillup check":
+                ok_exit = all(r.status == 0 for r in rs)
+                if base:
+                    row += [f"<= {DB_CHECK_RATIO_TARGET}x {native}, exit 0",
+                            verdict(ok_exit and median(wall) <= DB_CHECK_RATIO_TARGET * base)]
+                else:
+                    row += ["exit 0", verdict(ok_exit)]
+            else:
+                row += ["", ""]
+            rows.append(row)
+    print(f"(7a) one check against each shared server: {args.db_runs} interleaved rounds "
+          "(+2 warm-up); ratio = wall median / the client tool's")
+    print(table(rows, ["server", "tool", "wall, median", "wall, p90", "peak RSS, median",
+                       "exit statuses", "ratio", "target", ""]))
+    print(f"  peak RSS floor of the measurement (true run the same way): {mb(floor)}")
+    for note in notes:
+        print(f"  note: {note}")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class OwnPostgres:
+    """A PostgreSQL of our own: initdb'd into a temp dir (as the postgres user when root),
+    listening on 127.0.0.1 at a free port; every start runs under `timeout`. Its log prefix is
+    the epoch time in ms (%n), so the moment it is ready is read from its own clock."""
+
+    READY = "database system is ready to accept connections"
+
+    def __init__(self, tmp):
+        self.bin = self._bin_dir()
+        if not self.bin:
+            raise RuntimeError("no initdb/postgres (looked in /usr/lib/postgresql/*/bin and PATH)")
+        self.root = os.getuid() == 0
+        self.dir = os.path.join(tmp, "pg")
+        os.mkdir(self.dir, 0o700)
+        if self.root:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self.data = os.path.join(self.dir, "data")
+        out = subprocess.run(self._as_server([os.path.join(self.bin, "initdb"), "-A", "trust",
+                                              "-U", "postgres", "--no-sync", "-E", "UTF8",
+                                              "-D", self.data]),
+                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f"initdb failed: {out.stderr.strip()[-300:]}")
+        self.port = free_port()
+        self.url = f"postgres://127.0.0.1:{self.port}"
+        self.proc = None
+        self.log = None
+
+    @staticmethod
+    def _bin_dir():
+        dirs = sorted(d for d in glob.glob("/usr/lib/postgresql/*/bin")
+                      if os.path.exists(os.path.join(d, "initdb")))
+        if dirs:
+            return dirs[-1]
+        found = shutil.which("initdb")
+        return os.path.dirname(os.path.realpath(found)) if found else None
+
+    def _as_server(self, argv):
+        return ["runuser", "-u", "postgres", "--", *argv] if self.root else argv
+
+    def start(self, n):
+        self.log = os.path.join(self.dir, f"log-{n}.txt")
+        self.log_file = open(self.log, "w")
+        if self.root:
+            os.chown(self.log, *self._owner())
+        self.proc = subprocess.Popen(
+            self._as_server(["timeout", "-s", "QUIT", str(DB_LIFETIME),
+                             os.path.join(self.bin, "postgres"), "-D", self.data,
+                             "-p", str(self.port), "-k", self.data,
+                             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                             "-c", "log_line_prefix=%n ", "-c", "logging_collector=off"]),
+            stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=subprocess.STDOUT,
+            start_new_session=True)
+
+    def _owner(self):
+        pw = pwd.getpwnam("postgres")
+        return pw.pw_uid, pw.pw_gid
+
+    def ready_at(self, limit):
+        """Epoch time of the server's own 'ready to accept connections' line."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with open(self.log) as f:
+                for line in f:
+                    if self.READY in line:
+                        return float(line.split()[0])
+            time.sleep(0.005)
+        raise RuntimeError(f"own postgres did not log '{self.READY}' within {limit} s")
+
+    def stop(self):
+        """Fast shutdown (SIGINT to the postmaster), waited for."""
+        if not self.proc:
+            return
+        try:
+            with open(os.path.join(self.data, "postmaster.pid")) as f:
+                os.kill(int(f.readline()), signal.SIGINT)
+        except (OSError, ValueError):
+            pass
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.log_file.close()
+        self.proc = None
+
+
+class OwnRedis:
+    """redis-server --port P of our own (no persistence, data dir in a temp dir), under
+    `timeout`. Its log line 'Ready to accept connections' carries its clock in ms (local time)."""
+
+    READY = "Ready to accept connections"
+
+    def __init__(self, tmp):
+        self.binary = shutil.which("redis-server")
+        if not self.binary:
+            raise RuntimeError("redis-server not found on PATH")
+        self.dir = os.path.join(tmp, "redis")
+        os.mkdir(self.dir)
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self.proc = None
+
+    def start(self, n):
+        self.log = os.path.join(self.dir, f"log-{n}.txt")
+        open(self.log, "w").close()
+        self.proc = subprocess.Popen(
+            ["timeout", str(DB_LIFETIME), self.binary, "--port", str(self.port),
+             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir,
+             "--logfile", self.log, "--daemonize", "no"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+
+    def ready_at(self, limit):
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            with open(self.log) as f:
+                for line in f:
+                    if self.READY in line:
+                        # "pid:M 02 Dec 2026 13:50:09.123 * Ready ...", local time
+                        stamp = " ".join(line.split()[1:5])
+                        when = datetime.datetime.strptime(stamp, "%d %b %Y %H:%M:%S.%f")
+                        return time.mktime(when.timetuple()) + when.microsecond / 1e6
+            time.sleep(0.005)
+        raise RuntimeError(f"own redis-server did not log '{self.READY}' within {limit} s")
+
+    def stop(self):
+        if not self.proc:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+
+def restart_lag(args, server, loop_label, loop_argv):
+    """Per run: stop the server, start both waiters while it is down, start it again after a
+    delay spread over one interval, and take each waiter's exit minus the server's own 'ready'
+    moment. Both waiters watch the same restart (started in alternating order)."""
+    n = args.db_lag_runs
+    results = {"stillup": [], loop_label: []}
+    waiters = {
+        "stillup": [args.stillup, "wait", server.url, "--interval", DB_INTERVAL,
+                    "--timeout", "30s"],
+        loop_label: loop_argv,
+    }
+    for k in range(n):
+        server.stop()
+        done = {}
+        order = list(waiters) if k % 2 == 0 else list(reversed(waiters))
+        threads = []
+        for name in order:
+            def wait_one(name=name):
+                done[name] = run_timed(waiters[name], 40)
+            t = threading.Thread(target=wait_one)
+            t.start()
+            threads.append(t)
+        time.sleep(0.5 + (k + 0.5) / n * DB_INTERVAL_SECONDS)
+        server.start(k)
+        ready = server.ready_at(30)
+        for t in threads:
+            t.join(45)
+        # run_timed's times are perf_counter; the server's clock is the epoch
+        offset = time.time() - time.perf_counter()
+        for name in waiters:
+            run = done[name]
+            results[name].append((run.end + offset - ready, run))
+    return results
+
+
+def restart_detection(args):
+    """(7b) stillup wait --interval 100ms vs a client-tool loop, across a restart of our own
+    PostgreSQL and Redis."""
+    rows = []
+    notes = []
+    detail = []
+    with tempfile.TemporaryDirectory(prefix="stillup-bench-db-") as tmp:
+        os.chmod(tmp, 0o755)  # the postgres user must reach its directory inside
+        cases = []
+        if shutil.which("pg_isready"):
+            cases.append(("postgres", OwnPostgres, "pg_isready loop",
+                          lambda s: ["bash", "-c", f'until pg_isready -q -h 127.0.0.1 -p {s.port}; '
+                                     f'do sleep {DB_INTERVAL_SECONDS}; done']))
+        else:
+            notes.append("pg_isready not installed: PostgreSQL restart skipped")
+        if shutil.which("redis-cli"):
+            cases.append(("redis", OwnRedis, "redis-cli ping loop",
+                          lambda s: ["bash", "-c", f'until [ "$(redis-cli -h 127.0.0.1 -p {s.port} '
+                                     f'ping 2>/dev/null)" = PONG ]; do sleep {DB_INTERVAL_SECONDS};'
+                                     ' done']))
+        else:
+            notes.append("redis-cli not installed: Redis restart skipped")
+        for name, cls, loop_label, loop_argv in cases:
+            try:
+                server = cls(tmp)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as err:
+                notes.append(f"{name}: {err}; skipped")
+                continue
+            try:
+                server.start("first")
+                server.ready_at(60)
+                results = restart_lag(args, server, loop_label, loop_argv(server))
+            except (RuntimeError, OSError, KeyError) as err:
+                # A server that would not (re)start, or a waiter that never reported: say so and
+                # go on with the next server rather than lose the rest of the run.
+                notes.append(f"{name}: {err!r}; skipped")
+                continue
+            finally:
+                server.stop()
+            s = [lag for lag, _ in results["stillup"]]
+            c = [lag for lag, _ in results[loop_label]]
+            rows.append([f"own {name}", "lag, median", ms(median(s)), loop_label, ms(median(c)),
+                         ratio(median(s), median(c))])
+            rows.append(["", "lag, max", ms(max(s)), "", ms(max(c)), ratio(max(s), max(c))])
+            rows.append(["", "exit statuses", exits([r for _, r in results["stillup"]]), "",
+                         exits([r for _, r in results[loop_label]]), ""])
+            detail.append(f"  {name} per run (stillup / loop): " + ", ".join(
+                f"{a * 1000:.0f}/{b * 1000:.0f} ms" for a, b in zip(s, c)))
+    print(f"(7b) detection after a restart: {args.db_lag_runs} restarts per server; both "
+          f"waiters (interval {DB_INTERVAL}) watch the same restart; lag = waiter's exit minus "
+          "the server's own 'ready to accept connections' log time")
+    if rows:
+        print(table(rows, ["server", "", "stillup wait --interval 100ms", "baseline",
+                           "baseline lag", "ratio"]))
+    print("\n".join(detail))
+    for note in notes:
+        print(f"  note: {note}")
+
+
+def databases(args):
+    """(7) databases and brokers: (7a) one check, (7b) detection after a restart."""
+    database_checks(args)
+    print()
+    restart_detection(args)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stillup", required=True, help="path to the release stillup binary")
@@ -887,10 +1253,14 @@ def main():
                              "most machines have by default (default 1024; 0 to skip)")
     parser.add_argument("--scale-targets", type=int, action="append",
                         help="target counts in (6), repeatable (default 100000)")
-    parser.add_argument("--only", choices=["1", "2", "3", "4", "5", "6"], action="append",
+    parser.add_argument("--db-runs", type=int, default=20,
+                        help="interleaved rounds in (7a) (default 20)")
+    parser.add_argument("--db-lag-runs", type=int, default=4,
+                        help="restarts per server in (7b) (default 4)")
+    parser.add_argument("--only", choices=["1", "2", "3", "4", "5", "6", "7"], action="append",
                         help="run only these sections (repeatable)")
     args = parser.parse_args()
-    for name in ("runs", "deadline_runs", "latency_runs"):
+    for name in ("runs", "deadline_runs", "latency_runs", "db_runs", "db_lag_runs"):
         if not 1 <= getattr(args, name) <= 1000:
             parser.error(f"--{name.replace('_', '-')} must be between 1 and 1000")
     for n in args.many_targets or []:
@@ -919,9 +1289,10 @@ def main():
     print(f"stillup bench: {stillup_version} vs {' '.join(curl_version)}; "
           f"{os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M:%S')}")
     print("ratio = stillup / curl, both measured in this run (in (5): stillup wait against "
-          "stillup check of the same targets)\n")
+          "stillup check of the same targets; in (7): against the server's own client tool)\n")
     sections = [("1", single_check), ("2", deadline_precision), ("3", detection_latency),
-                ("4", late_listener), ("5", many_targets), ("6", deadline_at_scale)]
+                ("4", late_listener), ("5", many_targets), ("6", deadline_at_scale),
+                ("7", databases)]
     started = time.perf_counter()
     for key, section in sections:
         if args.only and key not in args.only:

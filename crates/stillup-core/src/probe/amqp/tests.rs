@@ -306,3 +306,60 @@ async fn silence_is_a_response_timeout_and_a_close_is_a_reset() {
         .unwrap_err();
     assert_eq!(class, FailureClass::Reset);
 }
+
+/// `amqps://`: TLS from the first byte, then the same exchange. A scripted broker behind a
+/// rustls acceptor with a self-signed certificate: trusted through the probe's TLS settings
+/// (`--cacert`), refused without them.
+#[tokio::test]
+async fn amqps_speaks_amqp_inside_tls_to_a_trusted_broker() {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let key = rcgen::KeyPair::generate().unwrap();
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut header = [0u8; 8];
+                if tls.read_exact(&mut header).await.is_ok() && &header == b"AMQP\x00\x00\x09\x01" {
+                    let _ = tls.write_all(&start()).await;
+                    let _ = tls.flush().await;
+                    let _ =
+                        tokio::time::timeout(Duration::from_millis(500), tls.read(&mut [0; 64]))
+                            .await;
+                }
+            });
+        }
+    });
+    let trusting = crate::net::tls::client_config(&crate::net::tls::TlsOptions {
+        ca: vec![crate::net::tls::Pem {
+            name: "cert.pem".into(),
+            bytes: cert.pem().into_bytes(),
+        }],
+        ..Default::default()
+    })
+    .unwrap();
+    let mut trusted = probe(&format!("amqps://{addr}"));
+    trusted.set_tls(&trusting);
+    let result = trusted.probe_once(&Deadline::after(BUDGET)).await;
+    assert!(result.result.is_ok(), "{:?}", result.result);
+    assert!(result.timings.tls.is_some(), "the handshake was timed");
+    let untrusted = class_of(&probe(&format!("amqps://{addr}")), BUDGET).await;
+    assert_eq!(untrusted.unwrap_err().0, FailureClass::TlsVerify);
+}

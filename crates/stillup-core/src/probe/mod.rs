@@ -46,11 +46,14 @@ pub mod tcp;
 pub(crate) use prober::AbortOnDrop;
 pub use prober::{Configure, ProbeResult, Prober};
 
+pub use amqp::{AmqpProbe, AmqpTarget};
 pub use grpc::{GrpcProbe, GrpcTarget};
 pub use http::{HttpProbe, HttpTarget, Scheme};
+pub use mqtt::{MqttProbe, MqttTarget};
 pub use mysql::{MysqlProbe, MysqlTarget};
 pub use nats::{NatsProbe, NatsTarget};
 pub use pool::ConnectionPool;
+pub use postgres::{PostgresProbe, PostgresTarget};
 pub use redis::{RedisProbe, RedisTarget};
 pub use tcp::{TcpProbe, TcpTarget};
 

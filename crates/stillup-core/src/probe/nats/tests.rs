@@ -2,7 +2,7 @@
 //! nats-server instances of its own on ephemeral ports (auth, TLS, a connection limit), each
 //! killed when the test ends.
 
-use std::net::{SocketAddr, TcpListener as StdListener, TcpStream as StdStream};
+use std::net::{SocketAddr, TcpStream as StdStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -319,17 +319,15 @@ impl OwnNats {
             test.replace(' ', "-")
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let port = StdListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let binary = ["/usr/sbin/nats-server", "nats-server"]
             .into_iter()
             .find(|b| !b.starts_with('/') || std::path::Path::new(b).exists())
             .unwrap_or("nats-server");
+        // The server picks its own free port and writes it to a ports file: a port chosen here
+        // and released could be taken by another test's server before this one binds it.
         let spawned = Command::new(binary)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
+            .arg(&dir)
             .args(args)
             .current_dir(&dir)
             .stdout(Stdio::null())
@@ -343,18 +341,39 @@ impl OwnNats {
             }
             Err(e) => panic!("{test} needs nats-server: {e}"),
         };
-        let server = OwnNats { child, port, dir };
+        let mut server = OwnNats {
+            child,
+            port: 0,
+            dir: dir.clone(),
+        };
         let until = Instant::now() + Duration::from_secs(10);
-        while StdStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            if let Some(port) = ports_file_port(&dir) {
+                if StdStream::connect(("127.0.0.1", port)).is_ok() {
+                    server.port = port;
+                    return Some(server);
+                }
+            }
             assert!(Instant::now() < until, "{test}: nats-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Some(server)
     }
 
     fn url(&self, scheme: &str, userinfo: &str) -> String {
         format!("{scheme}://{userinfo}127.0.0.1:{}", self.port)
     }
+}
+
+/// The client port a nats-server wrote to its ports file (`{"nats":["nats://127.0.0.1:P"],…}`).
+fn ports_file_port(dir: &std::path::Path) -> Option<u16> {
+    let file = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".ports"))?;
+    let ports: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(file.path()).ok()?).ok()?;
+    let url = ports["nats"].get(0)?.as_str()?;
+    url.rsplit(':').next()?.parse().ok()
 }
 
 impl Drop for OwnNats {

@@ -195,8 +195,16 @@ impl OwnBroker {
             dir,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
         };
+        let mut broker = broker;
         for _ in 0..100 {
             if std::net::TcpStream::connect(broker.addr).is_ok() {
+                // Another test's server may have taken the port first: then ours has exited
+                // (address in use), and the one answering is not ours.
+                std::thread::sleep(Duration::from_millis(100));
+                assert!(
+                    matches!(broker.child.try_wait(), Ok(None)),
+                    "{test}: our mosquitto exited (its port was taken by another server)"
+                );
                 return Some(broker);
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -373,12 +373,19 @@ impl OwnRedis {
             }
             Err(e) => panic!("{test} needs redis-server: {e}"),
         };
-        let server = OwnRedis { child, port, dir };
+        let mut server = OwnRedis { child, port, dir };
         let until = Instant::now() + Duration::from_secs(10);
         while StdStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < until, "{test}: redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+        // The port was free when chosen, but another test's server may have taken it first:
+        // then ours exits at once (address in use) and the one answering is not ours.
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            matches!(server.child.try_wait(), Ok(None)),
+            "{test}: our redis-server exited (its port {port} was taken by another server)"
+        );
         Some(server)
     }
 

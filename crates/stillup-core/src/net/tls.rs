@@ -175,9 +175,7 @@ pub fn client_config(options: &TlsOptions) -> Result<Arc<ClientConfig>, TlsConfi
         }
     };
     if options.insecure {
-        config
-            .dangerous()
-            .set_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }));
+        accept_any_certificate(&mut config);
     }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
@@ -212,8 +210,19 @@ fn certificates(pem: &Pem) -> Result<Vec<CertificateDer<'static>>, TlsConfigErro
     Ok(certs)
 }
 
-/// `--insecure`: signatures are still checked (the handshake must be real TLS), but the
-/// certificate is not: any issuer, name or date is accepted.
+/// Make `config` accept any server certificate: `--insecure`, and the modes of the database
+/// clients that encrypt without verifying (libpq's `prefer` / `require`, MySQL's `PREFERRED` /
+/// `REQUIRED`). Signatures are still checked, so the session is encrypted to whoever holds the
+/// certificate's key; the client certificate and ALPN stay as they are.
+pub fn accept_any_certificate(config: &mut ClientConfig) {
+    let provider = config.crypto_provider().clone();
+    config
+        .dangerous()
+        .set_certificate_verifier(Arc::new(AcceptAnyCertificate { provider }));
+}
+
+/// Signatures are still checked (the handshake must be real TLS), but the certificate is not:
+/// any issuer, name or date is accepted.
 #[derive(Debug)]
 struct AcceptAnyCertificate {
     provider: Arc<rustls::crypto::CryptoProvider>,

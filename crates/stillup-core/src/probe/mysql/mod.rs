@@ -29,10 +29,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::ClientConfig;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use url::Url;
 
@@ -344,11 +341,9 @@ impl MysqlProbe {
     fn tls_config(&self) -> Arc<ClientConfig> {
         let mut config = (*self.tls).clone();
         config.alpn_protocols.clear();
+        // PREFERRED and REQUIRED check no certificate, as the MySQL client does.
         if !self.target.ssl_mode.verifies() {
-            let provider = config.crypto_provider().clone();
-            config
-                .dangerous()
-                .set_certificate_verifier(Arc::new(AnyCertificate { provider }));
+            tls::accept_any_certificate(&mut config);
         }
         Arc::new(config)
     }
@@ -812,61 +807,6 @@ fn read_failure(e: &std::io::Error, place: &str) -> Failure {
     match find_cause::<rustls::Error>(e) {
         Some(tls) => tls::classify_rustls(tls),
         None => socket_failure(e, place),
-    }
-}
-
-/// The certificate check of PREFERRED and REQUIRED: none, as the MySQL client does in these
-/// modes (the handshake signatures are still checked, so the session is encrypted to whoever
-/// holds the certificate's key).
-#[derive(Debug)]
-struct AnyCertificate {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::deadline::Deadline;
 use crate::failure::Failure;
@@ -31,6 +31,31 @@ pub struct ProbeResult {
 }
 
 impl ProbeResult {
+    /// The result of an exchange that is healthy or not as a whole (a database's or broker's
+    /// readiness check) that began at `started`: its total time set, and a healthy answer held
+    /// to `--max-latency` (`max_latency`), the answer named by `what` in the failure.
+    pub(crate) fn of_exchange(
+        started: Instant,
+        mut result: Result<(), Failure>,
+        mut timings: PhaseTimings,
+        remote: Option<SocketAddr>,
+        max_latency: Option<Duration>,
+        what: &str,
+    ) -> Self {
+        timings.total = started.elapsed();
+        if let (Ok(()), Some(limit)) = (&result, max_latency) {
+            result = Failure::too_slow(what, timings.total, limit);
+        }
+        ProbeResult {
+            result,
+            status: None,
+            timings,
+            remote,
+            redirects: 0,
+            retry_after: None,
+        }
+    }
+
     pub(crate) fn failed(failure: Failure, timings: PhaseTimings) -> Self {
         ProbeResult {
             result: Err(failure),

@@ -352,25 +352,13 @@ impl MysqlProbe {
 impl Prober for MysqlProbe {
     async fn probe_once(&self, budget: &Deadline) -> ProbeResult {
         let started = Instant::now();
-        let mut timings = PhaseTimings::default();
-        let mut remote = None;
-        let mut result = self.attempt(budget, &mut timings, &mut remote).await;
-        timings.total = started.elapsed();
-        if let (Ok(()), Some(limit)) = (&result, self.max_latency) {
-            let what = match self.target.login {
-                Some(_) => "login and SELECT 1",
-                None => "handshake",
-            };
-            result = Failure::too_slow(what, timings.total, limit);
-        }
-        ProbeResult {
-            result,
-            status: None,
-            timings,
-            remote,
-            redirects: 0,
-            retry_after: None,
-        }
+        let (mut timings, mut remote) = (PhaseTimings::default(), None);
+        let result = self.attempt(budget, &mut timings, &mut remote).await;
+        let what = match self.target.login {
+            Some(_) => "login and SELECT 1",
+            None => "handshake",
+        };
+        ProbeResult::of_exchange(started, result, timings, remote, self.max_latency, what)
     }
 
     fn describe(&self) -> String {

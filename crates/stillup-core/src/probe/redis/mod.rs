@@ -259,21 +259,16 @@ impl RedisProbe {
 impl Prober for RedisProbe {
     async fn probe_once(&self, budget: &Deadline) -> ProbeResult {
         let started = Instant::now();
-        let mut timings = PhaseTimings::default();
-        let mut remote = None;
-        let mut result = self.attempt(budget, &mut timings, &mut remote).await;
-        timings.total = started.elapsed();
-        if let (Ok(()), Some(limit)) = (&result, self.max_latency) {
-            result = Failure::too_slow("Redis PING", timings.total, limit);
-        }
-        ProbeResult {
+        let (mut timings, mut remote) = (PhaseTimings::default(), None);
+        let result = self.attempt(budget, &mut timings, &mut remote).await;
+        ProbeResult::of_exchange(
+            started,
             result,
-            status: None,
             timings,
             remote,
-            redirects: 0,
-            retry_after: None,
-        }
+            self.max_latency,
+            "Redis PING",
+        )
     }
 
     fn describe(&self) -> String {

@@ -5,13 +5,15 @@
 //! the target's own name, so the probe sees exactly what a client of that name would.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use thiserror::Error;
+use tokio::net::TcpStream;
 
 use crate::deadline::Deadline;
 use crate::failure::Failure;
 use crate::net::connect;
+use crate::timings::PhaseTimings;
 
 /// `--resolve`: a fixed address for one host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +83,23 @@ impl AddressOverrides {
             return Ok((addrs, None));
         }
         connect::resolve(&host, port, budget).await
+    }
+
+    /// Resolve `host:port` (as [`resolve`](Self::resolve)) and connect to the first address
+    /// that accepts, recording both phases in `timings` (the connect phase once it succeeded).
+    pub async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        budget: &Deadline,
+        timings: &mut PhaseTimings,
+    ) -> Result<(TcpStream, SocketAddr), Failure> {
+        let (addrs, dns) = self.resolve(host, port, budget).await?;
+        timings.dns = dns;
+        let connect_started = Instant::now();
+        let connected = connect::connect(&addrs, budget).await?;
+        timings.connect = Some(connect_started.elapsed());
+        Ok(connected)
     }
 
     fn connect_target(&self, host: &str, port: u16) -> (String, u16) {

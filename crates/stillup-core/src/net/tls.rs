@@ -28,6 +28,7 @@ use tokio_rustls::TlsConnector;
 use crate::deadline::Deadline;
 use crate::failure::{human_duration, CertProblem, Failure};
 use crate::net::cause::find_cause;
+use crate::net::sniff::{Expect, Sniffed};
 use crate::net::trust::{TrustStoreError, TrustVerifier};
 
 /// How a probe's TLS is set up: which authorities it trusts, its own certificate.
@@ -303,6 +304,28 @@ where
         Ok(Err(e)) => Err(classify(&e)),
         Ok(Ok(stream)) => Ok(stream),
     }
+}
+
+/// [`handshake`], where a server that answers the ClientHello with another protocol (plain
+/// HTTP, a banner) is `protocol_mismatch`, told by what it sent first, rather than a failed
+/// handshake.
+pub async fn handshake_or_mismatch<S>(
+    config: Arc<ClientConfig>,
+    host: &str,
+    tcp: S,
+    budget: &Deadline,
+) -> Result<TlsStream<Sniffed<S>>, Failure>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let tcp = Sniffed::new(tcp);
+    let first = tcp.first_bytes();
+    handshake(config, host, tcp, budget)
+        .await
+        .map_err(|failure| match failure {
+            Failure::TlsHandshake { .. } => first.mismatch(Expect::Tls).unwrap_or(failure),
+            other => other,
+        })
 }
 
 /// Turn a handshake error into a failure, by the error's type.

@@ -29,7 +29,7 @@ use crate::failure::Failure;
 use crate::net::cause::{find_cause, http2_failure, socket_failure};
 use crate::net::overrides::AddressOverrides;
 use crate::net::sniff::{Expect, Sniffed};
-use crate::net::{connect, tls};
+use crate::net::tls;
 use crate::probe::http::h2_request_failure;
 use crate::probe::{AbortOnDrop, Configure, ProbeResult, Prober};
 use crate::target::{percent_decode, redact_input, TargetError};
@@ -271,25 +271,14 @@ impl GrpcProbe {
         status: &mut Option<u16>,
     ) -> Result<(), Failure> {
         let host = self.target.host();
-        let (addrs, dns) = self
+        let (tcp, addr) = self
             .addresses
-            .resolve(host, self.target.port(), budget)
+            .connect(host, self.target.port(), budget, timings)
             .await?;
-        timings.dns = dns;
-        let connect_started = Instant::now();
-        let (tcp, addr) = connect::connect(&addrs, budget).await?;
-        timings.connect = Some(connect_started.elapsed());
         *remote = Some(addr);
         if self.target.is_tls() {
             let tls_started = Instant::now();
-            let tcp = Sniffed::new(tcp);
-            let first = tcp.first_bytes();
-            let stream = tls::handshake(self.tls.clone(), host, tcp, budget)
-                .await
-                .map_err(|failure| match failure {
-                    Failure::TlsHandshake { .. } => first.mismatch(Expect::Tls).unwrap_or(failure),
-                    other => other,
-                })?;
+            let stream = tls::handshake_or_mismatch(self.tls.clone(), host, tcp, budget).await?;
             timings.tls = Some(tls_started.elapsed());
             self.exchange(stream, budget, timings, status).await
         } else {

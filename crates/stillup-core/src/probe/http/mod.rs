@@ -301,14 +301,7 @@ impl HttpProbe {
             };
             // A port that answers the ClientHello with another protocol is told apart from a
             // TLS server that fails the handshake by what it sent first.
-            let tcp = Sniffed::new(tcp);
-            let first = tcp.first_bytes();
-            let stream = tls::handshake(config, &host, tcp, budget)
-                .await
-                .map_err(|failure| match failure {
-                    Failure::TlsHandshake { .. } => first.mismatch(Expect::Tls).unwrap_or(failure),
-                    other => other,
-                })?;
+            let stream = tls::handshake_or_mismatch(config, &host, tcp, budget).await?;
             PhaseTimings::add(&mut trace.timings.tls, tls_started.elapsed());
             if stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
                 return self.exchange_h2(url, stream, budget, trace).await;

@@ -25,8 +25,8 @@ use crate::deadline::Deadline;
 use crate::failure::{Failure, NotReadyReason};
 use crate::login::Login;
 use crate::net::overrides::AddressOverrides;
-use crate::net::sniff::{self, Expect, Sniffed};
-use crate::net::{connect, tls};
+use crate::net::sniff;
+use crate::net::tls;
 use crate::probe::{Configure, ProbeResult, Prober};
 use crate::redact::has_ambiguous_userinfo;
 use crate::target::{redact_input, TargetError};
@@ -229,27 +229,16 @@ impl MqttProbe {
         remote: &mut Option<SocketAddr>,
     ) -> Result<(), Failure> {
         let host = self.target.host();
-        let (addrs, dns) = self
+        let (tcp, addr) = self
             .addresses
-            .resolve(host, self.target.port(), budget)
+            .connect(host, self.target.port(), budget, timings)
             .await?;
-        timings.dns = dns;
-        let connect_started = Instant::now();
-        let (tcp, addr) = connect::connect(&addrs, budget).await?;
-        timings.connect = Some(connect_started.elapsed());
         *remote = Some(addr);
         if !self.target.tls {
             return self.exchange(tcp, budget, timings).await;
         }
         let tls_started = Instant::now();
-        let tcp = Sniffed::new(tcp);
-        let first = tcp.first_bytes();
-        let stream = tls::handshake(self.tls.clone(), host, tcp, budget)
-            .await
-            .map_err(|failure| match failure {
-                Failure::TlsHandshake { .. } => first.mismatch(Expect::Tls).unwrap_or(failure),
-                other => other,
-            })?;
+        let stream = tls::handshake_or_mismatch(self.tls.clone(), host, tcp, budget).await?;
         timings.tls = Some(tls_started.elapsed());
         self.exchange(stream, budget, timings).await
     }

@@ -38,7 +38,7 @@ use crate::failure::{Failure, NotReadyReason};
 use crate::login::Login;
 use crate::net::cause::{find_cause, socket_failure};
 use crate::net::overrides::AddressOverrides;
-use crate::net::{connect, sniff, tls};
+use crate::net::{sniff, tls};
 use crate::probe::{Configure, ProbeResult, Prober};
 use crate::redact::has_ambiguous_userinfo;
 use crate::target::{redact_input, TargetError};
@@ -396,14 +396,10 @@ impl MysqlProbe {
         remote: &mut Option<std::net::SocketAddr>,
     ) -> Result<(), Failure> {
         let host = self.target.host();
-        let (addrs, dns) = self
+        let (tcp, addr) = self
             .addresses
-            .resolve(host, self.target.port(), budget)
+            .connect(host, self.target.port(), budget, timings)
             .await?;
-        timings.dns = dns;
-        let connect_started = Instant::now();
-        let (tcp, addr) = connect::connect(&addrs, budget).await?;
-        timings.connect = Some(connect_started.elapsed());
         *remote = Some(addr);
 
         // The server speaks first.

@@ -25,7 +25,7 @@ use crate::failure::{Failure, NotReadyReason};
 use crate::login::Login;
 use crate::net::cause::socket_failure;
 use crate::net::overrides::AddressOverrides;
-use crate::net::{connect, sniff, tls};
+use crate::net::{sniff, tls};
 use crate::probe::{Configure, ProbeResult, Prober};
 use crate::redact::{has_ambiguous_userinfo, remember};
 use crate::target::{redact_input, TargetError};
@@ -507,14 +507,10 @@ impl PostgresProbe {
         remote: &mut Option<SocketAddr>,
     ) -> Result<(), Failure> {
         let host = self.target.host();
-        let (addrs, dns) = self
+        let (tcp, addr) = self
             .addresses
-            .resolve(host, self.target.port(), budget)
+            .connect(host, self.target.port(), budget, timings)
             .await?;
-        timings.dns = dns;
-        let connect_started = Instant::now();
-        let (tcp, addr) = connect::connect(&addrs, budget).await?;
-        timings.connect = Some(connect_started.elapsed());
         *remote = Some(addr);
         let stream: Box<dyn Stream> = match self.target.sslmode {
             SslMode::Disable => Box::new(tcp),

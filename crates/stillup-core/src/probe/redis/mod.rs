@@ -30,7 +30,7 @@ use crate::login::Login;
 use crate::net::cause::{find_cause, socket_failure};
 use crate::net::overrides::AddressOverrides;
 use crate::net::sniff::{self, Expect, Sniffed};
-use crate::net::{connect, tls};
+use crate::net::tls;
 use crate::probe::{Configure, ProbeResult, Prober};
 use crate::redact::REDACTED;
 use crate::target::{redact_input, TargetError};
@@ -306,14 +306,10 @@ impl RedisProbe {
         remote: &mut Option<SocketAddr>,
     ) -> Result<(), Failure> {
         let host = self.target.host();
-        let (addrs, dns) = self
+        let (tcp, addr) = self
             .addresses
-            .resolve(host, self.target.port(), budget)
+            .connect(host, self.target.port(), budget, timings)
             .await?;
-        timings.dns = dns;
-        let connect_started = Instant::now();
-        let (tcp, addr) = connect::connect(&addrs, budget).await?;
-        timings.connect = Some(connect_started.elapsed());
         *remote = Some(addr);
         if !self.target.tls {
             return self.session(tcp, budget, timings).await;

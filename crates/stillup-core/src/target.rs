@@ -167,6 +167,15 @@ pub(crate) fn redact_input(input: &str) -> String {
     redact_value(input)
 }
 
+/// `host:port`, an IPv6 literal in brackets (`[::1]:5432`): how a target's URL writes them.
+pub(crate) fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 pub(crate) fn percent_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(s)
         .decode_utf8_lossy()

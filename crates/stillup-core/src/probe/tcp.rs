@@ -12,7 +12,7 @@ use crate::failure::Failure;
 use crate::net::connect;
 use crate::net::overrides::AddressOverrides;
 use crate::probe::{Configure, ProbeResult, Prober};
-use crate::target::{redact_input, TargetError};
+use crate::target::{authority, redact_input, TargetError};
 use crate::timings::PhaseTimings;
 
 /// The URL scheme of TCP targets.
@@ -88,11 +88,7 @@ impl TcpTarget {
 
 impl fmt::Display for TcpTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "tcp://[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "tcp://{}:{}", self.host, self.port)
-        }
+        write!(f, "tcp://{}", authority(&self.host, self.port))
     }
 }
 

@@ -34,7 +34,7 @@ use crate::net::sniff;
 use crate::net::tls;
 use crate::probe::{Configure, ProbeResult, Prober};
 use crate::redact::has_ambiguous_userinfo;
-use crate::target::{redact_input, TargetError};
+use crate::target::{authority, percent_decode, redact_input, TargetError};
 use crate::timings::PhaseTimings;
 
 use wire::{FirstBytes, Method, Step};
@@ -134,7 +134,7 @@ impl AmqpTarget {
                 "has a '/' in its vhost; write a '/' in a vhost name as %2F (the vhost \"/\" is %2F)".into(),
             ));
         }
-        let vhost = match decode(path) {
+        let vhost = match percent_decode(path) {
             empty if empty.is_empty() => DEFAULT_VHOST.to_string(),
             vhost => vhost,
         };
@@ -144,8 +144,8 @@ impl AmqpTarget {
                 vhost.len()
             )));
         }
-        let user = decode(url.username());
-        let password = url.password().map(decode);
+        let user = percent_decode(url.username());
+        let password = url.password().map(percent_decode);
         let login = match (user.is_empty(), password) {
             (true, None) => None,
             (true, Some(_)) => {
@@ -193,12 +193,6 @@ impl AmqpTarget {
     }
 }
 
-fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 impl fmt::Display for AmqpTarget {
     /// The URL with the password shown as `<redacted>`; the default vhost is left out.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -210,11 +204,7 @@ impl fmt::Display for AmqpTarget {
             }
             f.write_str("@")?;
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)?;
-        } else {
-            write!(f, "{}:{}", self.host, self.port)?;
-        }
+        f.write_str(&authority(&self.host, self.port))?;
         if self.vhost != DEFAULT_VHOST {
             write!(f, "/{}", utf8_percent_encode(&self.vhost, UNRESERVED))?;
         }

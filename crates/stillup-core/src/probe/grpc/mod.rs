@@ -158,11 +158,7 @@ impl GrpcTarget {
 
     /// `host:port`, IPv6 literals in brackets: the `:authority` of the call.
     pub fn authority(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
-        }
+        crate::target::authority(&self.host, self.port)
     }
 }
 

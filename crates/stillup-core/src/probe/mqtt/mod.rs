@@ -29,7 +29,7 @@ use crate::net::sniff;
 use crate::net::tls;
 use crate::probe::{Configure, ProbeResult, Prober};
 use crate::redact::has_ambiguous_userinfo;
-use crate::target::{redact_input, TargetError};
+use crate::target::{authority, percent_decode, redact_input, TargetError};
 use crate::timings::PhaseTimings;
 
 use wire::{Answer, Verdict};
@@ -119,8 +119,8 @@ impl MqttTarget {
                 "has a query or fragment, which MQTT targets cannot use".into(),
             ));
         }
-        let user = decode(url.username());
-        let password = url.password().map(decode);
+        let user = percent_decode(url.username());
+        let password = url.password().map(percent_decode);
         let login = match (user.is_empty(), password) {
             (true, None) => None,
             // CONNECT may carry a password only together with a user name.
@@ -170,12 +170,6 @@ impl MqttTarget {
     }
 }
 
-fn decode(text: &str) -> String {
-    percent_encoding::percent_decode_str(text)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 impl fmt::Display for MqttTarget {
     /// The URL with the password shown as `<redacted>`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -187,11 +181,7 @@ impl fmt::Display for MqttTarget {
             }
             f.write_str("@")?;
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
+        f.write_str(&authority(&self.host, self.port))
     }
 }
 

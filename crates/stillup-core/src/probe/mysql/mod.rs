@@ -41,7 +41,7 @@ use crate::net::overrides::AddressOverrides;
 use crate::net::{sniff, tls};
 use crate::probe::{Configure, ProbeResult, Prober};
 use crate::redact::has_ambiguous_userinfo;
-use crate::target::{redact_input, TargetError};
+use crate::target::{authority, percent_decode, redact_input, TargetError};
 use crate::timings::PhaseTimings;
 
 pub mod wire;
@@ -148,12 +148,6 @@ const NAME_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'|')
     .add(b'}');
 
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
-
 impl MysqlTarget {
     /// Parse `mysql://[user[:secret]@]host[:port][/db][?ssl-mode=…]` (or `mariadb://`);
     /// `input` is trimmed and its scheme is one of [`SCHEMES`] (any case).
@@ -184,7 +178,7 @@ impl MysqlTarget {
                 })
             }
         };
-        let host = decode(url.host_str().unwrap_or_default());
+        let host = percent_decode(url.host_str().unwrap_or_default());
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(TargetError::MissingHost {
@@ -212,13 +206,16 @@ impl MysqlTarget {
                         "has the path {path:?}, but the path names one database"
                     )));
                 }
-                Some(decode(name))
+                Some(percent_decode(name))
             }
         };
         let login = match (url.username(), url.password()) {
             ("", None) => None,
             ("", Some(_)) => return Err(malformed("has a password but no user".into())),
-            (user, password) => Some(Login::new(decode(user), password.map(decode).as_deref())),
+            (user, password) => Some(Login::new(
+                percent_decode(user),
+                password.map(percent_decode).as_deref(),
+            )),
         };
         let mut ssl_mode = None;
         for (name, value) in url.query_pairs() {
@@ -296,11 +293,7 @@ impl fmt::Display for MysqlTarget {
             }
             f.write_str("@")?;
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)?;
-        } else {
-            write!(f, "{}:{}", self.host, self.port)?;
-        }
+        f.write_str(&authority(&self.host, self.port))?;
         if let Some(database) = &self.database {
             write!(f, "/{}", escape(database))?;
         }

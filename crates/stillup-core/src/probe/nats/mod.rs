@@ -38,7 +38,7 @@ use crate::net::sniff;
 use crate::net::tls;
 use crate::probe::{Configure, ProbeResult, Prober};
 use crate::redact::{remember, Secret, REDACTED};
-use crate::target::{redact_input, TargetError};
+use crate::target::{authority, percent_decode, redact_input, TargetError};
 use crate::timings::PhaseTimings;
 
 pub mod wire;
@@ -126,9 +126,12 @@ impl NatsTarget {
         if url.fragment().is_some() {
             return Err(malformed("has a fragment (#…)"));
         }
-        let user = decode(url.username());
+        let user = percent_decode(url.username());
         let auth = match url.password() {
-            Some(password) => Some(NatsAuth::User(Login::new(user, Some(&decode(password))))),
+            Some(password) => Some(NatsAuth::User(Login::new(
+                user,
+                Some(&percent_decode(password)),
+            ))),
             None if user.is_empty() => None,
             None => {
                 remember(&user);
@@ -185,11 +188,7 @@ impl fmt::Display for NatsTarget {
                 write!(f, "{user}:{REDACTED}@")?;
             }
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
+        f.write_str(&authority(&self.host, self.port))
     }
 }
 
@@ -202,12 +201,6 @@ const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'/')
     .add(b'?')
     .add(b'#');
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
 
 /// Everything needed to check one NATS server.
 #[derive(Debug, Clone)]

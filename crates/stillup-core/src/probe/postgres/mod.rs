@@ -28,7 +28,7 @@ use crate::net::overrides::AddressOverrides;
 use crate::net::{sniff, tls};
 use crate::probe::{Configure, ProbeResult, Prober};
 use crate::redact::{has_ambiguous_userinfo, remember};
-use crate::target::{redact_input, TargetError};
+use crate::target::{authority, redact_input, TargetError};
 use crate::timings::PhaseTimings;
 
 pub mod wire;
@@ -368,11 +368,7 @@ impl fmt::Display for PostgresTarget {
             }
             f.write_str("@")?;
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)?;
-        } else {
-            write!(f, "{}:{}", self.host, self.port)?;
-        }
+        f.write_str(&authority(&self.host, self.port))?;
         if let Some(database) = &self.database {
             write!(f, "/{}", utf8_percent_encode(database, URL_PART))?;
         }

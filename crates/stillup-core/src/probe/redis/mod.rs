@@ -33,7 +33,7 @@ use crate::net::sniff::{self, Expect, Sniffed};
 use crate::net::tls;
 use crate::probe::{Configure, ProbeResult, Prober};
 use crate::redact::REDACTED;
-use crate::target::{redact_input, TargetError};
+use crate::target::{authority, percent_decode, redact_input, TargetError};
 use crate::timings::PhaseTimings;
 
 pub mod wire;
@@ -103,9 +103,9 @@ impl RedisTarget {
             Some(port) => port,
             None => DEFAULT_PORT,
         };
-        let user = decode(url.username());
+        let user = percent_decode(url.username());
         let login = match url.password() {
-            Some(password) => Some(Login::new(user, Some(&decode(password)))),
+            Some(password) => Some(Login::new(user, Some(&percent_decode(password)))),
             None if user.is_empty() => None,
             None => {
                 return Err(malformed(format!(
@@ -116,7 +116,7 @@ impl RedisTarget {
         let db = match url.path() {
             "" | "/" => None,
             path => {
-                let name = decode(&path[1..]);
+                let name = percent_decode(&path[1..]);
                 match name.parse::<u32>() {
                     Ok(db) => Some(db),
                     Err(_) => {
@@ -199,11 +199,7 @@ impl fmt::Display for RedisTarget {
             let user = percent_encoding::utf8_percent_encode(&login.user, USERINFO);
             write!(f, "{user}:{REDACTED}@")?;
         }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)?;
-        } else {
-            write!(f, "{}:{}", self.host, self.port)?;
-        }
+        f.write_str(&authority(&self.host, self.port))?;
         if let Some(db) = self.db {
             write!(f, "/{db}")?;
         }
@@ -223,12 +219,6 @@ const USERINFO: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
     .add(b'/')
     .add(b'?')
     .add(b'#');
-
-fn decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
-}
 
 /// Everything needed to check one Redis server.
 #[derive(Debug, Clone)]

@@ -722,14 +722,11 @@ fn probes(
             http.proxies = proxies.clone();
             http.http2 = settings.http2;
             http.pool = settings.pool.clone();
-        }
-        if let Some(http) = probe.as_http_mut() {
             http.conditions = settings.conditions.clone();
             http.max_body = settings.max_body;
             http.method = settings.request.method.clone();
             http.headers = settings.request.headers.clone();
             http.body = settings.request.body.clone();
-            http.tls = settings.request.tls.clone();
             if fail_when.is_some() {
                 http.fail_when = settings.fail_when.clone();
             }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod exec;
 pub mod exit;
+pub mod exporter;
 pub(crate) mod file;
 pub(crate) mod html;
 pub mod input;

@@ -14,6 +14,7 @@ pub mod exporter;
 pub(crate) mod file;
 pub(crate) mod html;
 pub mod input;
+pub mod openmetrics;
 pub mod options;
 pub mod output;
 pub(crate) mod progress;

@@ -724,4 +724,3 @@ mod tests {
         assert_eq!(utc(at(u64::MAX)), "9999-12-31 23:59:59 UTC");
     }
 }
-

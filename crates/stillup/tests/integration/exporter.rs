@@ -684,3 +684,46 @@ fn requests_outside_the_api_get_clear_answers() {
     let index = exporter.get("/", &[]);
     assert!(index.body.contains("http_2xx") && index.body.contains("tcp_connect"));
 }
+
+/// The README's scrape config and alert rule are what Prometheus accepts.
+#[test]
+fn the_readmes_scrape_config_and_alert_rule_pass_promtool() {
+    if Command::new("promtool").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("STILLUP_REQUIRE_SERVICES").is_none(),
+            "promtool is not installed, and STILLUP_REQUIRE_SERVICES says it must be"
+        );
+        eprintln!("SKIPPED: promtool is not installed; the README's YAML is not checked");
+        return;
+    }
+    let readme = include_str!("../../../../README.md");
+    let section = readme
+        .split("## Monitoring with Prometheus")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README has the section");
+    let blocks: Vec<&str> = section
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 2, "a scrape config and a rule file");
+    let dir = TempDir::new("exporter-readme");
+    let config = dir.file("prometheus.yml");
+    std::fs::write(&config, blocks[0]).unwrap();
+    let rules = dir.file("rules.yml");
+    std::fs::write(&rules, blocks[1]).unwrap();
+    for (what, path) in [("config", &config), ("rules", &rules)] {
+        let output = Command::new("promtool")
+            .args(["check", what])
+            .arg(path)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "promtool check {what}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}

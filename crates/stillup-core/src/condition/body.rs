@@ -1,4 +1,5 @@
-//! Body patterns: a regex the response body must match, and the one place regexes are built.
+//! Body patterns: a regex the response body must match (or must not: `--reject-body`), and
+//! the one place regexes are built.
 //!
 //! Owns compiling user regexes with a size cap (shared with header conditions) and matching
 //! them against the body as lossy UTF-8. Reading the body within its limit is the prober's job.
@@ -92,6 +93,25 @@ impl BodyPattern {
             shown.clone(),
             excerpt(body),
             format!("body does not match {shown}"),
+        ))
+    }
+}
+
+impl BodyPattern {
+    /// `Ok` when the body does not match (`--reject-body`), else an [`Unmet`] naming the
+    /// pattern and showing the text it matched, on one line and cut short.
+    pub fn check_absent(&self, body: &[u8]) -> Result<(), Unmet> {
+        let text = String::from_utf8_lossy(body);
+        let Some(found) = self.regex.find(&text) else {
+            return Ok(());
+        };
+        let shown = format!("/{}/", self.as_str());
+        let matched = excerpt(found.as_str().as_bytes());
+        Err(Unmet::condition(
+            self.as_str(),
+            format!("no match of {shown}"),
+            matched.clone(),
+            format!("body matches {shown}, which it must not: {matched:?}"),
         ))
     }
 }
@@ -200,6 +220,29 @@ mod tests {
         BodyPattern::parse(r"\w{50}").unwrap();
         BodyPattern::parse(r"(?-u)\w{1000}").unwrap();
         BodyPattern::parse(r#""status"\s*:\s*"(ok|healthy|ready)""#).unwrap();
+    }
+
+    #[test]
+    fn a_rejected_pattern_fails_only_when_it_matches_and_says_what_matched() {
+        let p = BodyPattern::parse("error|fail(ed|ure)").unwrap();
+        assert_eq!(p.check_absent(b"all ok"), Ok(()));
+        assert_eq!(p.check_absent(b""), Ok(()));
+        let u = p
+            .check_absent(b"status: degraded\n  failure of db")
+            .unwrap_err();
+        assert_eq!(
+            u.to_string(),
+            "body matches /error|fail(ed|ure)/, which it must not: \"failure\""
+        );
+        assert_eq!(u.class(), "condition_failed");
+        // A match spanning lines and pages is shown on one line, cut short.
+        let p = BodyPattern::parse("(?s)begin.*end").unwrap();
+        let body = format!("begin\n{}\nend", "x ".repeat(5000));
+        let Unmet::Condition { actual, .. } = p.check_absent(body.as_bytes()).unwrap_err() else {
+            panic!("expected a condition");
+        };
+        assert!(!actual.contains('\n'));
+        assert_eq!(actual.chars().count(), 80);
     }
 
     #[test]

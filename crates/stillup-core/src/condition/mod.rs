@@ -30,6 +30,9 @@ pub struct Conditions {
     pub json: Vec<JsonCondition>,
     /// Regexes the body must match.
     pub body: Vec<BodyPattern>,
+    /// Regexes the body must not match (`--reject-body`, blackbox's
+    /// `fail_if_body_matches_regexp`).
+    pub reject_body: Vec<BodyPattern>,
     /// Header presence / value conditions.
     pub headers: Vec<HeaderCondition>,
     /// The longest acceptable time to response headers.
@@ -43,6 +46,7 @@ impl Default for Conditions {
             status: StatusSet::default(),
             json: Vec::new(),
             body: Vec::new(),
+            reject_body: Vec::new(),
             headers: Vec::new(),
             max_latency: None,
         }
@@ -54,10 +58,11 @@ impl Conditions {
     ///
     /// The prober can skip reading the body otherwise.
     pub fn needs_body(&self) -> bool {
-        !self.json.is_empty() || !self.body.is_empty()
+        !self.json.is_empty() || !self.body.is_empty() || !self.reject_body.is_empty()
     }
 
-    /// Check in this order: status, latency, headers, json, body. First unmet wins.
+    /// Check in this order: status, latency, headers, json, body (the patterns it must
+    /// match, then those it must not). First unmet wins.
     ///
     /// The cheap checks go first, and the body is parsed as JSON at most once however
     /// many JSON conditions there are.
@@ -77,6 +82,9 @@ impl Conditions {
         }
         for pattern in &self.body {
             pattern.check(response.body)?;
+        }
+        for pattern in &self.reject_body {
+            pattern.check_absent(response.body)?;
         }
         Ok(())
     }
@@ -377,6 +385,9 @@ mod tests {
         let mut c = Conditions::default();
         c.json.push("$.ok == true".parse().unwrap());
         assert!(c.needs_body());
+        let mut c = Conditions::default();
+        c.reject_body.push("error".parse().unwrap());
+        assert!(c.needs_body());
     }
 
     #[test]
@@ -385,6 +396,7 @@ mod tests {
             status: "200".parse().unwrap(),
             json: vec!["$.status == \"healthy\"".parse().unwrap()],
             body: vec!["never-present".parse().unwrap()],
+            reject_body: Vec::new(),
             headers: vec!["Content-Type: json".parse().unwrap()],
             max_latency: Some(Duration::from_millis(500)),
         };
@@ -434,6 +446,7 @@ mod tests {
                 "$.checks[*].ok == true".parse().unwrap(),
             ],
             body: vec!["healthy".parse().unwrap()],
+            reject_body: vec!["unhealthy|error".parse().unwrap()],
             headers: vec!["content-type: ^application/json".parse().unwrap()],
             max_latency: Some(Duration::from_secs(1)),
         };

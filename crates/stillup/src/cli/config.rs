@@ -1150,6 +1150,13 @@ fn conditions(args: &ProbeArgs, origins: &Origins) -> Result<Conditions, UsageEr
         origins,
         BodyPattern::parse,
     )?;
+    conditions.reject_body = parse_each(
+        &args.reject_body,
+        "reject-body",
+        "regular expression",
+        origins,
+        BodyPattern::parse,
+    )?;
     conditions.headers = parse_each(
         &args.expect_header,
         "expect-header",

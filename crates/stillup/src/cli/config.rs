@@ -781,6 +781,7 @@ fn addresses(args: &ProbeArgs, origins: &Origins) -> Result<AddressOverrides, Us
             origins,
             ConnectToRule::parse,
         )?,
+        ..AddressOverrides::default()
     })
 }
 

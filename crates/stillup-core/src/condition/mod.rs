@@ -28,11 +28,9 @@ pub struct Conditions {
     pub status: StatusSet,
     /// JSON path conditions on the body; the body must be JSON when any is present.
     pub json: Vec<JsonCondition>,
-    /// Regexes the body must match.
+    /// Regexes the body must match, and those it must not ([`BodyPattern::parse_rejected`],
+    /// `--reject-body`), checked in order.
     pub body: Vec<BodyPattern>,
-    /// Regexes the body must not match (`--reject-body`, blackbox's
-    /// `fail_if_body_matches_regexp`).
-    pub reject_body: Vec<BodyPattern>,
     /// Header presence / value conditions.
     pub headers: Vec<HeaderCondition>,
     /// The longest acceptable time to response headers.
@@ -46,7 +44,6 @@ impl Default for Conditions {
             status: StatusSet::default(),
             json: Vec::new(),
             body: Vec::new(),
-            reject_body: Vec::new(),
             headers: Vec::new(),
             max_latency: None,
         }
@@ -58,11 +55,10 @@ impl Conditions {
     ///
     /// The prober can skip reading the body otherwise.
     pub fn needs_body(&self) -> bool {
-        !self.json.is_empty() || !self.body.is_empty() || !self.reject_body.is_empty()
+        !self.json.is_empty() || !self.body.is_empty()
     }
 
-    /// Check in this order: status, latency, headers, json, body (the patterns it must
-    /// match, then those it must not). First unmet wins.
+    /// Check in this order: status, latency, headers, json, body. First unmet wins.
     ///
     /// The cheap checks go first, and the body is parsed as JSON at most once however
     /// many JSON conditions there are.
@@ -82,9 +78,6 @@ impl Conditions {
         }
         for pattern in &self.body {
             pattern.check(response.body)?;
-        }
-        for pattern in &self.reject_body {
-            pattern.check_absent(response.body)?;
         }
         Ok(())
     }
@@ -386,7 +379,7 @@ mod tests {
         c.json.push("$.ok == true".parse().unwrap());
         assert!(c.needs_body());
         let mut c = Conditions::default();
-        c.reject_body.push("error".parse().unwrap());
+        c.body.push(BodyPattern::parse_rejected("error").unwrap());
         assert!(c.needs_body());
     }
 
@@ -396,7 +389,6 @@ mod tests {
             status: "200".parse().unwrap(),
             json: vec!["$.status == \"healthy\"".parse().unwrap()],
             body: vec!["never-present".parse().unwrap()],
-            reject_body: Vec::new(),
             headers: vec!["Content-Type: json".parse().unwrap()],
             max_latency: Some(Duration::from_millis(500)),
         };
@@ -445,8 +437,10 @@ mod tests {
                 "$.status == healthy".parse().unwrap(),
                 "$.checks[*].ok == true".parse().unwrap(),
             ],
-            body: vec!["healthy".parse().unwrap()],
-            reject_body: vec!["unhealthy|error".parse().unwrap()],
+            body: vec![
+                "healthy".parse().unwrap(),
+                BodyPattern::parse_rejected("unhealthy|error").unwrap(),
+            ],
             headers: vec!["content-type: ^application/json".parse().unwrap()],
             max_latency: Some(Duration::from_secs(1)),
         };

@@ -1151,13 +1151,13 @@ fn conditions(args: &ProbeArgs, origins: &Origins) -> Result<Conditions, UsageEr
         origins,
         BodyPattern::parse,
     )?;
-    conditions.reject_body = parse_each(
+    conditions.body.extend(parse_each(
         &args.reject_body,
         "reject-body",
         "regular expression",
         origins,
-        BodyPattern::parse,
-    )?;
+        BodyPattern::parse_rejected,
+    )?);
     conditions.headers = parse_each(
         &args.expect_header,
         "expect-header",

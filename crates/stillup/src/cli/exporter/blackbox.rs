@@ -1976,6 +1976,21 @@ modules:
         }
     }
 
+    /// A file near the size limit: thousands of modules, each read once (no step is
+    /// quadratic in the number of modules or keys).
+    #[test]
+    fn thousands_of_modules_are_read_in_order() {
+        let mut text = String::from("modules:\n");
+        for i in 0..8_000 {
+            text.push_str(&format!("  m{i}:\n    prober: http\n    timeout: 5s\n    http: {{valid_status_codes: [200, 204], method: GET}}\n"));
+        }
+        assert!(text.len() < 1 << 20);
+        let modules = parsed(&text);
+        assert_eq!(modules.len(), 8_000);
+        assert_eq!(modules[7_999].def.name, "m7999");
+        assert_eq!(modules[7_999].def.args.expect_status, "200,204");
+    }
+
     #[test]
     fn load_reads_within_the_size_limit() {
         let dir = std::env::temp_dir().join(format!("stillup-blackbox-{}", std::process::id()));

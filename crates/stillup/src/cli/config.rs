@@ -19,7 +19,9 @@ use http::Method;
 use stillup_core::backoff::{Backoff, BackoffKind};
 use stillup_core::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
 use stillup_core::login::Login;
-use stillup_core::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
+use stillup_core::net::overrides::{
+    AddressOverrides, ConnectToRule, FamilyPreference, ResolveRule,
+};
 use stillup_core::net::proxy::{ProxyError, ProxySettings};
 use stillup_core::net::tls::{client_config, Pem, TlsConfigError, TlsOptions};
 use stillup_core::net::trust::system_trust;
@@ -812,11 +814,22 @@ impl ProbeRecipe {
 
     /// The probe of `target`, configured as the module says; with `pin`, connecting where
     /// it says for its host and port (ahead of the module's own `resolve` rules).
-    pub fn probe(&self, target: Target, pin: Option<ResolveRule>) -> Result<Probe, UsageError> {
+    /// With `family`, the addresses of that family first (or only).
+    pub fn probe(
+        &self,
+        target: Target,
+        pin: Option<ResolveRule>,
+        family: Option<FamilyPreference>,
+    ) -> Result<Probe, UsageError> {
         let mut probe = configured(target, &self.settings, &self.proxies, false)?;
-        if let Some(pin) = pin {
+        if pin.is_some() || family.is_some() {
             let mut addresses = self.settings.addresses.clone();
-            addresses.resolve.insert(0, pin);
+            if let Some(pin) = pin {
+                addresses.resolve.insert(0, pin);
+            }
+            if family.is_some() {
+                addresses.set_family(family);
+            }
             probe.set_addresses(addresses);
         }
         Ok(probe)
@@ -860,6 +873,7 @@ fn addresses(args: &ProbeArgs, origins: &Origins) -> Result<AddressOverrides, Us
             origins,
             ConnectToRule::parse,
         )?,
+        ..AddressOverrides::default()
     })
 }
 
@@ -1233,6 +1247,13 @@ fn conditions(args: &ProbeArgs, origins: &Origins) -> Result<Conditions, UsageEr
         origins,
         BodyPattern::parse,
     )?;
+    conditions.body.extend(parse_each(
+        &args.reject_body,
+        "reject-body",
+        "regular expression",
+        origins,
+        BodyPattern::parse_rejected,
+    )?);
     conditions.headers = parse_each(
         &args.expect_header,
         "expect-header",

@@ -488,6 +488,7 @@ impl ConfigFile {
                 args,
                 origins,
                 ip: None,
+                form: None,
             });
         }
         Ok(modules)
@@ -654,6 +655,7 @@ impl ConfigFile {
         layer.text("expect-status", &mut args.expect_status);
         layer.list("expect-json", &mut args.expect_json, false);
         layer.list("expect-body", &mut args.expect_body, false);
+        layer.list("reject-body", &mut args.reject_body, false);
         layer.list("expect-header", &mut args.expect_header, false);
         layer.some_text("max-latency", &mut args.max_latency);
         layer.text("method", &mut args.method);

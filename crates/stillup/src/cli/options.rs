@@ -249,6 +249,8 @@ pub const OPTIONS: &[Opt] = &[
         .help("A JSON condition on the body: 'PATH OP VALUE' with an RFC 9535 JSONPath and one of == != < <= > >=, or 'PATH exists' / 'PATH !exists'. Repeatable; all must hold. E.g. '$.status == \"healthy\"', '$.checks.db exists', '$.replicas >= 3'"),
     opt("expect-body", Many("REGEX"), PerTarget, EVERY, HTTP)
         .help("A regular expression the body must match. Repeatable"),
+    opt("reject-body", Many("REGEX"), PerTarget, EVERY, HTTP)
+        .help("A regular expression the body must not match. Repeatable"),
     opt("expect-header", Many("HEADER"), PerTarget, EVERY, HTTP)
         .help("A response header that must be present ('Name') or match ('Name: REGEX'). Repeatable"),
     opt("max-latency", One("DURATION"), PerTarget, EVERY, ALL)

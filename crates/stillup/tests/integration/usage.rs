@@ -250,7 +250,7 @@ fn sample(key: &str, dir: &TempDir) -> Vec<(String, String)> {
         "backoff" => "fixed".into(),
         "jitter" => "0.3".into(),
         "expect-status" => "200".into(),
-        "expect-body" => "ok".into(),
+        "expect-body" | "reject-body" => "ok".into(),
         "expect-header" => "x-ready".into(),
         "max-body" => "1KiB".into(),
         "method" => "POST".into(),

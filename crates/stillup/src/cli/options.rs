@@ -278,8 +278,10 @@ pub const OPTIONS: &[Opt] = &[
     opt("connect-to", Many("HOST:PORT:HOST2:PORT2"), PerTarget, EVERY, ALL)
         .help("Connect to HOST2:PORT2 in place of HOST:PORT (empty parts match any / keep the same), e.g. api.example:443:pod-7.internal:8443, to probe one backend behind a name. Repeatable"),
     // Output.
-    opt("output", Choice(&["human", "json"]), Run, EVERY, ALL).short('o').default("human")
-        .help("human: a line per attempt and a timeline on stderr; json: one JSON document on stdout"),
+    opt("output", Choice(&["human", "json", "openmetrics"]), Run, EVERY, ALL).short('o').default("human")
+        .help("What goes to stdout. human: nothing there, a line per attempt and a timeline on stderr; json: one JSON document; openmetrics: the outcome as OpenMetrics metrics"),
+    opt("output-file", Many("FILE"), Run, EVERY, ALL)
+        .help("Also write the outcome to FILE, in the format its extension names: .json, .prom (Prometheus' text format, for node_exporter's textfile collector and Pushgateway), .om or .openmetrics (OpenMetrics), .html (watch's report); or as FORMAT=FILE with json, prometheus, openmetrics or html. Checked before the run, replaced whole at its end. Repeatable"),
     opt("quiet", Switch, Run, EVERY, ALL).short('q')
         .help("Print nothing; the exit code says it all"),
     opt("color", Choice(&["auto", "always", "never"]), Run, EVERY, ALL).default("auto")
@@ -575,6 +577,7 @@ mod tests {
         let mut wait = super::super::args::WaitArgs::defaults();
         let mut listed: Vec<&str> = wait.lists_mut().iter().map(|(k, _)| *k).collect();
         listed.extend(wait.probe.lists_mut().iter().map(|(k, _)| *k));
+        listed.extend(wait.output.lists_mut().iter().map(|(k, _)| *k));
         listed.sort_unstable();
         let mut declared: Vec<&str> = OPTIONS
             .iter()

@@ -203,7 +203,13 @@ pub fn write_all(files: &[OutputFile], render: impl Fn(FileFormat) -> String) ->
     for file in files {
         let bytes = render(file.format).into_bytes();
         if let Err(e) = output::write_file(&file.path, bytes) {
-            let what = format!("the {} file {}", file.format.name(), file.path);
+            let what = match file.format {
+                FileFormat::Html => format!("the report {}", file.path),
+                FileFormat::Json => format!("the JSON file {}", file.path),
+                FileFormat::Prometheus | FileFormat::OpenMetrics => {
+                    format!("the metrics file {}", file.path)
+                }
+            };
             failed = failed.or(Some(output::failed(&what, &e)));
         }
     }

@@ -334,3 +334,21 @@ pub fn watch_page(flavor: Flavor, report: &WatchReport, ended_at: SystemTime) ->
     }
     page.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milliseconds_become_seconds_to_the_microsecond() {
+        assert_eq!(seconds(2.073), 0.002073);
+        assert_eq!(seconds(1500.0), 1.5);
+        assert_eq!(seconds(0.0), 0.0);
+    }
+
+    #[test]
+    fn the_end_is_unix_time() {
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_250);
+        assert_eq!(unix_seconds(at), 1_700_000_000.25);
+    }
+}

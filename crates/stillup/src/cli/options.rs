@@ -306,7 +306,7 @@ pub const OPTIONS: &[Opt] = &[
     opt("keep-alive", Optional("MODE"), CommandLine, WATCH, HTTP).no_env()
         .help("Reuse HTTP/1.1 connections between samples instead of a fresh one each: `only` (the default when given alone), or `both` to watch each target both ways and report them side by side"),
     opt("report", One("FILE"), CommandLine, WATCH, ALL).no_env()
-        .help("Also write a self-contained HTML report (timeline chart and latency) to FILE"),
+        .help("Also write a self-contained HTML report (timeline chart and latency) to FILE, as --output-file html=FILE does"),
     // What to run: `wait` after success, `watch` as long as it runs.
     opt("command", Positional("COMMAND"), CommandLine, WAIT, ALL).no_env()
         .help("A command to run once the targets are healthy (never after a failure); stillup exits with its exit code and forwards SIGINT, SIGTERM and SIGHUP to it"),

@@ -351,6 +351,21 @@ fn an_output_file_that_cannot_be_written_is_refused_before_any_request() {
     );
     let line = run.usage_error_line("STILLUP_OUTPUT_FILE");
     assert!(line.contains("STILLUP_OUTPUT_FILE"), "{run}");
+    // From the config file, its line and key.
+    let config = dir.file("stillup.toml");
+    std::fs::write(
+        &config,
+        format!("[defaults]\noutput-file = [\"/nonexistent-stillup-dir/out.json\"]\n\n[targets.api]\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
+    let run = stillup(["check", "--config", &s(&config)]);
+    let line = run.usage_error_line("config");
+    assert!(
+        line.contains("stillup.toml:2: defaults.output-file"),
+        "{run}"
+    );
+    assert!(line.contains("/nonexistent-stillup-dir/out.json"), "{run}");
+    std::fs::remove_file(&config).unwrap();
     // HTML is watch's report alone.
     let run = stillup([
         "check",

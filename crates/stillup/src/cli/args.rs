@@ -344,6 +344,16 @@ pub struct OutputArgs {
 
     #[arg(long, value_enum)]
     pub color: ColorArg,
+
+    #[arg(long)]
+    pub output_file: Vec<String>,
+}
+
+impl OutputArgs {
+    /// The repeatable output options, by name.
+    pub fn lists_mut(&mut self) -> [(&'static str, &mut Vec<String>); 1] {
+        [("output-file", &mut self.output_file)]
+    }
 }
 
 #[derive(Debug, Args)]
@@ -432,6 +442,9 @@ pub enum UntilArg {
 pub enum OutputFormat {
     Human,
     Json,
+    /// The run's outcome as an OpenMetrics page (`cli/metrics.rs`).
+    #[value(name = "openmetrics")]
+    OpenMetrics,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -40,6 +40,7 @@ pub use super::input::{
     MAX_TARGETS_FILE, MAX_TLS_FILE,
 };
 use super::options::{self, Kind};
+use super::output_file::{self, OutputFile};
 
 /// How results are shown, decided once at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub struct RunConfig {
     pub presentation: Presentation,
     /// `-- COMMAND ARGS…` to run after success.
     pub exec: Vec<String>,
+    /// `--output-file`s, checked writable; written before `exec` runs.
+    pub files: Vec<OutputFile>,
 }
 
 pub fn wait_config(args: &WaitArgs, sources: &Sources) -> Result<RunConfig, UsageError> {
@@ -93,6 +96,7 @@ fn wait_config_loading(
         split_variable(values, key, sources);
     }
     split_variables(&mut args.targets, &mut args.probe, sources);
+    split_output_variables(&mut args.output, sources);
     let mut origins = Origins::new(sources);
     // The file is read within the deadline the flags and variables set (it may set another).
     let early = deadline_input(started, "timeout", &args.timeout, &origins);
@@ -154,6 +158,12 @@ fn wait_config_loading(
         policy,
         presentation: presentation_for(&args.output),
         exec: args.command.clone(),
+        files: output_file::files(
+            &args.output.output_file,
+            &origins,
+            None,
+            options::Command::Wait,
+        )?,
     })
 }
 
@@ -215,6 +225,7 @@ fn poll(args: &WaitArgs, origins: &Origins) -> Result<Poll, UsageError> {
 pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, UsageError> {
     let mut args = args.clone();
     split_variables(&mut args.targets, &mut args.probe, sources);
+    split_output_variables(&mut args.output, sources);
     let started = Instant::now();
     let mut origins = Origins::new(sources);
     let early = deadline_input(
@@ -276,6 +287,12 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
         policy: WaitPolicy::once(attempt_timeout.saturating_sub(stdin_waited())),
         presentation: presentation_for(&args.output),
         exec: Vec::new(),
+        files: output_file::files(
+            &args.output.output_file,
+            &origins,
+            None,
+            options::Command::Check,
+        )?,
     })
 }
 
@@ -297,6 +314,13 @@ fn split_variable(values: &mut Vec<String>, key: &str, sources: &Sources) {
             .map(str::to_string)
             .collect()
     };
+}
+
+/// The output options' repeatable values, as [`split_variable`] splits them.
+pub fn split_output_variables(output: &mut OutputArgs, sources: &Sources) {
+    for (key, values) in output.lists_mut() {
+        split_variable(values, key, sources);
+    }
 }
 
 fn split_variables(targets: &mut TargetArgs, probe: &mut ProbeArgs, sources: &Sources) {

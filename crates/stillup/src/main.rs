@@ -202,6 +202,7 @@ async fn run(config: RunConfig) -> u8 {
         // The command would follow output the caller never got.
         let what = match stdout_format {
             cli::args::OutputFormat::OpenMetrics => "the metrics page",
+            cli::args::OutputFormat::Markdown => "the Markdown report",
             _ => "the JSON document",
         };
         return output::failed(what, &e);

@@ -445,6 +445,8 @@ pub enum OutputFormat {
     /// The run's outcome as an OpenMetrics page (`cli/metrics.rs`).
     #[value(name = "openmetrics")]
     OpenMetrics,
+    /// A compact Markdown report (`cli/markdown.rs`).
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

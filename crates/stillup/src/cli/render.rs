@@ -259,6 +259,14 @@ impl Renderer {
                 self.lines.drain(SUMMARY_GRACE);
                 return written;
             }
+            OutputFormat::Markdown => {
+                let code = super::exit::for_outcome(group.kind, signal);
+                let report = Report::new(self.command, self.until, group);
+                let page = super::markdown::run_report(&report, code, std::time::SystemTime::now());
+                let written = super::output::write_stdout(page.into_bytes());
+                self.lines.drain(SUMMARY_GRACE);
+                return written;
+            }
             OutputFormat::Human => match group.targets.as_slice() {
                 [one] => self.verdict(&self.targets[0], &one.outcome, group.kind, signal),
                 _ => self.group_verdict(group, signal),

@@ -89,6 +89,7 @@ pub mod timeline;
 pub mod timings;
 mod turns;
 pub mod wait;
+pub mod wallclock;
 pub mod watch;
 
 pub use attempt::{Attempt, Outcome, OutcomeKind};

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use stillup_core::report::{Report, TargetReport};
 use stillup_core::watch::report::{Verdict, WatchReport};
 
-use super::clock::rfc3339;
+use stillup_core::wallclock::rfc3339;
 
 /// Text from the world, safe inside a Markdown paragraph or table cell.
 pub fn text(world: &str) -> String {

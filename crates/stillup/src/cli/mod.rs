@@ -6,7 +6,6 @@
 //! code, not an API.
 
 pub mod args;
-pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod exec;

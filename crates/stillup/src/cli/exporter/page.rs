@@ -12,8 +12,8 @@ use stillup_core::timings::PhaseTimings;
 use super::allow::AllowList;
 use super::metrics::ProbeRecord;
 use super::module::{Module, Modules};
-use crate::cli::clock::rfc3339;
 use crate::cli::html::esc;
+use stillup_core::wallclock::rfc3339;
 
 fn millis(d: Option<Duration>) -> String {
     match d {

@@ -1,5 +1,5 @@
 //! Wall-clock time for people: RFC 3339 timestamps in reports and pages. Durations are
-//! measured on the monotonic clock elsewhere; this is only for saying *when*.
+//! measured on the monotonic clock everywhere else; this only says *when* a run happened.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -151,7 +151,10 @@ fn chromium(test: &str) -> Option<PathBuf> {
         if std::env::var_os("STILLUP_REQUIRE_SERVICES").is_some() {
             panic!("{test} needs `chromium` on the PATH: `bash scripts/chromium.sh` installs it");
         }
-        eprintln!(
+        // Straight to stderr, past the test harness's capture: a skip must be seen.
+        use std::io::Write as _;
+        let _ = writeln!(
+            std::io::stderr(),
             "\n!!!!! SKIPPED {test}: `chromium` is not installed; `bash scripts/chromium.sh` (run by .ci/run) installs it !!!!!\n"
         );
     }

@@ -77,6 +77,17 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// `5s`, or what a module without a timeout of its own gets.
+fn timeout(module: &Module) -> String {
+    match module.timeout {
+        Some(own) => format!("{own:?}"),
+        None => format!(
+            "the scrape's (without one: {:?})",
+            module.recipe.attempt_timeout()
+        ),
+    }
+}
+
 fn prober(module: &Module) -> &'static str {
     module
         .prober
@@ -114,10 +125,10 @@ pub fn debug(record: &ProbeRecord, module: &Module, metrics: &str) -> String {
     let _ = writeln!(text, "\nMetrics that would have been returned:\n{metrics}");
     let _ = writeln!(
         text,
-        "Module configuration:\nname: {}\nprober: {}\ntimeout: {:?}\nfrom: {}",
+        "Module configuration:\nname: {}\nprober: {}\ntimeout: {}\nfrom: {}",
         module.name,
         prober(module),
-        module.recipe.attempt_timeout(),
+        timeout(module),
         module.source
     );
     text
@@ -149,10 +160,10 @@ pub fn index(modules: &Modules, recent: &[ProbeRecord], allow: &AllowList) -> St
     for module in modules.iter() {
         let _ = write!(
             html,
-            "<tr><td>{}</td><td>{}</td><td>{:?}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&module.name),
             prober(module),
-            module.recipe.attempt_timeout(),
+            esc(&timeout(module)),
             esc(&module.source)
         );
     }

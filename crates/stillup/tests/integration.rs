@@ -19,6 +19,8 @@ mod integration {
     mod failfast;
     mod grpc;
     mod hostile;
+    #[cfg(unix)]
+    mod html_report;
     mod http2;
     mod limits;
     mod mqtt;

@@ -26,6 +26,7 @@ mod integration {
     mod nats;
     mod network;
     mod output;
+    mod packaging;
     #[cfg(unix)]
     mod postgres;
     mod proxy;

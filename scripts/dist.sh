@@ -52,7 +52,7 @@ if $print_names; then
     exit 0
 fi
 
-if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+if ! rustup target list --installed 2>/dev/null | grep -x "$target" >/dev/null; then
     echo "dist.sh: the $target target is not installed: rustup target add $target" >&2
     exit 1
 fi

@@ -7,6 +7,7 @@
 #   scripts/dist.sh                       release build (what a release attaches)
 #   scripts/dist.sh --profile dist-check  the same steps, a cheaper build (what CI runs)
 #   scripts/dist.sh --print-names         the artefacts' names, one key=value a line, no build
+#   scripts/dist.sh --no-verify           skip the empty-chroot run (it needs root or user namespaces)
 #
 # The names are made here only; crates/stillup/Cargo.toml's binstall template and the Dockerfile
 # are checked against --print-names by crates/stillup/tests/integration/packaging.rs.
@@ -14,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 usage() {
-    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 profile=release

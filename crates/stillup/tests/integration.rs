@@ -29,6 +29,7 @@ mod integration {
     mod network;
     mod output;
     mod output_files;
+    mod packaging;
     #[cfg(unix)]
     mod postgres;
     mod proxy;

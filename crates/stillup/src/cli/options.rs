@@ -222,7 +222,7 @@ pub const OPTIONS: &[Opt] = &[
     opt("successes", One("N"), Run, WAIT, ALL).default("1")
         .help("Consecutive attempts that must reach the goal before a target counts (flapping services)"),
     opt("fail-fast", Many("CLASSES"), Run, WAIT, ALL)
-        .help("Give up at once on failures that waiting will not heal: failure classes, comma-separated, http_status narrowed by codes joined with '+', e.g. tls_verify,http_status:401+403. Repeatable"),
+        .help("Give up at once on failures that waiting will not heal: failure classes (stillup classes lists them), comma-separated, http_status narrowed by codes joined with '+', e.g. tls_verify,http_status:401+403. Repeatable"),
     opt("fail-when", Many("EXPR"), PerTarget, WAIT, HTTP)
         .help("A JSON condition that, when it holds, means the service failed for good; the run stops at once, e.g. '$.status == \"failed\"'. Repeatable"),
     opt("timeout", One("DURATION"), Run, WAIT, ALL).default("2m")

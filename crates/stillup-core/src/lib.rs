@@ -87,7 +87,6 @@ pub mod sanitize;
 pub mod target;
 pub mod timeline;
 pub mod timings;
-mod turns;
 pub mod wait;
 pub mod watch;
 

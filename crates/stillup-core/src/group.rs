@@ -177,20 +177,7 @@ where
         if run.stop.is_some() || past {
             run.end_the_waiting(past);
         } else {
-            // Turns: first turns in the order given, then the targets that came due, in
-            // the order they did; at most `max_in_flight` attempts at once.
-            while run.in_flight.len() < max_in_flight {
-                let index = if run.started < n {
-                    run.slots[run.started] = Slot::Running(TargetRun::new(&run.policy));
-                    run.started += 1;
-                    run.started - 1
-                } else if let Some(index) = run.due.pop_front() {
-                    index
-                } else {
-                    break;
-                };
-                run.spawn(index, &probes, &mut observer);
-            }
+            run.take_turns(max_in_flight, &probes, &mut observer);
         }
         if run.tally.done == n {
             break;
@@ -212,9 +199,13 @@ where
             }
             Some(joined) = run.in_flight.join_next(), if !run.in_flight.is_empty() => {
                 run.judge(joined, &mut observer);
-                // Every other attempt that ended meanwhile, in one wake-up.
+                // Every other attempt that ended meanwhile, in one wake-up; each freed turn
+                // is taken at once, so the attempts in flight never wait for the observer.
                 while let Some(joined) = run.in_flight.try_join_next() {
                     run.judge(joined, &mut observer);
+                    if run.stop.is_none() && !deadline.has_passed() {
+                        run.take_turns(max_in_flight, &probes, &mut observer);
+                    }
                 }
             }
             () = &mut timer, if !past => {
@@ -295,6 +286,27 @@ struct Schedule {
 }
 
 impl Schedule {
+    /// Turns: first turns in the order given, then the targets that came due, in the order
+    /// they did; at most `max_in_flight` attempts at once.
+    fn take_turns<P, F>(&mut self, max_in_flight: usize, probes: &Arc<Vec<P>>, observer: &mut F)
+    where
+        P: Prober + Send + Sync + 'static,
+        F: FnMut(usize, &Event<'_>),
+    {
+        while self.in_flight.len() < max_in_flight {
+            let index = if self.started < self.slots.len() {
+                self.slots[self.started] = Slot::Running(TargetRun::new(&self.policy));
+                self.started += 1;
+                self.started - 1
+            } else if let Some(index) = self.due.pop_front() {
+                index
+            } else {
+                break;
+            };
+            self.spawn(index, probes, observer);
+        }
+    }
+
     /// Start target `index`'s next attempt as a task of its own.
     fn spawn<P, F>(&mut self, index: usize, probes: &Arc<Vec<P>>, observer: &mut F)
     where

@@ -125,12 +125,12 @@ impl Renderer {
                 };
                 if let Some(slot) = self.last_printed.borrow_mut().get_mut(index) {
                     let repeat = slot.as_ref().is_some_and(|(last, at)| {
-                        *last == label && attempt.started < *at + self.repeat_after
+                        *last == label && attempt.started() < *at + self.repeat_after
                     });
                     if repeat {
                         return;
                     }
-                    *slot = Some((label, attempt.started));
+                    *slot = Some((label, attempt.started()));
                 }
                 let text = match (attempt.failure(), self.until) {
                     (Some(failure), _) => display_safe(failure).to_string(),
@@ -142,7 +142,11 @@ impl Renderer {
                     [_] => text,
                     many => format!("{}: {text}", many[index]),
                 };
-                let when = format!("({}s / {})", tenths(attempt.started), seconds(self.timeout));
+                let when = format!(
+                    "({}s / {})",
+                    tenths(attempt.started()),
+                    seconds(self.timeout)
+                );
                 self.line(&format!("  {text:<62} {}", self.paint(DIM, &when)));
             }
             _ => {}
@@ -194,11 +198,11 @@ impl Renderer {
                 let detail = outcome
                     .attempts
                     .last()
-                    .map(|a| match a.status {
+                    .map(|a| match a.status() {
                         Some(status) => {
-                            format!(" (HTTP {status} in {}ms)", a.duration.as_millis())
+                            format!(" (HTTP {status} in {}ms)", a.duration().as_millis())
                         }
-                        None => format!(" (in {}ms)", a.duration.as_millis()),
+                        None => format!(" (in {}ms)", a.duration().as_millis()),
                     })
                     .unwrap_or_default();
                 self.line(&format!(

@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import pwd
+import re
 import resource
 import select
 import shlex
@@ -905,8 +906,16 @@ def memory_at_three_attempts(args, counts):
                                       SCALE_ATTEMPTS * SCALE_ROUND + 60)
                 # One progress line per attempt: the interval equals the time after which
                 # an unchanged failure is printed again.
+                # Progress lines dropped because stderr fell behind are counted in the summary.
+                lines = 0
                 with open(stderr_file, errors="replace") as f:
-                    lines = sum(1 for line in f if "connection refused by" in line)
+                    for line in f:
+                        if ("connection refused by" in line and
+                                line.rstrip().endswith(f"/ {SCALE_ATTEMPTS * SCALE_ROUND:g}s)")):
+                            lines += 1
+                        dropped = re.match(r"\s*\((\d+) progress lines? dropped", line)
+                        if dropped:
+                            lines += int(dropped.group(1))
             if base is None:
                 base = spawned.maxrss
                 rows.append(["1", str(spawned.status), ms(spawned.seconds), mb(spawned.maxrss),
@@ -923,9 +932,10 @@ def memory_at_three_attempts(args, counts):
         for sock in refusing:
             sock.close()
     print(table(rows, ["targets", "exit", "wall time", "peak RSS", "(RSS(N) - RSS(1)) / N",
-                       "attempt lines / target", "ok?"]))
+                       "attempts / target", "ok?"]))
     print(f"  targets: exit 1, <= {SCALE_BYTES_PER_TARGET / 1000:.2f} KB per target with "
-          f"{SCALE_ATTEMPTS} attempts each (attempt lines / target = {SCALE_ATTEMPTS}; fewer "
+          f"{SCALE_ATTEMPTS} attempts each (attempts / target, from the progress lines printed "
+          f"and dropped, = {SCALE_ATTEMPTS}; fewer "
           f"means a round over N took longer than {SCALE_ROUND:g} s on this machine)")
 
 

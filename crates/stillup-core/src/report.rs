@@ -231,16 +231,16 @@ impl TargetReport {
 impl From<&Attempt> for AttemptReport {
     fn from(a: &Attempt) -> Self {
         AttemptReport {
-            number: a.number,
-            started_ms: ms(a.started),
-            duration_ms: ms(a.duration),
+            number: a.number(),
+            started_ms: ms(a.started()),
+            duration_ms: ms(a.duration()),
             healthy: a.is_healthy(),
             class: a.failure().map(|f| f.class().as_str()),
             message: a.failure().map(|f| redact_url(&f.to_string())),
-            status: a.status,
-            remote: a.remote.map(|r| r.to_string()),
-            redirects: a.redirects,
-            timings: TimingsReport::from(&a.timings),
+            status: a.status(),
+            remote: a.remote().map(|r| r.to_string()),
+            redirects: a.redirects(),
+            timings: TimingsReport::from(&a.timings()),
         }
     }
 }

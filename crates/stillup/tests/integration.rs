@@ -27,6 +27,8 @@ mod integration {
     mod output;
     #[cfg(unix)]
     mod postgres;
+    #[cfg(unix)]
+    mod prometheus;
     mod proxy;
     mod redis;
     mod request;

@@ -8,6 +8,8 @@ mod integration {
     mod support;
 
     mod amqp;
+    #[cfg(unix)]
+    mod blackbox;
     mod broken_http;
     mod conditions;
     mod config;

@@ -301,6 +301,8 @@ fn targets() -> Targets {
     );
     let json_healthy = serve_json(r#"{"status": "healthy"}"#);
     let json_degraded = serve_json(r#"{"status": "degraded"}"#);
+    // Never answers: the probe must end within the budget the scrape timeout leaves.
+    let hang = serve(Behavior::Hang);
     let refused = format!("http://127.0.0.1:{}/", closed_port());
     let cases = vec![
         ("http", healthy.url("/health"), "http_2xx", 1.0, None),
@@ -319,6 +321,13 @@ fn targets() -> Targets {
             0.0,
             Some("tls_verify"),
         ),
+        (
+            "http",
+            hang.url("/health"),
+            "http_2xx",
+            0.0,
+            Some("response_timeout"),
+        ),
         ("json", json_healthy.url("/status"), "json_ok", 1.0, None),
         (
             "json",
@@ -329,7 +338,7 @@ fn targets() -> Targets {
         ),
     ];
     Targets {
-        _servers: vec![healthy, unavailable, tls, json_healthy, json_degraded],
+        _servers: vec![healthy, unavailable, tls, hang, json_healthy, json_degraded],
         cases,
     }
 }
@@ -393,7 +402,7 @@ fn prometheus_shows_each_verdict(which: Which, test: &str) {
     let dir = TempDir::new("prometheus");
     let targets = targets();
     let exporter = start_exporter(which, &dir);
-    let jobs: Vec<ProbeJob> = ["http", "json"]
+    let mut jobs: Vec<ProbeJob> = ["http", "json"]
         .iter()
         .map(|job| {
             let cases: Vec<_> = targets.cases.iter().filter(|c| c.0 == *job).collect();
@@ -405,6 +414,14 @@ fn prometheus_shows_each_verdict(which: Which, test: &str) {
             }
         })
         .collect();
+    // A module the exporter does not have: its own failure, which must take the scrape down
+    // (`up == 0`) rather than blame the target with `probe_success 0`.
+    jobs.push(ProbeJob {
+        name: "bad_module".into(),
+        module: "no_such_module".into(),
+        targets: vec![targets.cases[0].1.clone()],
+        exporter: exporter.addr(),
+    });
     let prometheus = Prometheus::start(&jobs, Cadence::default())
         .unwrap_or_else(|e| panic!("Prometheus starts: {e}"));
     let all = targets.cases.len();
@@ -417,18 +434,38 @@ fn prometheus_shows_each_verdict(which: Which, test: &str) {
         )
     };
 
-    // Every scrape must succeed: a target's failure is data, never a failed scrape.
+    // Every scrape must succeed, the hanging target's too (the probe ends within the
+    // scrape's budget): a target's failure is data, never a failed scrape.
     let up = prometheus
-        .wait_for("up", SERIES_WAIT, |s| {
+        .wait_for(r#"up{job!="bad_module"}"#, SERIES_WAIT, |s| {
             s.len() == all && s.iter().all(|s| s.value == 1.0)
         })
         .unwrap_or_else(|e| panic!("every scrape of {} is up: {e}\n{}", which.name(), context()));
     assert_eq!(up.len(), all);
+    prometheus
+        .wait_for(r#"up{job="bad_module"}"#, SERIES_WAIT, |s| {
+            s.len() == 1 && s[0].value == 0.0
+        })
+        .unwrap_or_else(|e| {
+            panic!(
+                "an unknown module takes the scrape down: {e}\n{}",
+                context()
+            )
+        });
 
     let success = prometheus
-        .wait_for("probe_success", SERIES_WAIT, |s| s.len() == all)
+        .wait_for(r#"probe_success{job!="bad_module"}"#, SERIES_WAIT, |s| {
+            s.len() == all
+        })
         .unwrap_or_else(|e| panic!("probe_success of every target: {e}\n{}", context()));
     let success = by_instance(&success);
+    let blamed = prometheus
+        .query(r#"probe_success{job="bad_module"}"#)
+        .unwrap_or_else(|e| panic!("query: {e}"));
+    assert!(
+        blamed.is_empty(),
+        "no verdict from a failed scrape: {blamed:?}"
+    );
     for (job, target, _, expected, _) in &targets.cases {
         let sample = success
             .get(target)

@@ -98,6 +98,7 @@ impl Prober for GreetingProbe {
             timings,
             redirects: 0,
             retry_after: None,
+            details: Default::default(),
         }
     }
 

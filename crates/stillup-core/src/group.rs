@@ -499,6 +499,7 @@ mod tests {
                 remote: None,
                 redirects: 0,
                 retry_after: None,
+                details: Default::default(),
             })
         }
 

@@ -441,6 +441,7 @@ mod tests {
                 remote: None,
                 redirects: 0,
                 retry_after: None,
+                details: Default::default(),
             };
             std::future::ready(result)
         }

@@ -66,6 +66,17 @@ fn main() -> ExitCode {
         Command::Wait(args) => config::wait_config(args, &sources).map(Some),
         Command::Check(args) => config::check_config(args, &sources).map(Some),
         Command::Demo(_) => Ok(None),
+        Command::Exporter(args) => {
+            let config = match cli::exporter::exporter_config(args, &sources) {
+                Ok(config) => config,
+                Err(e) => {
+                    usage_error(&e);
+                    return exit::code(exit::USAGE);
+                }
+            };
+            // Many probes at once: the multi-threaded runtime.
+            return run_on_runtime(usize::MAX, cli::exporter::run(config));
+        }
         Command::Watch(args) => {
             let config = match cli::watch::watch_config(args, &sources) {
                 Ok(config) => config,

@@ -17,6 +17,7 @@ mod integration {
     #[cfg(target_os = "linux")]
     mod dns;
     mod exec;
+    mod exporter;
     mod failfast;
     mod grpc;
     mod hostile;

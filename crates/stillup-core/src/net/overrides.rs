@@ -114,6 +114,16 @@ impl AddressOverrides {
 }
 
 impl ResolveRule {
+    /// Connect to `addrs` for `host:port`: how the exporter pins a name to the addresses it
+    /// checked against `--allow-target`.
+    pub fn new(host: &str, port: u16, addrs: Vec<IpAddr>) -> ResolveRule {
+        ResolveRule {
+            host: normalize(host),
+            port,
+            addrs,
+        }
+    }
+
     /// `host:port:addr[,addr…]`; IPv6 addresses may be bracketed.
     pub fn parse(input: &str) -> Result<ResolveRule, OverrideError> {
         let mut parts = input.splitn(3, ':');

@@ -567,6 +567,26 @@ fn words(variant: &str) -> String {
     out
 }
 
+/// What monitoring reads of an established session: its version and when the first of the
+/// server's certificates expires.
+pub fn session_details(session: &rustls::ClientConnection) -> crate::probe::TlsDetails {
+    let version = match session.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLS 1.3",
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLS 1.2",
+        _ => "TLS",
+    };
+    let earliest_expiry = session
+        .peer_certificates()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|der| super::trust::CertFacts::read(der).map(|facts| facts.not_after))
+        .min();
+    crate::probe::TlsDetails {
+        version,
+        earliest_expiry,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

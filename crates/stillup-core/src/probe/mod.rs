@@ -44,7 +44,7 @@ pub mod redis;
 pub mod tcp;
 
 pub(crate) use prober::AbortOnDrop;
-pub use prober::{Configure, ProbeResult, Prober};
+pub use prober::{Configure, ProbeDetails, ProbeResult, Prober, TlsDetails};
 
 pub use amqp::{AmqpProbe, AmqpTarget};
 pub use grpc::{GrpcProbe, GrpcTarget};

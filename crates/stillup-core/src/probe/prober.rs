@@ -28,6 +28,32 @@ pub struct ProbeResult {
     pub redirects: usize,
     /// What a 429 or 503 response asked for in `Retry-After`.
     pub retry_after: Option<Duration>,
+    /// What monitoring reads beyond the verdict (HTTP version, TLS); only kept while the
+    /// result is looked at, not in the run's history.
+    pub details: ProbeDetails,
+}
+
+/// What an attempt learnt of the target besides its verdict and timings: what a monitoring
+/// system charts (blackbox_exporter's `probe_http_version`, `probe_ssl_earliest_cert_expiry`…).
+/// Fields a protocol does not have, or an attempt did not reach, are `None`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProbeDetails {
+    /// The HTTP version of the last response: `1.0`, `1.1` or `2`.
+    pub http_version: Option<&'static str>,
+    /// The last response's `Content-Length`, when it had one.
+    pub content_length: Option<u64>,
+    /// The TLS session of the last connection, when one was made.
+    pub tls: Option<TlsDetails>,
+}
+
+/// A TLS session, as far as monitoring needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsDetails {
+    /// `TLS 1.2` or `TLS 1.3`.
+    pub version: &'static str,
+    /// The earliest `notAfter` of the certificates the server presented, in seconds since
+    /// the UNIX epoch (what expires first).
+    pub earliest_expiry: Option<u64>,
 }
 
 impl ProbeResult {
@@ -53,6 +79,7 @@ impl ProbeResult {
             remote,
             redirects: 0,
             retry_after: None,
+            details: ProbeDetails::default(),
         }
     }
 
@@ -64,6 +91,7 @@ impl ProbeResult {
             remote: None,
             redirects: 0,
             retry_after: None,
+            details: ProbeDetails::default(),
         }
     }
 }

@@ -147,6 +147,7 @@ impl Prober for TcpProbe {
                 remote: Some(remote),
                 redirects: 0,
                 retry_after: None,
+                details: Default::default(),
             },
             Err(failure) => ProbeResult::failed(failure, timings),
         }

@@ -77,6 +77,18 @@ pub enum Command {
         )
     )]
     Watch(WatchArgs),
+    /// Serve Prometheus as its probe: /probe?target=URL&module=NAME answers with
+    /// blackbox_exporter's metrics and probe_failure_info{class}, the reason a probe failed.
+    #[command(after_long_help = concat!(
+        "Examples:\n",
+        "  stillup exporter\n",
+        "  stillup exporter --listen 0.0.0.0:9115 --config stillup.toml --allow-target '*.internal'\n",
+        "  stillup exporter --blackbox-config /etc/prometheus/blackbox.yml\n",
+        "  curl 'http://127.0.0.1:9115/probe?target=https://api.internal/health&debug=true'\n\n",
+        "Endpoints: /probe, /metrics (the exporter's own), / (modules and recent probes), /-/healthy, POST /-/reload.\n",
+        "SIGHUP reloads the config too; a bad new config is refused and the old one kept."
+    ))]
+    Exporter(ExporterArgs),
     /// Print a shell completion script, e.g. stillup completions bash > /etc/bash_completion.d/stillup
     Completions {
         /// bash, zsh, fish, elvish or powershell
@@ -376,6 +388,28 @@ pub struct WatchArgs {
 
     #[arg(last = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(mut_args = |arg| options::declared(options::Command::Exporter, arg))]
+pub struct ExporterArgs {
+    #[arg(long)]
+    pub listen: String,
+
+    #[arg(long)]
+    pub config: Option<String>,
+
+    #[arg(long)]
+    pub blackbox_config: Option<String>,
+
+    #[arg(long)]
+    pub allow_target: Vec<String>,
+
+    #[arg(long)]
+    pub max_concurrent: String,
+
+    #[arg(long, value_parser = BoolishValueParser::new())]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -37,7 +37,7 @@ pub use super::input::{
     Input, Limit, Origin, Origins, UsageError, MAX_CONFIG_FILE, MAX_DATA_FILE, MAX_SECRET_FILE,
     MAX_TARGETS_FILE, MAX_TLS_FILE,
 };
-use super::options;
+use super::options::{self, Kind};
 
 /// How results are shown, decided once at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -687,61 +687,140 @@ fn probes(
                 &shared
             }
         };
-        // A broken SSL_CERT_FILE / SSL_CERT_DIR is bad input: refused before any request,
-        // when a target needs it (the store is read once, here, and kept for the run).
-        if target.uses_tls() && settings.request.verifies_certificates {
-            system_trust()
-                .map_err(|e| UsageError::invalid(e.variable, "CA store", &e.value, &e.problem))?;
-        }
-        let mut probe = Probe::new(target);
-        // What every kind takes; a kind with no use for one was refused above.
-        probe.set_addresses(settings.addresses.clone());
-        probe.set_max_latency(settings.conditions.max_latency);
-        probe.set_tls(&settings.request.tls);
-        if let Some(login) = &settings.request.login {
-            probe.set_login(login.clone());
-        }
-        if let Some(token) = &settings.request.token {
-            probe.set_token(token.clone());
-        }
-        if let Some(http) = probe.as_http_mut() {
-            // A bad proxy variable is an error for the targets that would use it only.
-            if let Err(ProxyError::Invalid {
-                variable,
-                value,
-                reason,
-            }) = proxies.for_url(http.target.url())
-            {
-                return Err(UsageError::invalid(
-                    *variable,
-                    "proxy URL",
-                    value,
-                    format!("{reason}; write it like http://proxy.internal:3128"),
-                ));
-            }
-            http.proxies = proxies.clone();
-            http.http2 = settings.http2;
-            http.pool = settings.pool.clone();
-            http.conditions = settings.conditions.clone();
-            http.max_body = settings.max_body;
-            http.method = settings.request.method.clone();
-            http.headers = settings.request.headers.clone();
-            http.body = settings.request.body.clone();
-            if fail_when.is_some() {
-                http.fail_when = settings.fail_when.clone();
-            }
-            if !settings.follow_redirects {
-                http.max_redirects = 0;
-                http.follow_redirects = false;
-            }
-        }
-        // gRPC takes the headers as call metadata.
-        if let Some(grpc) = probe.as_grpc_mut() {
-            grpc.headers = settings.request.headers.clone();
-        }
-        probes.push(probe);
+        probes.push(configured(target, settings, &proxies, fail_when.is_some())?);
     }
     Ok((probes, names))
+}
+
+/// The probe of `target` with `settings` (`proxies` for HTTP; `fail_when` only for `wait`).
+fn configured(
+    target: Target,
+    settings: &ProbeSettings,
+    proxies: &Arc<ProxySettings>,
+    fail_when: bool,
+) -> Result<Probe, UsageError> {
+    // A broken SSL_CERT_FILE / SSL_CERT_DIR is bad input: refused before any request,
+    // when a target needs it (the store is read once, here, and kept for the run).
+    if target.uses_tls() && settings.request.verifies_certificates {
+        system_trust()
+            .map_err(|e| UsageError::invalid(e.variable, "CA store", &e.value, &e.problem))?;
+    }
+    let mut probe = Probe::new(target);
+    // What every kind takes; a kind with no use for one was refused above.
+    probe.set_addresses(settings.addresses.clone());
+    probe.set_max_latency(settings.conditions.max_latency);
+    probe.set_tls(&settings.request.tls);
+    if let Some(login) = &settings.request.login {
+        probe.set_login(login.clone());
+    }
+    if let Some(token) = &settings.request.token {
+        probe.set_token(token.clone());
+    }
+    if let Some(http) = probe.as_http_mut() {
+        // A bad proxy variable is an error for the targets that would use it only.
+        if let Err(ProxyError::Invalid {
+            variable,
+            value,
+            reason,
+        }) = proxies.for_url(http.target.url())
+        {
+            return Err(UsageError::invalid(
+                *variable,
+                "proxy URL",
+                value,
+                format!("{reason}; write it like http://proxy.internal:3128"),
+            ));
+        }
+        http.proxies = proxies.clone();
+        http.http2 = settings.http2;
+        http.pool = settings.pool.clone();
+        http.conditions = settings.conditions.clone();
+        http.max_body = settings.max_body;
+        http.method = settings.request.method.clone();
+        http.headers = settings.request.headers.clone();
+        http.body = settings.request.body.clone();
+        if fail_when {
+            http.fail_when = settings.fail_when.clone();
+        }
+        if !settings.follow_redirects {
+            http.max_redirects = 0;
+            http.follow_redirects = false;
+        }
+    }
+    // gRPC takes the headers as call metadata.
+    if let Some(grpc) = probe.as_grpc_mut() {
+        grpc.headers = settings.request.headers.clone();
+    }
+    Ok(probe)
+}
+
+/// A module of the exporter, judged once (at start and at each reload): what each scrape's
+/// probe is built from.
+#[derive(Clone)]
+pub struct ProbeRecipe {
+    settings: ProbeSettings,
+    origins: Origins,
+    proxies: Arc<ProxySettings>,
+    attempt_timeout: Duration,
+}
+
+impl fmt::Debug for ProbeRecipe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProbeRecipe")
+            .field("attempt_timeout", &self.attempt_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Judge a module's options (`args`, set where `origins` say) as the flags are judged. The
+/// files they name are read now; standard input is refused (a server has none to give).
+pub fn probe_recipe(args: &ProbeArgs, origins: &Origins) -> Result<ProbeRecipe, UsageError> {
+    let input = ProbeInput {
+        args: args.clone(),
+        fail_when: Vec::new(),
+        origins: origins.clone(),
+        input: Input::unbounded(),
+    };
+    if let Some((_, origin)) = stdin_readers(None, &input).first() {
+        return Err(UsageError::invalid(
+            origin,
+            "file",
+            "-",
+            "the exporter reads no standard input: name a file",
+        ));
+    }
+    Ok(ProbeRecipe {
+        attempt_timeout: attempt_timeout(args, origins)?,
+        settings: probe_settings(&input)?,
+        origins: origins.clone(),
+        proxies: Arc::new(ProxySettings::from_env()),
+    })
+}
+
+impl ProbeRecipe {
+    /// The module's timeout: the most one probe may take.
+    pub fn attempt_timeout(&self) -> Duration {
+        self.attempt_timeout
+    }
+
+    /// The first option the module sets that means nothing for `kind`, with where it was
+    /// set and the kinds it applies to.
+    pub fn not_applicable(&self, kind: Kind) -> Option<(Origin, String)> {
+        first_not_applicable(kind, &Sources::default(), &self.origins)
+            .map(|key| (self.origins.of(key), options::described(key)))
+    }
+
+    /// The probe of `target`, configured as the module says; with `pin`, connecting where
+    /// it says for its host and port (ahead of the module's own `resolve` rules).
+    pub fn probe(&self, target: Target, pin: Option<ResolveRule>) -> Result<Probe, UsageError> {
+        let mut probe = configured(target, &self.settings, &self.proxies, false)?;
+        if let Some(pin) = pin {
+            let mut addresses = self.settings.addresses.clone();
+            addresses.resolve.insert(0, pin);
+            probe.set_addresses(addresses);
+        }
+        Ok(probe)
+    }
 }
 
 fn probe_settings(input: &ProbeInput) -> Result<ProbeSettings, UsageError> {
@@ -794,21 +873,25 @@ fn check_applicable(
     mixed: bool,
 ) -> Result<(), UsageError> {
     let kind = target.kind();
-    for option in options::of_wait_and_check() {
-        let (key, applies) = (option.name, option.kinds);
-        let set = sources.explicit(key) || origins.is_set(key);
-        if applies.to(kind) || !set || !is_per_target(key) {
-            continue;
-        }
-        return Err(UsageError::NotApplicable {
+    match first_not_applicable(kind, sources, origins) {
+        None => Ok(()),
+        Some(key) => Err(UsageError::NotApplicable {
             origin: origins.of(key),
             target: target.to_string(),
             kind,
             applies_to: options::described(key),
             mixed,
-        });
+        }),
     }
-    Ok(())
+}
+
+/// The first per-target option set (by a flag, a variable or the config file) that does not
+/// apply to `kind`.
+fn first_not_applicable(kind: Kind, sources: &Sources, origins: &Origins) -> Option<&'static str> {
+    options::of_wait_and_check()
+        .filter(|option| !option.kinds.to(kind) && is_per_target(option.name))
+        .map(|option| option.name)
+        .find(|key| sources.explicit(key) || origins.is_set(key))
 }
 
 /// Refuses an option of the whole run (`--keep-alive`) that no target of the run can use. One

@@ -1,6 +1,7 @@
 //! The config file (`--config stillup.toml`, or `STILLUP_CONFIG`): a `[defaults]` table of
-//! options by their long flag names, and named `[targets.NAME]` tables, each with a `url`
-//! and options for that target alone.
+//! options by their long flag names, named `[targets.NAME]` tables, each with a `url` and
+//! options for that target alone, and, for `stillup exporter`, `[modules.NAME]` tables, each
+//! with an optional `prober` (the kind of target) and the options of its probes.
 //!
 //! This module owns the file's shape — TOML syntax, unknown keys, wrong types, keys in the
 //! wrong table, each reported with file, line and key — and layers the file's values under
@@ -20,8 +21,9 @@ use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
 use super::args::{choice, OutputArgs, ProbeArgs, Sources, TargetArgs, WaitArgs};
+use super::exporter::module::ModuleDef;
 use super::input::{read_input, Input, Origin, Origins, UsageError, MAX_CONFIG_FILE};
-use super::options::{self, Scope, Value};
+use super::options::{self, Kind, Scope, Value};
 
 /// Whether `key` is an option of one target's probe (a `[targets.NAME]` table may set it),
 /// rather than of the whole run.
@@ -34,9 +36,11 @@ fn is_run_wide(key: &str) -> bool {
     options::config_key(key).is_some_and(|o| o.scope == Scope::Run)
 }
 
-/// Every key a table may hold: `url` and the declared options.
+/// Every key a table may hold: `url`, `prober` and the declared options.
 fn keys() -> impl Iterator<Item = &'static str> {
-    std::iter::once("url").chain(options::config_keys().map(|o| o.name))
+    ["url", "prober"]
+        .into_iter()
+        .chain(options::config_keys().map(|o| o.name))
 }
 
 /// A single value: a string, or a bare number (`max-body = 65536`, `jitter = 0.5`), kept as
@@ -112,6 +116,8 @@ enum Setting {
 #[derive(Debug, Default)]
 struct Options {
     url: Option<Spanned<String>>,
+    /// A module's kind of target.
+    prober: Option<Spanned<String>>,
     /// The options the table sets, in the order of the file.
     set: Vec<(&'static str, Spanned<Setting>)>,
 }
@@ -129,7 +135,9 @@ impl Options {
     /// order of the file.
     fn set_keys(&self) -> Vec<(&'static str, Range<usize>)> {
         let url = self.url.as_ref().map(|url| ("url", url.span()));
+        let prober = self.prober.as_ref().map(|p| ("prober", p.span()));
         url.into_iter()
+            .chain(prober)
             .chain(self.set.iter().map(|(key, value)| (*key, value.span())))
             .collect()
     }
@@ -159,11 +167,18 @@ impl<'de> Visitor<'de> for OptionsVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Options, A::Error> {
         let mut options = Options::default();
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if options.is_set(key) || (key == "url" && options.url.is_some()) {
+            if options.is_set(key)
+                || (key == "url" && options.url.is_some())
+                || (key == "prober" && options.prober.is_some())
+            {
                 return Err(de::Error::duplicate_field(key));
             }
             if key == "url" {
                 options.url = Some(map.next_value()?);
+                continue;
+            }
+            if key == "prober" {
+                options.prober = Some(map.next_value()?);
                 continue;
             }
             let value = match options::config_key(key).map(|o| o.value) {
@@ -207,6 +222,7 @@ impl Visitor<'_> for KeySeed {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<&'static str, E> {
         match v {
             "url" => Ok("url"),
+            "prober" => Ok("prober"),
             "headers" => Ok("header"),
             _ => options::config_key(v)
                 .map(|o| o.name)
@@ -221,6 +237,7 @@ impl Visitor<'_> for KeySeed {
 struct Document {
     defaults: Option<Spanned<Options>>,
     targets: Option<BTreeMap<String, Spanned<Options>>>,
+    modules: Option<BTreeMap<String, Spanned<Options>>>,
 }
 
 /// A config file, read and checked; its values are judged when they are used.
@@ -234,6 +251,16 @@ pub struct ConfigFile {
     lines: Vec<usize>,
     defaults: Options,
     targets: Vec<FileTarget>,
+    modules: Vec<FileModule>,
+}
+
+/// A `[modules.NAME]` table.
+#[derive(Debug)]
+struct FileModule {
+    name: String,
+    /// Where the table starts.
+    at: Range<usize>,
+    options: Options,
 }
 
 /// A `[targets.NAME]` table.
@@ -280,6 +307,7 @@ impl ConfigFile {
                 .collect(),
             defaults: Options::default(),
             targets: Vec::new(),
+            modules: Vec::new(),
         };
         let document: Document = toml::from_str(text).map_err(|e| file.toml_error(text, &e))?;
         if let Some(defaults) = document.defaults {
@@ -291,7 +319,42 @@ impl ConfigFile {
                     "a url belongs to one target: put it under [targets.NAME]",
                 ));
             }
+            if let Some(prober) = &defaults.prober {
+                return Err(file.error(
+                    prober.span(),
+                    "defaults.prober".to_string(),
+                    "a prober belongs to one module: put it under [modules.NAME]",
+                ));
+            }
             file.defaults = defaults;
+        }
+        let mut modules: Vec<(String, Spanned<Options>)> =
+            document.modules.unwrap_or_default().into_iter().collect();
+        modules.sort_by_key(|(_, table)| table.span().start);
+        for (name, table) in modules {
+            let at = table.span();
+            let options = table.into_inner();
+            let prefix = format!("modules.{name}");
+            if let Some(url) = &options.url {
+                return Err(file.error(
+                    url.span(),
+                    format!("{prefix}.url"),
+                    "a module probes the target each scrape names (/probe?target=…); \
+                     a url belongs to [targets.NAME], for wait and check",
+                ));
+            }
+            let run_wide = options
+                .set_keys()
+                .into_iter()
+                .find(|(key, _)| is_run_wide(key) && *key != "attempt-timeout");
+            if let Some((key, span)) = run_wide {
+                return Err(file.error(
+                    span,
+                    format!("{prefix}.{key}"),
+                    "applies to a whole run of wait or check, not to one probe of the exporter",
+                ));
+            }
+            file.modules.push(FileModule { name, at, options });
         }
         let mut tables: Vec<(String, Spanned<Options>)> =
             document.targets.unwrap_or_default().into_iter().collect();
@@ -309,6 +372,13 @@ impl ConfigFile {
                         "applies to the whole run, not one target: set it under [defaults] \
                          or with --{key}"
                     ),
+                ));
+            }
+            if let Some(prober) = &options.prober {
+                return Err(file.error(
+                    prober.span(),
+                    format!("{prefix}.prober"),
+                    "the url's scheme says what a target is; prober belongs to [modules.NAME]",
                 ));
             }
             let Some(url) = &options.url else {
@@ -331,6 +401,96 @@ impl ConfigFile {
             });
         }
         Ok(file)
+    }
+
+    /// For `stillup exporter`: each `[modules.NAME]` table as a module, layered over
+    /// `[defaults]`. What the exporter has no use for is refused, never ignored: a
+    /// `[targets.NAME]` table, and options of a whole wait (other than `attempt-timeout`).
+    pub fn modules(&self) -> Result<Vec<ModuleDef>, UsageError> {
+        if let Some(target) = self.targets.first() {
+            let at = match &target.url_origin {
+                Origin::File { at, .. } => at.clone(),
+                other => other.to_string(),
+            };
+            return Err(UsageError::File {
+                at,
+                key: Some(format!("targets.{}", target.name)),
+                message: "the exporter probes the targets Prometheus names; [targets.NAME] \
+                          tables are for wait and check: give the exporter a file of \
+                          [modules.NAME] tables"
+                    .to_string(),
+            });
+        }
+        let run_wide = self
+            .defaults
+            .set_keys()
+            .into_iter()
+            .find(|(key, _)| is_run_wide(key) && *key != "attempt-timeout");
+        if let Some((key, span)) = run_wide {
+            return Err(self.error(
+                span,
+                format!("defaults.{key}"),
+                "applies to a whole run of wait or check, not to one probe of the exporter",
+            ));
+        }
+        let sources = Sources::default();
+        let mut modules = Vec::new();
+        for module in &self.modules {
+            let table = format!("modules.{}", module.name);
+            let mut args = WaitArgs::defaults().probe;
+            let mut fail_when = Vec::new();
+            let mut origins = Origins::default();
+            for (name, options) in [
+                ("defaults".to_string(), &self.defaults),
+                (table.clone(), &module.options),
+            ] {
+                let mut layer = self.layer_table(name.clone(), options, &sources, &mut origins);
+                layer.text("attempt-timeout", &mut args.attempt_timeout);
+                Self::layer_probe(layer, &mut args, &mut fail_when)?;
+            }
+            if !fail_when.is_empty() {
+                return Err(UsageError::invalid(
+                    origins.of("fail-when"),
+                    "condition",
+                    &fail_when[0],
+                    "the exporter makes one attempt per scrape: fail-when is wait's; use \
+                     expect-json for what a healthy answer holds",
+                ));
+            }
+            let prober = match &module.options.prober {
+                None => None,
+                Some(prober) => Some(
+                    Kind::ALL
+                        .iter()
+                        .copied()
+                        .find(|kind| kind.as_str() == prober.get_ref().as_str())
+                        .ok_or_else(|| {
+                            let names: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+                            self.error(
+                                prober.span(),
+                                format!("{table}.prober"),
+                                format!(
+                                    "unknown prober {:?}: expected one of {}",
+                                    prober.get_ref(),
+                                    names.join(", ")
+                                ),
+                            )
+                        })?,
+                ),
+            };
+            modules.push(ModuleDef {
+                name: module.name.clone(),
+                origin: Origin::File {
+                    at: self.at(module.at.start),
+                    key: table,
+                },
+                prober,
+                args,
+                origins,
+                ip: None,
+            });
+        }
+        Ok(modules)
     }
 
     /// The path as given.
@@ -409,6 +569,16 @@ impl ConfigFile {
             Some(t) => (format!("targets.{}", t.name), &t.options),
             None => ("defaults".to_string(), &self.defaults),
         };
+        self.layer_table(table, options, sources, origins)
+    }
+
+    fn layer_table<'a>(
+        &'a self,
+        table: String,
+        options: &'a Options,
+        sources: &'a Sources,
+        origins: &'a mut Origins,
+    ) -> Layer<'a> {
         Layer {
             file: self,
             table,
@@ -471,7 +641,16 @@ impl ConfigFile {
         sources: &Sources,
         origins: &mut Origins,
     ) -> Result<(), UsageError> {
-        let mut layer = self.layer(target, sources, origins);
+        let layer = self.layer(target, sources, origins);
+        Self::layer_probe(layer, args, fail_when)
+    }
+
+    /// The options of one probe, from `layer`'s table.
+    fn layer_probe(
+        mut layer: Layer<'_>,
+        args: &mut ProbeArgs,
+        fail_when: &mut Vec<String>,
+    ) -> Result<(), UsageError> {
         layer.text("expect-status", &mut args.expect_status);
         layer.list("expect-json", &mut args.expect_json, false);
         layer.list("expect-body", &mut args.expect_body, false);
@@ -682,7 +861,7 @@ fn unknown_key(path: &[String]) -> String {
         let hint = if keys().any(|k| k == key) {
             format!("options go in a table: put {key} under [defaults] or [targets.NAME]")
         } else {
-            "the file holds a [defaults] table and [targets.NAME] tables".to_string()
+            "the file holds a [defaults] table, [targets.NAME] tables and (for the exporter) [modules.NAME] tables".to_string()
         };
         return format!("unknown key; {hint}");
     }
@@ -812,6 +991,7 @@ mod tests {
             lines: vec![0, 4, 9],
             defaults: Options::default(),
             targets: Vec::new(),
+            modules: Vec::new(),
         };
         assert_eq!(file.at(0), "s.toml:1");
         assert_eq!(file.at(3), "s.toml:1");

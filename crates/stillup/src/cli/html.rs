@@ -13,7 +13,7 @@ const ROW: f64 = 56.0;
 
 /// Escape text for HTML and SVG. Control characters (C0, DEL, C1) and bidi overrides are
 /// dropped first: servers choose much of this text, and a page must read as it shows.
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     let text: String = text
         .chars()
         .filter(|c| {

@@ -62,16 +62,23 @@ pub enum Command {
     Wait,
     Check,
     Watch,
+    Exporter,
 }
 
 impl Command {
-    pub const ALL: &'static [Command] = &[Command::Wait, Command::Check, Command::Watch];
+    pub const ALL: &'static [Command] = &[
+        Command::Wait,
+        Command::Check,
+        Command::Watch,
+        Command::Exporter,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Command::Wait => "wait",
             Command::Check => "check",
             Command::Watch => "watch",
+            Command::Exporter => "exporter",
         }
     }
 }
@@ -79,7 +86,9 @@ impl Command {
 const WAIT: &[Command] = &[Command::Wait];
 const WAIT_CHECK: &[Command] = &[Command::Wait, Command::Check];
 const WATCH: &[Command] = &[Command::Watch];
-const EVERY: &[Command] = Command::ALL;
+const EXPORTER: &[Command] = &[Command::Exporter];
+/// The commands that probe targets they are given.
+const EVERY: &[Command] = &[Command::Wait, Command::Check, Command::Watch];
 
 /// What an option takes, and so its type in the config file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,6 +319,19 @@ pub const OPTIONS: &[Opt] = &[
         .help("A command to run once the targets are healthy (never after a failure); stillup exits with its exit code and forwards SIGINT, SIGTERM and SIGHUP to it"),
     opt("command", Positional("COMMAND"), CommandLine, WATCH, ALL).no_env()
         .help("Watch exactly as long as this command runs (e.g. kubectl rollout status …); its non-zero exit code is passed through"),
+    // The exporter's own: it probes what Prometheus asks for, with a module's options.
+    opt("listen", One("ADDRESS"), CommandLine, EXPORTER, ALL).default("127.0.0.1:9115")
+        .help("Where to serve /probe, /metrics and /: HOST:PORT (port 0 picks a free one). Loopback unless told otherwise: anyone who reaches an exporter can make it probe any address --allow-target permits"),
+    opt("config", One("FILE"), CommandLine, EXPORTER, ALL)
+        .help("A TOML file of [modules.NAME] tables (prober = \"http\" and the options of a target, e.g. expect-status, cacert, attempt-timeout) and [defaults] under them all; reloaded on SIGHUP and POST /-/reload"),
+    opt("blackbox-config", One("FILE"), CommandLine, EXPORTER, ALL)
+        .help("A blackbox_exporter blackbox.yml whose modules are served as well: its common subset (http, tcp and grpc probers); anything else is refused with file, line and key"),
+    opt("allow-target", Many("PATTERN"), CommandLine, EXPORTER, ALL)
+        .help("Hosts /probe may reach: a name (api.internal), a suffix (*.internal), an address, or a CIDR range (10.0.0.0/8, fd00::/8). Repeatable; without it every target is allowed"),
+    opt("max-concurrent", One("N"), CommandLine, EXPORTER, ALL).default("128")
+        .help("Most probes in flight at once; a scrape beyond it gets 503 at once, so Prometheus marks the scrape (not the target) failed"),
+    opt("quiet", Switch, CommandLine, EXPORTER, ALL).short('q')
+        .help("Log only start-up, reloads and the exporter's own errors, not each failed probe"),
 ];
 
 /// `arg` of `command` as declared: its help text, short flag, value name, and its variable,
@@ -576,9 +598,10 @@ mod tests {
         let mut listed: Vec<&str> = wait.lists_mut().iter().map(|(k, _)| *k).collect();
         listed.extend(wait.probe.lists_mut().iter().map(|(k, _)| *k));
         listed.sort_unstable();
+        // The exporter splits its own (`allow-target`) where it reads it.
         let mut declared: Vec<&str> = OPTIONS
             .iter()
-            .filter(|o| matches!(o.value, Many(_)))
+            .filter(|o| matches!(o.value, Many(_)) && o.commands != EXPORTER)
             .map(|o| o.name)
             .collect();
         declared.sort_unstable();
@@ -589,7 +612,10 @@ mod tests {
     #[test]
     fn the_targets_help_names_every_scheme() {
         for command in Command::ALL {
-            let help = find(*command, "targets").expect("targets").help;
+            let Some(targets) = find(*command, "targets") else {
+                continue;
+            };
+            let help = targets.help;
             for kind in Kind::ALL {
                 for scheme in kind.info().schemes {
                     assert!(

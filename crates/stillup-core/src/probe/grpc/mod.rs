@@ -31,7 +31,7 @@ use crate::net::overrides::AddressOverrides;
 use crate::net::sniff::{Expect, Sniffed};
 use crate::net::tls;
 use crate::probe::http::h2_request_failure;
-use crate::probe::{AbortOnDrop, Configure, ProbeResult, Prober};
+use crate::probe::{AbortOnDrop, Configure, ProbeDetails, ProbeResult, Prober};
 use crate::target::{percent_decode, redact_input, TargetError};
 use crate::timings::PhaseTimings;
 
@@ -232,8 +232,9 @@ impl Prober for GrpcProbe {
         let mut timings = PhaseTimings::default();
         let mut remote = None;
         let mut status = None;
+        let mut details = ProbeDetails::default();
         let mut result = self
-            .call(budget, &mut timings, &mut remote, &mut status)
+            .call(budget, &mut timings, &mut remote, &mut status, &mut details)
             .await;
         timings.total = started.elapsed();
         if let (Ok(()), Some(limit)) = (&result, self.max_latency) {
@@ -246,6 +247,7 @@ impl Prober for GrpcProbe {
             remote,
             redirects: 0,
             retry_after: None,
+            details,
         }
     }
 
@@ -265,6 +267,7 @@ impl GrpcProbe {
         timings: &mut PhaseTimings,
         remote: &mut Option<SocketAddr>,
         status: &mut Option<u16>,
+        details: &mut ProbeDetails,
     ) -> Result<(), Failure> {
         let host = self.target.host();
         let (tcp, addr) = self
@@ -276,6 +279,7 @@ impl GrpcProbe {
             let tls_started = Instant::now();
             let stream = tls::handshake_or_mismatch(self.tls.clone(), host, tcp, budget).await?;
             timings.tls = Some(tls_started.elapsed());
+            details.tls = Some(tls::session_details(stream.get_ref().1));
             self.exchange(stream, budget, timings, status).await
         } else {
             self.exchange(tcp, budget, timings, status).await

@@ -37,7 +37,7 @@ use crate::net::proxy::{self, Proxy, ProxySettings};
 use crate::net::sniff::{Expect, FirstBytes, Sniffed};
 use crate::net::{connect, tls};
 use crate::probe::pool::{ConnectionPool, Idle, Io};
-use crate::probe::{AbortOnDrop, Configure, ProbeResult, Prober};
+use crate::probe::{AbortOnDrop, Configure, ProbeDetails, ProbeResult, Prober};
 use crate::timings::PhaseTimings;
 
 mod target;
@@ -127,6 +127,7 @@ struct Trace {
     status: Option<u16>,
     /// The address that answered the last hop.
     remote: Option<SocketAddr>,
+    details: ProbeDetails,
 }
 
 /// A response as far as one hop goes.
@@ -219,6 +220,7 @@ impl Prober for HttpProbe {
             remote: trace.remote,
             redirects,
             retry_after,
+            details: trace.details,
         }
     }
 
@@ -303,6 +305,7 @@ impl HttpProbe {
             // TLS server that fails the handshake by what it sent first.
             let stream = tls::handshake_or_mismatch(config, &host, tcp, budget).await?;
             PhaseTimings::add(&mut trace.timings.tls, tls_started.elapsed());
+            trace.details.tls = Some(tls::session_details(stream.get_ref().1));
             if stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
                 return self.exchange_h2(url, stream, budget, trace).await;
             }
@@ -446,6 +449,15 @@ impl HttpProbe {
         PhaseTimings::add(&mut trace.timings.first_byte, request_started.elapsed());
         // Known from here on, even if the body then fails.
         trace.status = Some(response.status().as_u16());
+        trace.details.http_version = match response.version() {
+            http::Version::HTTP_10 => Some("1.0"),
+            http::Version::HTTP_2 => Some("2"),
+            _ => Some("1.1"),
+        };
+        trace.details.content_length = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.trim().parse().ok());
         let (parts, body) = response.into_parts();
         let body_started = Instant::now();
         let keep = self.conditions.needs_body() || !self.fail_when.is_empty();

@@ -13,7 +13,7 @@ use stillup_testkit::prometheus::installed;
 
 use super::prometheus::{failure_class, needed, parse_page, value_of, Exporter, Which};
 use super::support::{
-    closed_port, self_signed, serve, serve_tls, Behavior, Reply, ScriptedServer, TempDir,
+    closed_port, self_signed, serve, serve_tls, Behavior, Reply, Script, ScriptedServer, TempDir,
 };
 
 /// The scrape timeout announced with most probes: far above every module's timeout.
@@ -80,6 +80,10 @@ const BLACKBOX_YML: &str = r#"modules:
     prober: tcp
     timeout: 5s
 "#;
+
+/// How many exporters probe each case, at most: blackbox_exporter, stillup with
+/// `--blackbox-config`, stillup with `[modules]` in TOML.
+const EXPORTERS: usize = 3;
 
 /// One row of the comparison.
 #[derive(Debug)]
@@ -153,6 +157,22 @@ fn setup(dir: &TempDir) -> (Setup, String) {
         status: 302,
         location: ok.url("/health"),
     });
+    // A redirect to /health and then its 200, once per exporter (probes run one at a time),
+    // then 200 for good.
+    let mut hops = Script::new();
+    for _ in 0..EXPORTERS {
+        hops = hops
+            .then_requests(
+                1,
+                Behavior::Redirect {
+                    status: 302,
+                    location: "/health".into(),
+                },
+            )
+            .then_requests(1, Behavior::Respond(Reply::text(200, "all ok")));
+    }
+    let same_origin_redirect =
+        ScriptedServer::spawn(hops.forever(Behavior::Respond(Reply::text(200, "all ok")))).unwrap();
     let redirect_loop = serve(Behavior::RedirectLoop);
     let hang = serve(Behavior::Hang);
     let silent = serve(Behavior::Silent);
@@ -289,12 +309,25 @@ fn setup(dir: &TempDir) -> (Setup, String) {
             None,
         ),
         case(
-            "302 to a healthy page",
-            redirect.url("/"),
+            "302 to a healthy page on the same server",
+            same_origin_redirect.url("/"),
             "http_2xx",
             1.0,
             None,
         ),
+        Case {
+            stillup: 0.0,
+            note: "stillup follows redirects within the origin only: a probe sent elsewhere \
+                   by the target would escape `--allow-target` (SSRF) and carry the module's \
+                   headers to another server",
+            ..case(
+                "302 to a healthy page on another server",
+                redirect.url("/"),
+                "http_2xx",
+                1.0,
+                Some("http_status"),
+            )
+        },
         case(
             "endless redirects",
             redirect_loop.url("/"),
@@ -331,7 +364,7 @@ fn setup(dir: &TempDir) -> (Setup, String) {
             garbage.url("/"),
             "http_2xx",
             0.0,
-            Some("invalid_response"),
+            Some("protocol_mismatch"),
         ),
         case(
             "reset after the request",
@@ -345,9 +378,20 @@ fn setup(dir: &TempDir) -> (Setup, String) {
             short.url("/"),
             "http_2xx",
             0.0,
-            Some("invalid_response"),
+            Some("reset"),
         ),
-        case("2 MiB body", big.url("/"), "http_2xx", 1.0, None),
+        Case {
+            stillup: 0.0,
+            note: "stillup reads at most `max-body` (1 MiB unless the module says more); \
+                   blackbox reads any size, so one target can make it allocate without bound",
+            ..case(
+                "2 MiB body",
+                big.url("/"),
+                "http_2xx",
+                1.0,
+                Some("body_too_large"),
+            )
+        },
         case(
             "tcp_connect, port open",
             ok.addr().to_string(),
@@ -373,6 +417,7 @@ fn setup(dir: &TempDir) -> (Setup, String) {
         error_body,
         tls,
         redirect,
+        same_origin_redirect,
         redirect_loop,
         hang,
         silent,
@@ -411,129 +456,216 @@ fn verdict(v: Option<f64>) -> String {
     }
 }
 
-fn side_by_side(test: &str, with_stillup: bool) {
+/// The same modules as [`BLACKBOX_YML`] as `[modules.NAME]` tables of a stillup config,
+/// where stillup's options can say it (`http_2xx` and `tcp_connect` are built in).
+const STILLUP_TOML: &str = r#"[modules.http_2xx_or_404]
+prober = "http"
+expect-status = "200,404"
+attempt-timeout = "5s"
+
+[modules.http_insecure]
+prober = "http"
+insecure = true
+attempt-timeout = "5s"
+
+[modules.http_ca]
+prober = "http"
+cacert = ["CA_FILE"]
+attempt-timeout = "5s"
+
+[modules.http_body_ok]
+prober = "http"
+expect-body = ["all (ok|good)"]
+attempt-timeout = "5s"
+
+[modules.http_header_v2]
+prober = "http"
+expect-header = ["X-Version: ^v2"]
+attempt-timeout = "5s"
+
+[modules.http_post]
+prober = "http"
+method = "POST"
+header = ["X-Probe: side-by-side"]
+attempt-timeout = "5s"
+
+[modules.http_ip4]
+prober = "http"
+attempt-timeout = "5s"
+
+[modules.http_fast]
+prober = "http"
+attempt-timeout = "1s"
+"#;
+
+/// Modules of [`BLACKBOX_YML`] that stillup's per-target options cannot say (a body that must
+/// *not* match): the TOML column leaves them out.
+const NOT_IN_TOML: &[&str] = &["http_body_no_error"];
+
+/// One column of the table: an exporter and how it got its modules.
+struct Column {
+    label: &'static str,
+    exporter: Exporter,
+    stillup: bool,
+    skips: &'static [&'static str],
+}
+
+fn side_by_side(test: &str) {
     if !installed(&needed(Which::Blackbox, &[]), test) {
         return;
     }
     let dir = TempDir::new("side-by-side");
     let (setup, yml) = setup(&dir);
+    let ca_file = dir.file("ca.pem");
     let yml_path = dir.file("blackbox.yml");
     std::fs::write(&yml_path, &yml).unwrap();
+    let toml_path = dir.file("stillup.toml");
+    std::fs::write(
+        &toml_path,
+        STILLUP_TOML.replace("CA_FILE", ca_file.to_str().unwrap()),
+    )
+    .unwrap();
 
-    let blackbox = Exporter::blackbox(&yml);
-    let stillup =
-        with_stillup.then(|| Exporter::stillup(&["--blackbox-config", yml_path.to_str().unwrap()]));
+    let mut columns = vec![Column {
+        label: "blackbox_exporter",
+        exporter: Exporter::blackbox(&yml),
+        stillup: false,
+        skips: &[],
+    }];
+    match Exporter::try_stillup(&["--blackbox-config", yml_path.to_str().unwrap()]) {
+        Ok(exporter) => columns.push(Column {
+            label: "stillup, `--blackbox-config`",
+            exporter,
+            stillup: true,
+            skips: &[],
+        }),
+        // Reading blackbox.yml is written on another branch; until it is merged, the TOML
+        // column alone speaks for stillup. Any other refusal is a failure.
+        Err(log) if log.contains("being built on another branch") => {
+            eprintln!("\n!!!!! {test}: no `--blackbox-config` column yet: {log} !!!!!\n")
+        }
+        Err(log) => panic!("stillup exporter --blackbox-config did not start:\n{log}"),
+    }
+    columns.push(Column {
+        label: "stillup, `[modules]` in TOML",
+        exporter: Exporter::stillup(&["--config", toml_path.to_str().unwrap()]),
+        stillup: true,
+        skips: NOT_IN_TOML,
+    });
+
     let mut rows = Vec::new();
     let mut wrong = Vec::new();
     for case in &setup.cases {
-        let b = ask(&blackbox, case);
-        let s = stillup.as_ref().map(|e| ask(e, case));
-        let mut problems = Vec::new();
-        if b.success != Some(case.blackbox) {
-            problems.push(format!(
-                "blackbox_exporter said {} (HTTP {}), expected {}",
-                verdict(b.success),
-                b.status,
-                verdict(Some(case.blackbox))
-            ));
-        }
-        if let Some(s) = &s {
-            if s.success != Some(case.stillup) {
+        let mut answers = Vec::new();
+        for column in &columns {
+            if column.skips.contains(&case.module) {
+                answers.push(None);
+                continue;
+            }
+            let answer = ask(&column.exporter, case);
+            let expected = if column.stillup {
+                case.stillup
+            } else {
+                case.blackbox
+            };
+            let mut problems = Vec::new();
+            if answer.success != Some(expected) {
                 problems.push(format!(
-                    "stillup said {} (HTTP {}, class {:?}), expected {}",
-                    verdict(s.success),
-                    s.status,
-                    s.class,
-                    verdict(Some(case.stillup))
+                    "said {} (HTTP {}, class {:?}), expected {}",
+                    verdict(answer.success),
+                    answer.status,
+                    answer.class,
+                    verdict(Some(expected))
                 ));
             }
-            if s.class.as_deref() != case.class {
+            if column.stillup && answer.class.as_deref() != case.class {
                 problems.push(format!(
-                    "stillup's class was {:?}, expected {:?}",
-                    s.class, case.class
+                    "class {:?}, expected {:?}",
+                    answer.class, case.class
                 ));
             }
-        }
-        for (who, answer) in [("blackbox_exporter", Some(&b)), ("stillup", s.as_ref())] {
-            if let Some(answer) = answer {
-                if answer.elapsed > case.scrape_timeout + LATE {
-                    problems.push(format!(
-                        "{who} answered after {:?}, the scrape timeout was {:?}",
-                        answer.elapsed, case.scrape_timeout
-                    ));
-                }
+            if answer.elapsed > case.scrape_timeout + LATE {
+                problems.push(format!(
+                    "answered after {:?}, the scrape timeout was {:?}",
+                    answer.elapsed, case.scrape_timeout
+                ));
             }
+            if !problems.is_empty() {
+                wrong.push(format!(
+                    "{} ({}), {}: {}",
+                    case.name,
+                    case.module,
+                    column.label,
+                    problems.join("; ")
+                ));
+            }
+            answers.push(Some(answer));
         }
-        if !problems.is_empty() {
-            wrong.push(format!(
-                "{} ({}): {}",
-                case.name,
-                case.module,
-                problems.join("; ")
-            ));
-        }
-        rows.push((case, b, s));
+        rows.push((case, answers));
     }
 
-    // Both exporters sent the module's method and header.
+    // Every exporter that has the module sent its method and header.
     let log = setup.post.request_log();
-    let expected_posts = if with_stillup { 2 } else { 1 };
-    assert_eq!(log.len(), expected_posts, "one POST per exporter: {log:?}");
+    let posts = columns
+        .iter()
+        .filter(|c| !c.skips.contains(&"http_post"))
+        .count();
+    assert_eq!(log.len(), posts, "one POST per exporter: {log:?}");
     for request in &log {
         assert_eq!(request.method, "POST", "{log:?}");
         assert_eq!(request.header("X-Probe"), Some("side-by-side"), "{log:?}");
     }
 
-    let table = markdown(&rows);
+    let table = markdown(&columns, &rows);
     println!("{table}");
     if let Some(path) = std::env::var_os("STILLUP_EXPORTER_TABLE") {
         std::fs::write(&path, &table).unwrap();
     }
-    let logs = format!(
-        "--- blackbox_exporter log ---\n{}\n--- stillup log ---\n{}",
-        blackbox.log(),
-        stillup.as_ref().map(Exporter::log).unwrap_or_default()
-    );
+    let logs: String = columns
+        .iter()
+        .map(|c| format!("--- {} log ---\n{}\n", c.label, c.exporter.log()))
+        .collect();
     assert!(
         wrong.is_empty(),
-        "{} case(s) differ from the table:\n{}\n\n{table}\n{logs}",
+        "{} answer(s) differ from the table:\n{}\n\n{table}\n{logs}",
         wrong.len(),
         wrong.join("\n")
     );
 }
 
-fn markdown(rows: &[(&Case, Answer, Option<Answer>)]) -> String {
-    let mut out = String::from(
-        "| case | module | blackbox_exporter | stillup | stillup's `probe_failure_info{class}` | note |\n\
-         |---|---|---|---|---|---|\n",
-    );
-    for (case, b, s) in rows {
-        let (stillup, class) = match s {
-            Some(s) => (
-                verdict(s.success),
-                s.class
+fn markdown(columns: &[Column], rows: &[(&Case, Vec<Option<Answer>>)]) -> String {
+    let mut out = String::from("| case | module |");
+    for column in columns {
+        out.push_str(&format!(" {} |", column.label));
+    }
+    out.push_str(" stillup's `probe_failure_info{class}` | note |\n|---|---|");
+    out.push_str(&"---|".repeat(columns.len() + 2));
+    out.push('\n');
+    for (case, answers) in rows {
+        out.push_str(&format!("| {} | `{}` |", case.name, case.module));
+        for answer in answers {
+            match answer {
+                Some(a) => out.push_str(&format!(" {} |", verdict(a.success))),
+                None => out.push_str(" (no TOML equivalent) |"),
+            }
+        }
+        let class = answers
+            .iter()
+            .zip(columns)
+            .filter(|(_, c)| c.stillup)
+            .find_map(|(a, _)| a.as_ref())
+            .map(|a| {
+                a.class
                     .as_deref()
-                    .map_or("—".to_string(), |c| format!("`{c}`")),
-            ),
-            None => ("(not run)".into(), "".into()),
-        };
-        out.push_str(&format!(
-            "| {} | `{}` | {} | {} | {} | {} |\n",
-            case.name,
-            case.module,
-            verdict(b.success),
-            stillup,
-            class,
-            case.note
-        ));
+                    .map_or("—".to_string(), |c| format!("`{c}`"))
+            })
+            .unwrap_or_default();
+        out.push_str(&format!(" {class} | {} |\n", case.note));
     }
     out
 }
 
 #[test]
 fn stillup_and_blackbox_exporter_give_the_same_verdicts() {
-    side_by_side(
-        "stillup_and_blackbox_exporter_give_the_same_verdicts",
-        false,
-    );
+    side_by_side("stillup_and_blackbox_exporter_give_the_same_verdicts");
 }

@@ -61,6 +61,16 @@ impl StillupExporter {
     /// Start `stillup exporter --listen 127.0.0.1:0 ARGS…` and wait for its line
     /// `stillup exporter: listening on http://127.0.0.1:PORT`.
     pub fn start(args: &[&str]) -> StillupExporter {
+        StillupExporter::try_start(args).unwrap_or_else(|log| {
+            panic!(
+                "stillup exporter did not say where it listens within {EXPORTER_START:?}; \
+                 stderr:\n{log}"
+            )
+        })
+    }
+
+    /// As [`StillupExporter::start`]; `Err` carries what it printed when it did not start.
+    pub fn try_start(args: &[&str]) -> Result<StillupExporter, String> {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("stillup"))
             .args(["exporter", "--listen", "127.0.0.1:0"])
             .args(args)
@@ -89,20 +99,18 @@ impl StillupExporter {
         let Ok(addr) = rx.recv_timeout(EXPORTER_START) else {
             let _ = child.kill();
             let _ = child.wait();
+            // Let the reader thread take in the last lines.
             std::thread::sleep(Duration::from_millis(100));
-            panic!(
-                "stillup exporter did not say where it listens within {EXPORTER_START:?}; stderr:\n{}",
-                stderr.lock().unwrap_or_else(|e| e.into_inner())
-            );
+            return Err(stderr.lock().unwrap_or_else(|e| e.into_inner()).clone());
         };
         let addr = addr
             .parse()
             .unwrap_or_else(|e| panic!("stillup exporter listens on {addr:?}: {e}"));
-        StillupExporter {
+        Ok(StillupExporter {
             child,
             addr,
             stderr,
-        }
+        })
     }
 
     fn log(&self) -> String {
@@ -150,6 +158,14 @@ impl Exporter {
             which: Which::Stillup,
             process: Process::Stillup(StillupExporter::start(args)),
         }
+    }
+
+    /// As [`Exporter::stillup`]; `Err` carries what stillup printed when it did not start.
+    pub fn try_stillup(args: &[&str]) -> Result<Exporter, String> {
+        Ok(Exporter {
+            which: Which::Stillup,
+            process: Process::Stillup(StillupExporter::try_start(args)?),
+        })
     }
 
     pub fn blackbox(config: &str) -> Exporter {
@@ -599,40 +615,6 @@ fn every_page_blackbox_exporter_serves_passes_promtool() {
     every_page_passes_promtool(
         Which::Blackbox,
         "every_page_blackbox_exporter_serves_passes_promtool",
-    );
-}
-
-#[test]
-fn the_exporter_answers_in_openmetrics_when_asked() {
-    let dir = TempDir::new("openmetrics");
-    let healthy = serve(Behavior::Respond(Reply::text(200, "ok")));
-    let exporter = start_exporter(Which::Stillup, &dir);
-    let path = format!(
-        "/probe?target={}&module=http_2xx",
-        percent_encode(&healthy.url("/"))
-    );
-    let reply = exporter.get(
-        &path,
-        &[(
-            "Accept",
-            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
-        )],
-    );
-    assert_eq!(reply.status, 200, "{}", reply.text());
-    let content_type = reply.header("content-type").unwrap_or_default();
-    assert!(
-        content_type.starts_with("application/openmetrics-text"),
-        "Content-Type {content_type:?}"
-    );
-    let text = reply.text();
-    assert!(
-        text.ends_with("# EOF\n"),
-        "OpenMetrics ends with # EOF:\n{text}"
-    );
-    assert_eq!(
-        value_of(&parse_page(&text), "probe_success"),
-        Some(1.0),
-        "{text}"
     );
 }
 

@@ -1,7 +1,7 @@
 """Section (8): `stillup exporter` against blackbox_exporter on the same loopback targets.
 
 Both exporters are started by this file (each on a free port, stillup on port 0), given the same
-module (`http_2xx`, 5 s), and driven by `wrk` with a small Lua script that sends Prometheus'
+module (HTTP, 2xx, 5 s: a blackbox.yml for one, a [modules.bench] table for the other), and driven by `wrk` with a small Lua script that sends Prometheus'
 `X-Prometheus-Scrape-Timeout-Seconds` header and sorts every answer into up / down / busy (503)
 / other. Rounds are interleaved (blackbox, stillup, stillup, blackbox, ...) so that a slow
 moment of the machine hits both. Every child has a time limit; every loop a fixed count.
@@ -25,6 +25,7 @@ THROUGHPUT_RATIO_TARGET = 2.0  # stillup sustains at least 2x blackbox's probes 
 RSS_RATIO_TARGET = 0.5  # ... at no more than half its peak RSS
 LATE_SLACK = 0.100  # under overload, no answer later than its budget plus 100 ms
 
+MODULE = "bench"  # the one module: HTTP, 2xx, 5 s; blackbox.yml and stillup.toml say the same
 MODULE_TIMEOUT = 5.0
 SCRAPE_TIMEOUT = 10.0  # the header of the throughput and latency runs: budget = module timeout
 OVERLOAD_SCRAPE_TIMEOUT = 1.0  # the header of the overload runs: budget = 1 s - 0.5 s
@@ -53,6 +54,7 @@ function response(status, headers, body)
   else other = other + 1 end
 end
 function done(summary, latency, requests)
+  -- errors.status (answers >= 400) are already sorted above; errors are socket errors only.
   local u, d, b, o = 0, 0, 0, 0
   for _, t in ipairs(threads) do
     u = u + t:get("up"); d = d + t:get("down"); b = b + t:get("busy"); o = o + t:get("other")
@@ -61,7 +63,7 @@ function done(summary, latency, requests)
   io.write(string.format(
     "RESULT requests=%d us=%d up=%d down=%d busy=%d other=%d errors=%d p50=%d p99=%d max=%d\n",
     summary.requests, summary.duration, u, d, b, o,
-    e.connect + e.read + e.write + e.status + e.timeout,
+    e.connect + e.read + e.write + e.timeout,
     latency:percentile(50), latency:percentile(99), latency.max))
 end
 """
@@ -69,6 +71,7 @@ end
 PLAIN_LUA = r"""
 -- wrk script: plain GETs, latency only (the direct baseline).
 function done(summary, latency, requests)
+  -- errors.status counts answers >= 400; they are "other" here, not socket errors.
   local e = summary.errors
   io.write(string.format(
     "RESULT requests=%d us=%d up=%d down=0 busy=0 other=%d errors=%d p50=%d p99=%d max=%d\n",
@@ -131,9 +134,11 @@ class Exporter:
                 self.idle_rss = rss(self.proc.pid, "VmRSS")
                 return
             time.sleep(0.05)
-        self.stop()
+        self.log.flush()
         self.log.seek(0)
-        raise RuntimeError(f"{name} did not start: {self.log.read()[-2000:]}")
+        said = self.log.read()[-2000:]
+        self.stop()
+        raise RuntimeError(f"{name} did not start: {said}")
 
     def _listening_line(self):
         self.log.flush()
@@ -199,11 +204,11 @@ def one_round(args, tmp, which, healthy_targets, hang_target, cpus, load_cpus):
                                     "--log.level=error"], tmp, cpus, port=port)
     else:
         exporter = Exporter(which, [args.stillup, "exporter", "--listen", "127.0.0.1:0",
-                                    "--blackbox-config", f"{tmp}/blackbox.yml",
-                                    *args.exporter_flag], tmp, cpus)
+                                    "--config", f"{tmp}/stillup.toml", *args.exporter_flag],
+                            tmp, cpus)
     base = f"http://{exporter.addr}"
-    healthy = probe_paths(healthy_targets, "http_2xx")
-    hanging = probe_paths([hang_target], "http_2xx")
+    healthy = probe_paths(healthy_targets, MODULE)
+    hanging = probe_paths([hang_target], MODULE)
     secs = args.exporter_seconds
     try:
         wrk(args, tmp, base, healthy, 16, 1, SCRAPE_TIMEOUT, load_cpus)  # warm-up
@@ -217,6 +222,9 @@ def one_round(args, tmp, which, healthy_targets, hang_target, cpus, load_cpus):
             "hanging": wrk(args, tmp, base, hanging, args.exporter_hanging, secs,
                            OVERLOAD_SCRAPE_TIMEOUT, load_cpus),
         }
+        figures["direct"] = wrk(args, tmp, f"http://{healthy_targets[0].split('/')[2]}",
+                                ["/health"], 1, max(2, secs // 2), 0, load_cpus,
+                                script=os.path.join(tmp, "plain.lua"))
         figures["idle_rss"] = exporter.idle_rss
         figures["peak_rss"] = exporter.peak_rss()
         return figures
@@ -228,8 +236,8 @@ def exporter_section(args, helpers):
     table, ms, mb, ratio, verdict = (helpers[k] for k in ("table", "ms", "mb", "ratio",
                                                            "verdict"))
     BenchServer = helpers["BenchServer"]
-    print("(8) stillup exporter vs blackbox_exporter: probes of healthy loopback targets, "
-          "http_2xx, one exporter at a time")
+    print("(8) stillup exporter vs blackbox_exporter: HTTP probes (2xx, timeout "
+          f"{MODULE_TIMEOUT:g} s) of loopback targets, one exporter at a time")
     args.blackbox = args.blackbox or shutil.which("prometheus-blackbox-exporter") \
         or shutil.which("blackbox_exporter")
     args.wrk = args.wrk or shutil.which("wrk")
@@ -257,7 +265,11 @@ def exporter_section(args, helpers):
 
     with tempfile.TemporaryDirectory(prefix="stillup-bench-exporter-") as tmp:
         with open(os.path.join(tmp, "blackbox.yml"), "w") as f:
-            f.write(f"modules:\n  http_2xx:\n    prober: http\n    timeout: {MODULE_TIMEOUT:g}s\n")
+            f.write(f"modules:\n  {MODULE}:\n    prober: http\n"
+                    f"    timeout: {MODULE_TIMEOUT:g}s\n")
+        with open(os.path.join(tmp, "stillup.toml"), "w") as f:
+            f.write(f'[modules.{MODULE}]\nprober = "http"\n'
+                    f'attempt-timeout = "{MODULE_TIMEOUT:g}s"\n')
         with open(os.path.join(tmp, "probe.lua"), "w") as f:
             f.write(LUA)
         with open(os.path.join(tmp, "plain.lua"), "w") as f:
@@ -266,9 +278,6 @@ def exporter_section(args, helpers):
         hang = BenchServer(args.server, "hang")
         try:
             targets = [s.url for s in servers]
-            direct = wrk(args, tmp, f"http://127.0.0.1:{servers[0].port}", ["/health"], 1,
-                         max(2, args.exporter_seconds // 2), 0, load_cpus,
-                         script=os.path.join(tmp, "plain.lua"))
             rounds = {t: [] for t in tools}
             for r in range(args.exporter_rounds):
                 order = tools if r % 2 == 0 else list(reversed(tools))
@@ -318,16 +327,17 @@ def exporter_section(args, helpers):
              f"<= {RSS_RATIO_TARGET:.2f}x", verdict(peak_s <= RSS_RATIO_TARGET * peak_b)],
         ], ["ratio", "value", "target", ""]))
 
-    print(f"\n  (8b) probe overhead: one connection, one probe at a time; the target's own "
-          f"answer (wrk straight to it, a fresh connection each time as in a probe): "
-          f"p50 {ms(direct.p50)}, p99 {ms(direct.p99)}")
+    print("\n  (8b) probe overhead: one connection, one probe at a time, against the target's "
+          "own answer to wrk in the same round (a fresh connection per request, as a probe "
+          "makes); overhead = probe minus direct, medians of rounds")
     rows = []
     for which in tools:
         p50, p99 = med(which, "sequential", "p50"), med(which, "sequential", "p99")
-        rows.append([which, ms(p50), ms(p99), ms(p50 - direct.p50), ms(p99 - direct.p99),
+        d50, d99 = med(which, "direct", "p50"), med(which, "direct", "p99")
+        rows.append([which, ms(p50), ms(p99), ms(d50), ms(d99), ms(p50 - d50), ms(p99 - d99),
                      answers(which, "sequential")])
-    print(table(rows, ["exporter", "probe p50", "probe p99", "overhead p50", "overhead p99",
-                       "up/down/busy/other"]))
+    print(table(rows, ["exporter", "probe p50", "probe p99", "direct p50", "direct p99",
+                       "overhead p50", "overhead p99", "up/down/busy/other"]))
 
     print(f"\n  (8c) the scrape deadline under overload: scrape timeout "
           f"{OVERLOAD_SCRAPE_TIMEOUT:g} s, so a budget of {ms(OVERLOAD_BUDGET)}; "

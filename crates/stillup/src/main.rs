@@ -180,14 +180,7 @@ async fn run(config: RunConfig) -> u8 {
         .zip(&names)
         .map(|(probe, name)| name.clone().unwrap_or_else(|| probe.describe()))
         .collect();
-    let mut renderer = Renderer::new(
-        presentation,
-        command,
-        policy.until,
-        labels,
-        policy.timeout,
-        policy.backoff.interval,
-    );
+    let mut renderer = Renderer::new(presentation, command, policy.until, labels, policy.timeout);
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
     let cancel = wait_for_signal(signal_tx);
     // Owned: a hundred thousand targets' probes are held once, not copied.

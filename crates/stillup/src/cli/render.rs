@@ -23,6 +23,26 @@ use super::progress::{Lines, Progress};
 /// How long the summary may wait for a slow reader of stderr before the run ends anyway.
 const SUMMARY_GRACE: Duration = Duration::from_secs(1);
 
+/// A failure that repeats is folded into one line, written when the cause changes, the
+/// target turns healthy or the run ends — and at least this often while it lasts, so a CI
+/// log shows the wait is alive.
+const FOLD_AT_MOST: Duration = Duration::from_secs(10);
+
+/// Attempts of one target that ended the same way since its last line.
+#[derive(Debug, Clone, Default)]
+struct Run {
+    /// A hash of the failure's label (`None` for "still healthy").
+    label: u64,
+    /// The label itself, once there is something folded to write.
+    words: Option<Box<str>>,
+    /// Attempts folded since the last line, and when the first and last of them started.
+    folded: u32,
+    first: Duration,
+    last: Duration,
+    /// When the last line about this target was written.
+    written: Duration,
+}
+
 const GOOD: Style = AnsiColor::Green.on_default().bold();
 const BAD: Style = AnsiColor::Red.on_default().bold();
 const DIM: Style = Style::new().dimmed();
@@ -36,12 +56,8 @@ pub struct Renderer {
     /// The targets' labels, through the gate once.
     targets: Vec<Safe>,
     timeout: Duration,
-    /// Fast re-probes of a refusing port would flood the log: an unchanged failure is
-    /// printed again only after this long.
-    repeat_after: Duration,
-    /// Per target: a hash of the label and the start of the last attempt line printed (a
-    /// hash, not the text: a hundred thousand targets hold a few bytes each).
-    last_printed: RefCell<Vec<Option<(u64, Duration)>>>,
+    /// Per target: the failure that repeats, folded (`None` before its first attempt line).
+    runs: RefCell<Vec<Option<Run>>>,
     progress: Option<Progress>,
     /// Plain lines (no spinner): written from their own thread, so a stderr that blocks
     /// never holds the run.
@@ -57,7 +73,6 @@ impl Renderer {
         until: Until,
         targets: Vec<String>,
         timeout: Duration,
-        repeat_after: Duration,
     ) -> Self {
         let targets: Vec<Safe> = targets.iter().map(|t| Safe::text(t)).collect();
         let what = match targets.as_slice() {
@@ -75,10 +90,9 @@ impl Renderer {
             presentation,
             command,
             until,
-            last_printed: RefCell::new(vec![None; targets.len()]),
+            runs: RefCell::new(vec![None; targets.len()]),
             targets,
             timeout,
-            repeat_after,
             lines,
             summing_up: std::cell::Cell::new(false),
             progress,
@@ -117,36 +131,97 @@ impl Renderer {
                 if self.command == "check" {
                     return;
                 }
+                let words = match (attempt.failure(), self.until) {
+                    (Some(failure), _) => failure.label(),
+                    // Waiting for down, a healthy answer is the news.
+                    (None, Until::Down) => "still healthy".to_string(),
+                    (None, Until::Healthy) => {
+                        self.flush(index);
+                        return;
+                    }
+                };
                 let label = {
                     use std::hash::{Hash, Hasher};
                     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-                    attempt.failure().map(|f| f.label()).hash(&mut hasher);
+                    words.hash(&mut hasher);
                     hasher.finish()
                 };
-                if let Some(slot) = self.last_printed.borrow_mut().get_mut(index) {
-                    let repeat = slot.as_ref().is_some_and(|(last, at)| {
-                        *last == label && attempt.started < *at + self.repeat_after
-                    });
-                    if repeat {
-                        return;
+                let same = self
+                    .runs
+                    .borrow()
+                    .get(index)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|run| run.label == label);
+                if same {
+                    let due = {
+                        let mut runs = self.runs.borrow_mut();
+                        let Some(Some(run)) = runs.get_mut(index) else {
+                            return;
+                        };
+                        if run.folded == 0 {
+                            run.first = attempt.started;
+                            run.words = Some(words.into_boxed_str());
+                        }
+                        run.folded += 1;
+                        run.last = attempt.started;
+                        attempt.started >= run.written + FOLD_AT_MOST
+                    };
+                    if due {
+                        self.flush(index);
                     }
-                    *slot = Some((label, attempt.started));
+                    return;
                 }
-                let text = match (attempt.failure(), self.until) {
-                    (Some(failure), _) => display_safe(failure).to_string(),
-                    // Waiting for down, a healthy answer is the news.
-                    (None, Until::Down) => "still healthy".to_string(),
-                    (None, Until::Healthy) => return,
+                self.flush(index);
+                let text = match attempt.failure() {
+                    Some(failure) => display_safe(failure).to_string(),
+                    None => words.clone(),
+                };
+                let asked = match attempt.retry_after {
+                    Some(wait) => format!(" (the server asked to retry after {})", seconds(wait)),
+                    None => String::new(),
                 };
                 let text = match self.targets.as_slice() {
-                    [_] => text,
-                    many => format!("{}: {text}", many[index]),
+                    [_] => format!("{text}{asked}"),
+                    many => format!("{}: {text}{asked}", many[index]),
                 };
                 let when = format!("({}s / {})", tenths(attempt.started), seconds(self.timeout));
                 self.line(&format!("  {text:<62} {}", self.paint(DIM, &when)));
+                if let Some(slot) = self.runs.borrow_mut().get_mut(index) {
+                    *slot = Some(Run {
+                        label,
+                        written: attempt.started,
+                        ..Run::default()
+                    });
+                }
             }
             _ => {}
         }
+    }
+
+    /// Write what target `index` folded since its last line: `connection refused ×12
+    /// (0.1–11.0s)`.
+    fn flush(&self, index: usize) {
+        let folded = {
+            let mut runs = self.runs.borrow_mut();
+            let Some(Some(run)) = runs.get_mut(index) else {
+                return;
+            };
+            if run.folded == 0 {
+                return;
+            }
+            let folded = (run.words.take(), run.folded, run.first, run.last);
+            run.folded = 0;
+            run.written = run.last;
+            folded
+        };
+        let (words, count, first, last) = folded;
+        let words = Safe::text(words.as_deref().unwrap_or("the same"));
+        let text = match self.targets.as_slice() {
+            [_] => format!("{words} ×{count}"),
+            many => format!("{}: {words} ×{count}", many[index]),
+        };
+        let when = format!("({}–{}s)", tenths(first), tenths(last));
+        self.line(&format!("  {text:<62} {}", self.paint(DIM, &when)));
     }
 
     /// Print the verdict and timeline (human) or the JSON document; an error is a JSON
@@ -157,6 +232,9 @@ impl Renderer {
         }
         if self.presentation.quiet {
             return Ok(());
+        }
+        for index in 0..self.targets.len() {
+            self.flush(index);
         }
         self.summing_up.set(true);
         match self.presentation.format {

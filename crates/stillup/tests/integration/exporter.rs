@@ -26,7 +26,22 @@ impl Exporter {
 
     /// As [`start`](Self::start); `Err` carries what it printed when it exited instead.
     pub fn try_start(args: &[&str]) -> Result<Exporter, String> {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("stillup"))
+        Exporter::try_start_under(&[], args)
+    }
+
+    /// As [`try_start`](Self::try_start), run through `wrapper` (e.g. `prlimit --nofile=…`)
+    /// when it is not empty.
+    pub fn try_start_under(wrapper: &[String], args: &[&str]) -> Result<Exporter, String> {
+        let binary = assert_cmd::cargo::cargo_bin("stillup");
+        let mut command = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut command = Command::new(program);
+                command.args(rest).arg(&binary);
+                command
+            }
+            None => Command::new(&binary),
+        };
+        let mut child = command
             .arg("exporter")
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
@@ -133,11 +148,21 @@ impl Answer {
 
 /// A bounded HTTP/1.1 request over a fresh connection (`Connection: close`).
 pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> Answer {
+    try_request(port, method, path, headers, Duration::from_secs(20))
+        .expect("the exporter answers within 20s")
+}
+
+/// As [`request`], `None` when no answer came within `limit`.
+pub fn try_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    limit: Duration,
+) -> Option<Answer> {
     let started = Instant::now();
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the exporter accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(limit)).unwrap();
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
@@ -146,12 +171,9 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) ->
         head.push_str("Content-Length: 0\r\n");
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(head.as_bytes()).ok()?;
     let mut raw = Vec::new();
-    stream
-        .take(8 << 20)
-        .read_to_end(&mut raw)
-        .expect("the exporter answers within 20s");
+    stream.take(8 << 20).read_to_end(&mut raw).ok()?;
     let text = String::from_utf8_lossy(&raw).to_string();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head
@@ -167,12 +189,12 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) ->
                 .then(|| value.trim().to_string())
         })
         .unwrap_or_default();
-    Answer {
+    Some(Answer {
         status,
         content_type,
         body: body.to_string(),
         took: started.elapsed(),
-    }
+    })
 }
 
 /// `promtool check metrics` over a page, when promtool is here; loudly skipped otherwise,
@@ -726,4 +748,42 @@ fn the_readmes_scrape_config_and_alert_rule_pass_promtool() {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+}
+
+/// Out of file descriptors, the exporter has no verdict to give: a 500 that Prometheus counts
+/// against the scrape, never `probe_success 0` against a healthy target.
+#[test]
+fn out_of_descriptors_is_a_500_never_a_verdict() {
+    let server = healthy_server();
+    let mut saw_500 = false;
+    for limit in 8..=40 {
+        let wrapper = vec!["prlimit".to_string(), format!("--nofile={limit}:{limit}")];
+        // Below what it needs, it does not start at all.
+        let Ok(exporter) = Exporter::try_start_under(&wrapper, &[]) else {
+            continue;
+        };
+        let path = probe_path(&server.url("/"), None);
+        // Just above, the scrape's own connection may not be accepted: no answer.
+        let Some(answer) = try_request(exporter.port, "GET", &path, &[], Duration::from_secs(3))
+        else {
+            continue;
+        };
+        match answer.status {
+            500 => {
+                assert!(answer.body.contains("no verdict"), "{answer:?}");
+                assert!(!answer.body.contains("probe_success"), "{answer:?}");
+                saw_500 = true;
+            }
+            // Enough descriptors: the probe ran, and its verdict is the truth.
+            200 => {
+                assert_eq!(answer.sample("probe_success"), Some(1.0), "{}", answer.body);
+                break;
+            }
+            other => panic!("unexpected {other} under --nofile={limit}: {answer:?}"),
+        }
+    }
+    assert!(
+        saw_500,
+        "no descriptor limit left the exporter short of a socket for its probe"
+    );
 }

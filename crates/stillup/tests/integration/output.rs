@@ -307,3 +307,61 @@ fn a_full_stderr_drops_progress_lines_but_never_panics_or_changes_the_code() {
         assert_eq!(output.code(), Some(code), "{args:?}");
     }
 }
+
+/// A failure that repeats folds into one counted line ("connection refused ×N (a–bs)"),
+/// written when the run ends, instead of a line per re-probe.
+#[test]
+fn repeated_failures_fold_into_one_counted_line() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let run = stillup(["wait", &url, "--timeout", "2s", "--color", "never"]);
+    run.assert_code(1);
+    let all: Vec<&str> = run.stderr.lines().collect();
+    let verdict = all.iter().position(|l| l.starts_with('✗')).unwrap();
+    // The attempt lines, before the verdict (whose "last failure" repeats the cause).
+    let lines = &all[..verdict];
+    let first = lines
+        .iter()
+        .filter(|l| l.contains("connection refused by"))
+        .count();
+    assert_eq!(first, 1, "one full line for the cause\n{run}");
+    let folded: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("connection refused ×"))
+        .collect();
+    assert_eq!(folded.len(), 1, "{run}");
+    let count: u32 = folded[0]
+        .split('×')
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("a count");
+    // The 100 ms re-probes of a refusing port over 2 s.
+    assert!(count >= 5, "{run}");
+}
+
+/// A Retry-After that sets the next attempt's time is said in the attempt's line.
+#[test]
+fn a_retry_after_is_mentioned_in_the_attempt_line() {
+    let server = ScriptedServer::spawn(
+        Script::new()
+            .then_requests(
+                1,
+                Behavior::Respond(Reply::status(503).header("Retry-After", "1")),
+            )
+            .forever(Behavior::Respond(Reply::text(200, "ok"))),
+    )
+    .unwrap();
+    let run = stillup([
+        "wait",
+        &server.url("/"),
+        "--timeout",
+        "10s",
+        "--interval",
+        "100ms",
+    ]);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("the server asked to retry after 1s"),
+        "{run}"
+    );
+}

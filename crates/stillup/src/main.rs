@@ -173,6 +173,7 @@ async fn run(config: RunConfig) -> u8 {
         require,
         presentation,
         exec,
+        files,
     } = config;
     // Lines name a config file's target by its [targets.NAME], any other by its URL.
     let labels = probes
@@ -180,6 +181,7 @@ async fn run(config: RunConfig) -> u8 {
         .zip(&names)
         .map(|(probe, name)| name.clone().unwrap_or_else(|| probe.describe()))
         .collect();
+    let stdout_format = presentation.format;
     let mut renderer = Renderer::new(presentation, command, policy.until, labels, policy.timeout);
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
     let cancel = wait_for_signal(signal_tx);
@@ -198,9 +200,17 @@ async fn run(config: RunConfig) -> u8 {
     let signal = *signal_rx.borrow();
     if let Err(e) = renderer.finish(&group, signal) {
         // The command would follow output the caller never got.
-        return output::failed("the JSON document", &e);
+        let what = match stdout_format {
+            cli::args::OutputFormat::OpenMetrics => "the metrics page",
+            cli::args::OutputFormat::Markdown => "the Markdown report",
+            _ => "the JSON document",
+        };
+        return output::failed(what, &e);
     }
     let code = exit::for_outcome(group.kind, signal);
+    if let Some(failed) = cli::output_file::write_run(&files, command, policy.until, &group, code) {
+        return failed;
+    }
     if code != exit::HEALTHY || exec.is_empty() {
         return code;
     }

@@ -28,6 +28,7 @@ mod integration {
     mod nats;
     mod network;
     mod output;
+    mod output_files;
     #[cfg(unix)]
     mod postgres;
     #[cfg(unix)]

@@ -1,4 +1,5 @@
-//! Body patterns: a regex the response body must match, and the one place regexes are built.
+//! Body patterns: a regex the response body must match (or must not: `--reject-body`), and
+//! the one place regexes are built.
 //!
 //! Owns compiling user regexes with a size cap (shared with header conditions) and matching
 //! them against the body as lossy UTF-8. Reading the body within its limit is the prober's job.
@@ -47,12 +48,16 @@ fn brief_regex_error(err: &regex::Error) -> String {
     }
 }
 
-/// A regex the body must match somewhere (use `^…$` to anchor), e.g. `ok|ready`.
+/// A regex the body must match somewhere (use `^…$` to anchor), e.g. `ok|ready`; or, made
+/// with [`BodyPattern::parse_rejected`], one it must not match anywhere (`--reject-body`).
 ///
 /// The body is matched as lossy UTF-8: invalid bytes become U+FFFD rather than failing.
 #[derive(Debug, Clone)]
 pub struct BodyPattern {
     regex: Regex,
+    /// The body must not match (one list holds both kinds: a probe is held per target, so
+    /// its size counts).
+    rejected: bool,
 }
 
 impl BodyPattern {
@@ -60,7 +65,21 @@ impl BodyPattern {
     pub fn parse(pattern: &str) -> Result<Self, ConditionParseError> {
         Ok(BodyPattern {
             regex: compile_regex(pattern)?,
+            rejected: false,
         })
+    }
+
+    /// As [`parse`](Self::parse), for a pattern the body must not match.
+    pub fn parse_rejected(pattern: &str) -> Result<Self, ConditionParseError> {
+        Ok(BodyPattern {
+            regex: compile_regex(pattern)?,
+            rejected: true,
+        })
+    }
+
+    /// Whether the body must not match.
+    pub fn is_rejected(&self) -> bool {
+        self.rejected
     }
 
     /// The pattern as written.
@@ -73,8 +92,12 @@ impl BodyPattern {
         self.regex.is_match(&String::from_utf8_lossy(body))
     }
 
-    /// `Ok` when the body matches, else an [`Unmet`] showing the start of the body.
+    /// `Ok` when the body matches (for a rejected pattern: does not match), else an
+    /// [`Unmet`] showing the start of the body (the text that matched).
     pub fn check(&self, body: &[u8]) -> Result<(), Unmet> {
+        if self.rejected {
+            return self.check_absent(body);
+        }
         if self.is_match(body) {
             return Ok(());
         }
@@ -96,6 +119,25 @@ impl BodyPattern {
     }
 }
 
+impl BodyPattern {
+    /// `Ok` when the body does not match (`--reject-body`), else an [`Unmet`] naming the
+    /// pattern and showing the text it matched, on one line and cut short.
+    fn check_absent(&self, body: &[u8]) -> Result<(), Unmet> {
+        let text = String::from_utf8_lossy(body);
+        let Some(found) = self.regex.find(&text) else {
+            return Ok(());
+        };
+        let shown = format!("/{}/", self.as_str());
+        let matched = excerpt(found.as_str().as_bytes());
+        Err(Unmet::condition(
+            self.as_str(),
+            format!("no match of {shown}"),
+            matched.clone(),
+            format!("body matches {shown}, which it must not: {matched:?}"),
+        ))
+    }
+}
+
 impl FromStr for BodyPattern {
     type Err = ConditionParseError;
 
@@ -106,6 +148,9 @@ impl FromStr for BodyPattern {
 
 impl fmt::Display for BodyPattern {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.rejected {
+            f.write_str("not ")?;
+        }
         write!(f, "/{}/", self.as_str())
     }
 }
@@ -200,6 +245,29 @@ mod tests {
         BodyPattern::parse(r"\w{50}").unwrap();
         BodyPattern::parse(r"(?-u)\w{1000}").unwrap();
         BodyPattern::parse(r#""status"\s*:\s*"(ok|healthy|ready)""#).unwrap();
+    }
+
+    #[test]
+    fn a_rejected_pattern_fails_only_when_it_matches_and_says_what_matched() {
+        let p = BodyPattern::parse_rejected("error|fail(ed|ure)").unwrap();
+        assert!(p.is_rejected());
+        assert_eq!(p.to_string(), "not /error|fail(ed|ure)/");
+        assert_eq!(p.check(b"all ok"), Ok(()));
+        assert_eq!(p.check(b""), Ok(()));
+        let u = p.check(b"status: degraded\n  failure of db").unwrap_err();
+        assert_eq!(
+            u.to_string(),
+            "body matches /error|fail(ed|ure)/, which it must not: \"failure\""
+        );
+        assert_eq!(u.class(), "condition_failed");
+        // A match spanning lines and pages is shown on one line, cut short.
+        let p = BodyPattern::parse_rejected("(?s)begin.*end").unwrap();
+        let body = format!("begin\n{}\nend", "x ".repeat(5000));
+        let Unmet::Condition { actual, .. } = p.check(body.as_bytes()).unwrap_err() else {
+            panic!("expected a condition");
+        };
+        assert!(!actual.contains('\n'));
+        assert_eq!(actual.chars().count(), 80);
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub struct Conditions {
     pub status: StatusSet,
     /// JSON path conditions on the body; the body must be JSON when any is present.
     pub json: Vec<JsonCondition>,
-    /// Regexes the body must match.
+    /// Regexes the body must match, and those it must not ([`BodyPattern::parse_rejected`],
+    /// `--reject-body`), checked in order.
     pub body: Vec<BodyPattern>,
     /// Header presence / value conditions.
     pub headers: Vec<HeaderCondition>,
@@ -377,6 +378,9 @@ mod tests {
         let mut c = Conditions::default();
         c.json.push("$.ok == true".parse().unwrap());
         assert!(c.needs_body());
+        let mut c = Conditions::default();
+        c.body.push(BodyPattern::parse_rejected("error").unwrap());
+        assert!(c.needs_body());
     }
 
     #[test]
@@ -433,7 +437,10 @@ mod tests {
                 "$.status == healthy".parse().unwrap(),
                 "$.checks[*].ok == true".parse().unwrap(),
             ],
-            body: vec!["healthy".parse().unwrap()],
+            body: vec![
+                "healthy".parse().unwrap(),
+                BodyPattern::parse_rejected("unhealthy|error").unwrap(),
+            ],
             headers: vec!["content-type: ^application/json".parse().unwrap()],
             max_latency: Some(Duration::from_secs(1)),
         };

@@ -261,6 +261,9 @@ pub struct ProbeArgs {
     pub expect_body: Vec<String>,
 
     #[arg(long)]
+    pub reject_body: Vec<String>,
+
+    #[arg(long)]
     pub expect_header: Vec<String>,
 
     #[arg(long)]
@@ -317,10 +320,11 @@ pub struct ProbeArgs {
 
 impl ProbeArgs {
     /// The repeatable options of a probe, by name.
-    pub fn lists_mut(&mut self) -> [(&'static str, &mut Vec<String>); 7] {
+    pub fn lists_mut(&mut self) -> [(&'static str, &mut Vec<String>); 8] {
         [
             ("expect-json", &mut self.expect_json),
             ("expect-body", &mut self.expect_body),
+            ("reject-body", &mut self.reject_body),
             ("expect-header", &mut self.expect_header),
             ("header", &mut self.headers),
             ("cacert", &mut self.cacert),
@@ -340,6 +344,16 @@ pub struct OutputArgs {
 
     #[arg(long, value_enum)]
     pub color: ColorArg,
+
+    #[arg(long)]
+    pub output_file: Vec<String>,
+}
+
+impl OutputArgs {
+    /// The repeatable output options, by name.
+    pub fn lists_mut(&mut self) -> [(&'static str, &mut Vec<String>); 1] {
+        [("output-file", &mut self.output_file)]
+    }
 }
 
 #[derive(Debug, Args)]
@@ -428,6 +442,11 @@ pub enum UntilArg {
 pub enum OutputFormat {
     Human,
     Json,
+    /// The run's outcome as an OpenMetrics page (`cli/metrics.rs`).
+    #[value(name = "openmetrics")]
+    OpenMetrics,
+    /// A compact Markdown report (`cli/markdown.rs`).
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -19,7 +19,9 @@ use http::Method;
 use stillup_core::backoff::{Backoff, BackoffKind};
 use stillup_core::condition::{BodyPattern, Conditions, HeaderCondition, JsonCondition, StatusSet};
 use stillup_core::login::Login;
-use stillup_core::net::overrides::{AddressOverrides, ConnectToRule, ResolveRule};
+use stillup_core::net::overrides::{
+    AddressOverrides, ConnectToRule, FamilyPreference, ResolveRule,
+};
 use stillup_core::net::proxy::{ProxyError, ProxySettings};
 use stillup_core::net::tls::{client_config, Pem, TlsConfigError, TlsOptions};
 use stillup_core::net::trust::system_trust;
@@ -38,6 +40,7 @@ pub use super::input::{
     MAX_TARGETS_FILE, MAX_TLS_FILE,
 };
 use super::options::{self, Kind};
+use super::output_file::{self, OutputFile};
 
 /// How results are shown, decided once at start-up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +63,8 @@ pub struct RunConfig {
     pub presentation: Presentation,
     /// `-- COMMAND ARGS…` to run after success.
     pub exec: Vec<String>,
+    /// `--output-file`s, checked writable; written before `exec` runs.
+    pub files: Vec<OutputFile>,
 }
 
 pub fn wait_config(args: &WaitArgs, sources: &Sources) -> Result<RunConfig, UsageError> {
@@ -91,6 +96,7 @@ fn wait_config_loading(
         split_variable(values, key, sources);
     }
     split_variables(&mut args.targets, &mut args.probe, sources);
+    split_output_variables(&mut args.output, sources);
     let mut origins = Origins::new(sources);
     // The file is read within the deadline the flags and variables set (it may set another).
     let early = deadline_input(started, "timeout", &args.timeout, &origins);
@@ -152,6 +158,12 @@ fn wait_config_loading(
         policy,
         presentation: presentation_for(&args.output),
         exec: args.command.clone(),
+        files: output_file::files(
+            &args.output.output_file,
+            &origins,
+            None,
+            options::Command::Wait,
+        )?,
     })
 }
 
@@ -213,6 +225,7 @@ fn poll(args: &WaitArgs, origins: &Origins) -> Result<Poll, UsageError> {
 pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, UsageError> {
     let mut args = args.clone();
     split_variables(&mut args.targets, &mut args.probe, sources);
+    split_output_variables(&mut args.output, sources);
     let started = Instant::now();
     let mut origins = Origins::new(sources);
     let early = deadline_input(
@@ -274,6 +287,12 @@ pub fn check_config(args: &CheckArgs, sources: &Sources) -> Result<RunConfig, Us
         policy: WaitPolicy::once(attempt_timeout.saturating_sub(stdin_waited())),
         presentation: presentation_for(&args.output),
         exec: Vec::new(),
+        files: output_file::files(
+            &args.output.output_file,
+            &origins,
+            None,
+            options::Command::Check,
+        )?,
     })
 }
 
@@ -295,6 +314,13 @@ fn split_variable(values: &mut Vec<String>, key: &str, sources: &Sources) {
             .map(str::to_string)
             .collect()
     };
+}
+
+/// The output options' repeatable values, as [`split_variable`] splits them.
+pub fn split_output_variables(output: &mut OutputArgs, sources: &Sources) {
+    for (key, values) in output.lists_mut() {
+        split_variable(values, key, sources);
+    }
 }
 
 fn split_variables(targets: &mut TargetArgs, probe: &mut ProbeArgs, sources: &Sources) {
@@ -812,11 +838,22 @@ impl ProbeRecipe {
 
     /// The probe of `target`, configured as the module says; with `pin`, connecting where
     /// it says for its host and port (ahead of the module's own `resolve` rules).
-    pub fn probe(&self, target: Target, pin: Option<ResolveRule>) -> Result<Probe, UsageError> {
+    /// With `family`, the addresses of that family first (or only).
+    pub fn probe(
+        &self,
+        target: Target,
+        pin: Option<ResolveRule>,
+        family: Option<FamilyPreference>,
+    ) -> Result<Probe, UsageError> {
         let mut probe = configured(target, &self.settings, &self.proxies, false)?;
-        if let Some(pin) = pin {
+        if pin.is_some() || family.is_some() {
             let mut addresses = self.settings.addresses.clone();
-            addresses.resolve.insert(0, pin);
+            if let Some(pin) = pin {
+                addresses.resolve.insert(0, pin);
+            }
+            if family.is_some() {
+                addresses.set_family(family);
+            }
             probe.set_addresses(addresses);
         }
         Ok(probe)
@@ -860,6 +897,7 @@ fn addresses(args: &ProbeArgs, origins: &Origins) -> Result<AddressOverrides, Us
             origins,
             ConnectToRule::parse,
         )?,
+        ..AddressOverrides::default()
     })
 }
 
@@ -1233,6 +1271,13 @@ fn conditions(args: &ProbeArgs, origins: &Origins) -> Result<Conditions, UsageEr
         origins,
         BodyPattern::parse,
     )?;
+    conditions.body.extend(parse_each(
+        &args.reject_body,
+        "reject-body",
+        "regular expression",
+        origins,
+        BodyPattern::parse_rejected,
+    )?);
     conditions.headers = parse_each(
         &args.expect_header,
         "expect-header",

@@ -12,6 +12,7 @@ use stillup_testkit::{Behavior, Reply, Script, ScriptedServer};
 
 use super::args::DemoArgs;
 use super::config::{presentation_for, RunConfig, UsageError};
+use super::input::Origins;
 
 const PHASE: Duration = Duration::from_secs(2);
 
@@ -60,6 +61,12 @@ fn run_config(url: &str, args: &DemoArgs) -> Result<RunConfig, UsageError> {
             ..WaitPolicy::default()
         },
         presentation: presentation_for(&args.output),
+        files: super::output_file::files(
+            &args.output.output_file,
+            &Origins::default(),
+            None,
+            super::options::Command::Wait,
+        )?,
     })
 }
 

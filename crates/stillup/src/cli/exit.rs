@@ -17,7 +17,7 @@ macro_rules! exit_code_table {
            2    usage or configuration error: nothing was sent\n  \
            3    failed fast: a --fail-fast class or --fail-when condition was met\n  \
            4    watch: a budget was exceeded (--max-downtime, --max-outages, --min-availability)\n  \
-           5    output not written: the JSON document or a report could not be written\n  \
+           5    output not written: the JSON document, an --output-file or a report could not be written\n  \
            6    inconclusive: no verdict because of stillup's own trouble (out of files, memory, threads)\n  \
            126  with -- COMMAND: the command was found but cannot run\n  \
            127  with -- COMMAND: the command was not found\n  \
@@ -37,7 +37,7 @@ macro_rules! watch_exit_code_table {
                 also when Ctrl-C or SIGTERM ends a watch without -- COMMAND: that is how it is ended\n  \
            2    usage or configuration error: nothing was sent\n  \
            4    a budget was exceeded\n  \
-           5    output not written: the JSON document or the report could not be written\n  \
+           5    output not written: the JSON document, an --output-file or the report could not be written\n  \
            6    inconclusive: no verdict because of stillup's own trouble (out of files, memory, threads)\n  \
            N    with -- COMMAND: the command's non-zero exit code (it wins over 4)\n  \
            126  with -- COMMAND: the command was found but cannot run\n  \

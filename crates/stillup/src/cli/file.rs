@@ -24,6 +24,7 @@ use super::args::{choice, OutputArgs, ProbeArgs, Sources, TargetArgs, WaitArgs};
 use super::exporter::module::ModuleDef;
 use super::input::{read_input, Input, Origin, Origins, UsageError, MAX_CONFIG_FILE};
 use super::options::{self, Kind, Scope, Value};
+use super::output_file;
 
 /// Whether `key` is an option of one target's probe (a `[targets.NAME]` table may set it),
 /// rather than of the whole run.
@@ -488,6 +489,7 @@ impl ConfigFile {
                 args,
                 origins,
                 ip: None,
+                form: None,
             });
         }
         Ok(modules)
@@ -627,6 +629,7 @@ impl ConfigFile {
             layer.some_text("require", &mut targets.require);
         }
         layer.choice("output", &mut output.output)?;
+        layer.output_files("output-file", &mut output.output_file);
         layer.flag("quiet", &mut output.quiet);
         layer.choice("color", &mut output.color)?;
         Ok(())
@@ -654,6 +657,7 @@ impl ConfigFile {
         layer.text("expect-status", &mut args.expect_status);
         layer.list("expect-json", &mut args.expect_json, false);
         layer.list("expect-body", &mut args.expect_body, false);
+        layer.list("reject-body", &mut args.reject_body, false);
         layer.list("expect-header", &mut args.expect_header, false);
         layer.some_text("max-latency", &mut args.max_latency);
         layer.text("method", &mut args.method);
@@ -774,19 +778,35 @@ impl<'a> Layer<'a> {
     }
 
     fn list(&mut self, key: &'static str, slot: &mut Vec<String>, paths: bool) {
+        let file = self.file;
+        self.list_with(key, slot, |value| match paths {
+            true => file.resolve(value),
+            false => value.to_string(),
+        });
+    }
+
+    /// `output-file`: paths relative to the file, also after `FORMAT=`.
+    fn output_files(&mut self, key: &'static str, slot: &mut Vec<String>) {
+        let file = self.file;
+        self.list_with(key, slot, |value| match output_file::split(value) {
+            (Some(format), path) => format!("{format}={}", file.resolve(path)),
+            (None, path) => file.resolve(path),
+        });
+    }
+
+    fn list_with(
+        &mut self,
+        key: &'static str,
+        slot: &mut Vec<String>,
+        each: impl Fn(&str) -> String,
+    ) {
         let Some(list) = self.take(key) else {
             return;
         };
         let Setting::List(List(items)) = list.get_ref() else {
             unreachable!("{key} is declared repeatable, so the file gives it a list");
         };
-        *slot = items
-            .iter()
-            .map(|(value, _)| match paths {
-                true => self.file.resolve(value),
-                false => value.clone(),
-            })
-            .collect();
+        *slot = items.iter().map(|(value, _)| each(value)).collect();
         let items = items
             .iter()
             .map(|(_, span)| self.origin(key, span.clone().unwrap_or(list.span())))

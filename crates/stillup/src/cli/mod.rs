@@ -6,6 +6,7 @@
 //! code, not an API.
 
 pub mod args;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod exec;
@@ -14,9 +15,12 @@ pub mod exporter;
 pub(crate) mod file;
 pub(crate) mod html;
 pub mod input;
+pub mod markdown;
+pub mod metrics;
 pub mod openmetrics;
 pub mod options;
 pub mod output;
+pub mod output_file;
 pub(crate) mod progress;
 pub mod render;
 pub mod signals;

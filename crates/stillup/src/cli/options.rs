@@ -249,6 +249,8 @@ pub const OPTIONS: &[Opt] = &[
         .help("A JSON condition on the body: 'PATH OP VALUE' with an RFC 9535 JSONPath and one of == != < <= > >=, or 'PATH exists' / 'PATH !exists'. Repeatable; all must hold. E.g. '$.status == \"healthy\"', '$.checks.db exists', '$.replicas >= 3'"),
     opt("expect-body", Many("REGEX"), PerTarget, EVERY, HTTP)
         .help("A regular expression the body must match. Repeatable"),
+    opt("reject-body", Many("REGEX"), PerTarget, EVERY, HTTP)
+        .help("A regular expression the body must not match. Repeatable"),
     opt("expect-header", Many("HEADER"), PerTarget, EVERY, HTTP)
         .help("A response header that must be present ('Name') or match ('Name: REGEX'). Repeatable"),
     opt("max-latency", One("DURATION"), PerTarget, EVERY, ALL)
@@ -287,8 +289,10 @@ pub const OPTIONS: &[Opt] = &[
     opt("connect-to", Many("HOST:PORT:HOST2:PORT2"), PerTarget, EVERY, ALL)
         .help("Connect to HOST2:PORT2 in place of HOST:PORT (empty parts match any / keep the same), e.g. api.example:443:pod-7.internal:8443, to probe one backend behind a name. Repeatable"),
     // Output.
-    opt("output", Choice(&["human", "json"]), Run, EVERY, ALL).short('o').default("human")
-        .help("human: a line per attempt and a timeline on stderr; json: one JSON document on stdout"),
+    opt("output", Choice(&["human", "json", "openmetrics", "markdown"]), Run, EVERY, ALL).short('o').default("human")
+        .help("What goes to stdout. human: nothing there, a line per attempt and a timeline on stderr; json: one JSON document; openmetrics: the outcome as OpenMetrics metrics; markdown: a compact report for CI summaries and pull requests"),
+    opt("output-file", Many("FILE"), Run, EVERY, ALL)
+        .help("Also write the outcome to FILE, in the format its extension names: .json, .prom (Prometheus' text format, for node_exporter's textfile collector and Pushgateway), .om or .openmetrics (OpenMetrics), .html (watch's report); or as FORMAT=FILE with json, prometheus, openmetrics or html. Checked before the run, replaced whole at its end. Repeatable"),
     opt("quiet", Switch, Run, EVERY, ALL).short('q')
         .help("Print nothing; the exit code says it all"),
     opt("color", Choice(&["auto", "always", "never"]), Run, EVERY, ALL).default("auto")
@@ -313,7 +317,7 @@ pub const OPTIONS: &[Opt] = &[
     opt("keep-alive", Optional("MODE"), CommandLine, WATCH, HTTP).no_env()
         .help("Reuse HTTP/1.1 connections between samples instead of a fresh one each: `only` (the default when given alone), or `both` to watch each target both ways and report them side by side"),
     opt("report", One("FILE"), CommandLine, WATCH, ALL).no_env()
-        .help("Also write a self-contained HTML report (timeline chart and latency) to FILE"),
+        .help("Also write a self-contained HTML report (timeline chart and latency) to FILE, as --output-file html=FILE does"),
     // What to run: `wait` after success, `watch` as long as it runs.
     opt("command", Positional("COMMAND"), CommandLine, WAIT, ALL).no_env()
         .help("A command to run once the targets are healthy (never after a failure); stillup exits with its exit code and forwards SIGINT, SIGTERM and SIGHUP to it"),
@@ -597,6 +601,7 @@ mod tests {
         let mut wait = super::super::args::WaitArgs::defaults();
         let mut listed: Vec<&str> = wait.lists_mut().iter().map(|(k, _)| *k).collect();
         listed.extend(wait.probe.lists_mut().iter().map(|(k, _)| *k));
+        listed.extend(wait.output.lists_mut().iter().map(|(k, _)| *k));
         listed.sort_unstable();
         // The exporter splits its own (`allow-target`) where it reads it.
         let mut declared: Vec<&str> = OPTIONS

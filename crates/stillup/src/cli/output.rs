@@ -1,4 +1,4 @@
-//! Output stillup promises: the JSON document on stdout, `--report` files, and the help, man
+//! Output stillup promises: the JSON document on stdout, `--output-file` and `--report` files, and the help, man
 //! page and completions it prints on request. A write that fails is a failure of the run
 //! (exit 5 with one line), never a silent exit 0; a reader that closed its end of a pipe
 //! (`| head`) chose to stop reading, so a broken pipe ends output quietly. Every write gets a
@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::config::UsageError;
 use super::exit;
+use super::input::Origin;
 
 /// How long a write may take once the run is over before it counts as failed.
 pub const GRACE: Duration = Duration::from_secs(1);
@@ -335,23 +336,20 @@ fn temporary_in(dir: &Path, file: &Path) -> io::Result<(PathBuf, File)> {
     Err(last.unwrap_or_else(|| io::Error::other("no temporary name was free")))
 }
 
-/// Before the run: can `raw`, the value of `flag`, be written at its end? One line naming the
-/// flag and the path when not (an existing device or pipe is taken at its word).
-pub fn check_writable(flag: &'static str, raw: &str) -> Result<(), UsageError> {
+/// Before the run: can `raw`, the value of the option at `at`, be written at its end? One
+/// line naming the option (flag, variable or config key) and the path when not (an existing
+/// device or pipe is taken at its word).
+pub fn check_writable(at: impl Into<Origin>, raw: &str) -> Result<(), UsageError> {
+    let at = at.into();
+    let refuse = |problem: String| UsageError::invalid(&at, "output file", raw, problem);
     if raw.trim().is_empty() {
-        return Err(UsageError::new(flag, raw, "expected a file path"));
+        return Err(refuse("expected a file path".into()));
     }
-    let refuse = |e: io::Error| UsageError::new(flag, raw, format!("cannot be written: {e}"));
-    match destination(Path::new(raw)).map_err(refuse)? {
+    match destination(Path::new(raw)).map_err(|e| refuse(format!("cannot be written: {e}")))? {
         Destination::InPlace(_) => Ok(()),
         Destination::Replace { file, dir } => {
-            let (temporary, handle) = temporary_in(&dir, &file).map_err(|e| {
-                UsageError::new(
-                    flag,
-                    raw,
-                    format!("cannot create a file in {}: {e}", dir.display()),
-                )
-            })?;
+            let (temporary, handle) = temporary_in(&dir, &file)
+                .map_err(|e| refuse(format!("cannot create a file in {}: {e}", dir.display())))?;
             drop(handle);
             let _ = fs::remove_file(temporary);
             Ok(())

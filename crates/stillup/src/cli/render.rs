@@ -18,6 +18,7 @@ use stillup_core::{Event, GroupOutcome, Outcome, OutcomeKind, Until};
 use super::args::OutputFormat;
 use super::config::Presentation;
 use super::exit::Signal;
+use super::openmetrics::Flavor;
 use super::progress::{Lines, Progress};
 
 /// How long the summary may wait for a slow reader of stderr before the run ends anyway.
@@ -224,8 +225,9 @@ impl Renderer {
         self.line(&format!("  {text:<62} {}", self.paint(DIM, &when)));
     }
 
-    /// Print the verdict and timeline (human) or the JSON document; an error is a JSON
-    /// document that could not be written (the human lines on stderr are best effort).
+    /// Print the verdict and timeline (human), the JSON document or the metrics page; an
+    /// error is a document that could not be written (the human lines on stderr are best
+    /// effort).
     pub fn finish(&mut self, group: &GroupOutcome, signal: Option<Signal>) -> std::io::Result<()> {
         if let Some(progress) = self.progress.take() {
             progress.finish();
@@ -240,6 +242,28 @@ impl Renderer {
         match self.presentation.format {
             OutputFormat::Json => {
                 let written = print_json(&Report::new(self.command, self.until, group));
+                self.lines.drain(SUMMARY_GRACE);
+                return written;
+            }
+            OutputFormat::OpenMetrics => {
+                let code = super::exit::for_outcome(group.kind, signal);
+                let page = super::metrics::run_page(
+                    Flavor::OpenMetrics,
+                    self.command,
+                    self.until,
+                    group,
+                    code,
+                    std::time::SystemTime::now(),
+                );
+                let written = super::output::write_stdout(page.into_bytes());
+                self.lines.drain(SUMMARY_GRACE);
+                return written;
+            }
+            OutputFormat::Markdown => {
+                let code = super::exit::for_outcome(group.kind, signal);
+                let report = Report::new(self.command, self.until, group);
+                let page = super::markdown::run_report(&report, code, std::time::SystemTime::now());
+                let written = super::output::write_stdout(page.into_bytes());
                 self.lines.drain(SUMMARY_GRACE);
                 return written;
             }

@@ -19,6 +19,11 @@ use stillup_core::{Failure, Probe};
 use super::args::{OutputFormat, Sources, TargetArgs, WatchArgs};
 use super::config::{self, presentation_for, Presentation, UsageError};
 use super::exit;
+use super::input::Origins;
+use super::metrics;
+use super::openmetrics::Flavor;
+use super::options;
+use super::output_file::{self, OutputFile};
 use super::progress::Progress;
 
 /// A validated watch.
@@ -28,7 +33,8 @@ pub struct WatchConfig {
     pub policy: WatchPolicy,
     pub budgets: Budgets,
     pub presentation: Presentation,
-    pub report: Option<String>,
+    /// `--output-file`s and `--report`, checked writable.
+    pub files: Vec<OutputFile>,
     pub exec: Vec<String>,
 }
 
@@ -89,9 +95,14 @@ pub fn watch_config(args: &WatchArgs, sources: &Sources) -> Result<WatchConfig, 
             .transpose()?,
     };
     // Found out now, not after the whole watch has been sampled.
-    if let Some(path) = &args.report {
-        super::output::check_writable("--report", path)?;
-    }
+    let mut output = args.output.clone();
+    config::split_output_variables(&mut output, sources);
+    let files = output_file::files(
+        &output.output_file,
+        &Origins::new(sources),
+        args.report.as_deref(),
+        options::Command::Watch,
+    )?;
     Ok(WatchConfig {
         probes,
         policy: WatchPolicy {
@@ -102,7 +113,7 @@ pub fn watch_config(args: &WatchArgs, sources: &Sources) -> Result<WatchConfig, 
         },
         budgets,
         presentation: presentation_for(&args.output),
-        report: args.report.clone(),
+        files,
         exec: args.command.clone(),
     })
 }
@@ -252,7 +263,7 @@ pub async fn run(config: WatchConfig) -> u8 {
         policy,
         budgets,
         presentation,
-        report,
+        files,
         exec,
     } = config;
     let names: Vec<Safe> = probes
@@ -309,18 +320,28 @@ pub async fn run(config: WatchConfig) -> u8 {
     let document = WatchReport::new(&outcome, &budgets, command_code.map(i32::from));
     let code = exit::for_watch(command_code, ended_by.get(), document.verdict);
     let document = document.ended(ended_by.get().map(exit::Signal::name), code);
-    let mut unwritten = None;
-    if let Some(path) = &report {
-        let html = super::html::render(&outcome, &document);
-        if let Err(e) = super::output::write_file(path, html.into_bytes()) {
-            unwritten = Some(super::output::failed(&format!("the report {path}"), &e));
-        }
-    }
+    let mut unwritten = output_file::write_watch(&files, &outcome, &document);
     if !presentation.quiet {
         match presentation.format {
             OutputFormat::Json => {
                 if let Err(e) = super::render::print_json(&document) {
                     unwritten = Some(super::output::failed("the JSON document", &e));
+                }
+            }
+            OutputFormat::OpenMetrics => {
+                let page = metrics::watch_page(
+                    Flavor::OpenMetrics,
+                    &document,
+                    std::time::SystemTime::now(),
+                );
+                if let Err(e) = super::output::write_stdout(page.into_bytes()) {
+                    unwritten = Some(super::output::failed("the metrics page", &e));
+                }
+            }
+            OutputFormat::Markdown => {
+                let page = super::markdown::watch_report(&document, std::time::SystemTime::now());
+                if let Err(e) = super::output::write_stdout(page.into_bytes()) {
+                    unwritten = Some(super::output::failed("the Markdown report", &e));
                 }
             }
             OutputFormat::Human => print_summary(&outcome, &document, &live),

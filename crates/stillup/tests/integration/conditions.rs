@@ -129,6 +129,74 @@ fn expect_body_passes_on_a_match_and_fails_without_one() {
 }
 
 #[test]
+fn reject_body_fails_when_the_body_says_error_and_passes_otherwise() {
+    let failing = serve(Behavior::Respond(Reply::text(200, "db: error, retrying")));
+    let run = check(&failing.url("/health"), &["--reject-body", "error"]);
+    run.assert_code(1);
+    let report = run.json();
+    assert_eq!(classes(&report), ["condition_failed"], "{run}");
+    let message = last_message(&report);
+    assert!(
+        message.contains("/error/") && message.contains("must not"),
+        "the reason names the pattern that matched: {message}"
+    );
+    let healthy = serve(Behavior::Respond(Reply::text(200, "all systems ready")));
+    let url = healthy.url("/health");
+    check(&url, &["--reject-body", "error"]).assert_code(0);
+    // With a pattern the body must match, both must hold.
+    check(
+        &url,
+        &["--expect-body", "ready", "--reject-body", "error|fail"],
+    )
+    .assert_code(0);
+    // Every command takes it, and a config file too.
+    let run = stillup([
+        "wait",
+        failing.url("/").as_str(),
+        "--timeout",
+        "1s",
+        "--reject-body",
+        "error",
+        "--output",
+        "json",
+    ]);
+    run.assert_code(1);
+    assert_eq!(last_class(&run.json()), "condition_failed", "{run}");
+}
+
+/// The text that matched is server text: shown through the sanitizer, never raw.
+#[test]
+fn reject_body_shows_what_matched_without_escape_sequences() {
+    let body = "fatal: error \x1b]0;pwned\x07\x1b[31m in db";
+    let server = serve(Behavior::Respond(Reply::text(200, body)));
+    let run = stillup([
+        "check",
+        server.url("/").as_str(),
+        "--reject-body",
+        "error.*db",
+        "--color",
+        "never",
+    ]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("/error.*db/"), "{run}");
+    assert!(
+        !run.stderr.contains('\x1b') && !run.stdout.contains('\x1b'),
+        "{run}"
+    );
+    assert!(!run.stderr.contains('\x07'), "{run}");
+}
+
+#[test]
+fn a_bad_reject_body_pattern_is_refused_before_any_request() {
+    let run = stillup(["check", "http://127.0.0.1:9/", "--reject-body", "("]);
+    let line = run.usage_error_line("bad --reject-body");
+    assert!(
+        line.contains("--reject-body") && line.contains("unclosed group"),
+        "{line}"
+    );
+}
+
+#[test]
 fn expect_header_passes_when_present_or_matching_and_fails_otherwise() {
     let reply = Reply::json(200, "{}").header("X-Ready", "yes");
     let server = serve(Behavior::Respond(reply));

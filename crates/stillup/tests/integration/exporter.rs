@@ -787,3 +787,64 @@ fn out_of_descriptors_is_a_500_never_a_verdict() {
         "no descriptor limit left the exporter short of a socket for its probe"
     );
 }
+
+/// A blackbox_exporter blackbox.yml serves as it is: its status codes, body regexes and
+/// address family, and a line-numbered refusal of what stillup does not support.
+#[test]
+fn a_blackbox_yml_serves_its_modules() {
+    let no_content =
+        ScriptedServer::spawn(Script::new().forever(Behavior::Respond(Reply::status(204))))
+            .unwrap();
+    let maintenance = ScriptedServer::spawn(
+        Script::new().forever(Behavior::Respond(Reply::text(200, "down for maintenance"))),
+    )
+    .unwrap();
+    let dir = TempDir::new("exporter-blackbox");
+    let yml = write(
+        &dir,
+        "blackbox.yml",
+        "modules:\n\
+         \x20 http_204:\n\
+         \x20   prober: http\n\
+         \x20   timeout: 2s\n\
+         \x20   http:\n\
+         \x20     valid_status_codes: [204]\n\
+         \x20 http_up:\n\
+         \x20   prober: http\n\
+         \x20   http:\n\
+         \x20     fail_if_body_matches_regexp: [\"maintenance\"]\n\
+         \x20 tcp_v6:\n\
+         \x20   prober: tcp\n\
+         \x20   tcp:\n\
+         \x20     preferred_ip_protocol: ip6\n\
+         \x20     ip_protocol_fallback: false\n",
+    );
+    let exporter = Exporter::start(&["--blackbox-config", &yml]);
+    let ok = exporter.probe(&no_content.url("/"), Some("http_204"));
+    assert_eq!(ok.sample("probe_success"), Some(1.0), "{}", ok.body);
+    let not_204 = exporter.probe(&maintenance.url("/"), Some("http_204"));
+    assert_eq!(
+        not_204.failure_classes(),
+        ["http_status"],
+        "{}",
+        not_204.body
+    );
+    let in_maintenance = exporter.probe(&maintenance.url("/"), Some("http_up"));
+    assert_eq!(in_maintenance.failure_classes(), ["condition_failed"]);
+    // An IPv4 address for an IPv6-only module: refused as a resolution failure, never sent.
+    let v4 = exporter.probe(&format!("127.0.0.1:{}", no_content.port()), Some("tcp_v6"));
+    assert_eq!(v4.failure_classes(), ["dns"], "{}", v4.body);
+    assert_eq!(
+        no_content.connections(),
+        1,
+        "only the first probe connected"
+    );
+
+    let unsupported = write(&dir, "icmp.yml", "modules:\n  ping:\n    prober: icmp\n");
+    let run = stillup(["exporter", "--blackbox-config", &unsupported]);
+    let line = run.usage_error_line("an icmp module");
+    assert!(
+        line.contains("icmp.yml:3") && line.contains("modules.ping.prober"),
+        "{line}"
+    );
+}

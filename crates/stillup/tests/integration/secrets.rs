@@ -397,6 +397,7 @@ fn a_server_that_echoes_a_credential_back_cannot_get_it_printed() {
         (&json, &["--expect-json", "$.basic == \"none\""][..]),
         (&json, &["--expect-json", "$.q == \"none\""][..]),
         (&json, &["--expect-header", "X-Seen: ^none$"][..]),
+        (&json, &["--reject-body", "Echo.*"][..]),
         (&redirect, &[][..]),
     ] {
         let url = format!(

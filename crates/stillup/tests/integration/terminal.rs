@@ -169,6 +169,7 @@ fn reason_phrases_header_values_and_body_excerpts_from_a_server_are_shown_escape
     for extra in [
         &["--expect-header", "X-State: ^ok$"][..],
         &["--expect-body", "^ready$"][..],
+        &["--reject-body", "(?s).+"][..],
         &[][..],
     ] {
         for run in human_runs(&url, extra) {

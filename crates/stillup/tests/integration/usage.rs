@@ -250,7 +250,7 @@ fn sample(key: &str, dir: &TempDir) -> Vec<(String, String)> {
         "backoff" => "fixed".into(),
         "jitter" => "0.3".into(),
         "expect-status" => "200".into(),
-        "expect-body" => "ok".into(),
+        "expect-body" | "reject-body" => "ok".into(),
         "expect-header" => "x-ready".into(),
         "max-body" => "1KiB".into(),
         "method" => "POST".into(),
@@ -270,6 +270,7 @@ fn sample(key: &str, dir: &TempDir) -> Vec<(String, String)> {
         "max-in-flight" => "4".into(),
         "min-availability" => "50".into(),
         "report" => dir.file("report.html").display().to_string(),
+        "output-file" => dir.file("result.json").display().to_string(),
         other => panic!("no sample value for --{other}: add one"),
     };
     vec![pair(&format!("--{key}"), &value)]

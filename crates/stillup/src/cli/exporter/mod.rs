@@ -53,7 +53,8 @@ impl ModuleSources {
             defs.extend(file.modules()?);
         }
         if let Some((path, origin)) = &self.blackbox {
-            defs.extend(blackbox::load(path, origin.clone(), &Input::unbounded())?);
+            let modules = blackbox::load(path, origin.clone(), &Input::unbounded())?;
+            defs.extend(modules.into_iter().map(|module| module.def));
         }
         Modules::build(defs)
     }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use stillup_core::Target;
 
@@ -28,6 +29,24 @@ pub struct IpPreference {
     pub fallback: bool,
 }
 
+/// How a module writes a target that has no scheme: `grpcs://` for blackbox's
+/// `grpc.tls: true`, `/SERVICE` after it for `grpc.service` (stillup's gRPC targets carry both
+/// in the URL).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetForm {
+    /// `http`, `tcp`, `grpc` or `grpcs`.
+    pub scheme: &'static str,
+    /// Appended after `host:port`: empty, or `/SERVICE` for gRPC.
+    pub path: String,
+}
+
+impl TargetForm {
+    /// The URL of `target` (`host:port`, or for http `host[:port][/path]`) under this module.
+    pub fn url(&self, target: &str) -> String {
+        format!("{}://{target}{}", self.scheme, self.path)
+    }
+}
+
 /// One module as a file declares it, before its values are judged.
 #[derive(Debug, Clone)]
 pub struct ModuleDef {
@@ -44,6 +63,8 @@ pub struct ModuleDef {
     pub origins: Origins,
     /// Address family preference, when the file sets one.
     pub ip: Option<IpPreference>,
+    /// How a target without a scheme is written; `None`: as the prober's first scheme.
+    pub form: Option<TargetForm>,
 }
 
 /// The module a scrape gets when it names none: it probes each target by its scheme, with
@@ -58,6 +79,11 @@ pub struct Module {
     pub prober: Option<Kind>,
     pub recipe: ProbeRecipe,
     pub ip: Option<IpPreference>,
+    pub form: Option<TargetForm>,
+    /// The module's own timeout, when it sets one; otherwise a probe has what the scrape
+    /// allows (as blackbox_exporter does), or the default attempt timeout without a scrape
+    /// timeout.
+    pub timeout: Option<Duration>,
     /// Where it was declared, for the index page: `stillup.toml:12`, or `built in`.
     pub source: String,
 }
@@ -125,6 +151,8 @@ impl Modules {
                 prober,
                 recipe,
                 ip: None,
+                form: None,
+                timeout: None,
                 source: "built in".to_string(),
             };
             modules.by_name.insert(name, Arc::new(module));
@@ -180,11 +208,17 @@ fn judge(def: ModuleDef) -> Result<Module, UsageError> {
         Origin::File { at, .. } => at.clone(),
         other => other.to_string(),
     };
+    let timeout = def
+        .origins
+        .is_set("attempt-timeout")
+        .then(|| recipe.attempt_timeout());
     Ok(Module {
         name: def.name,
         prober: def.prober,
         recipe,
         ip: def.ip,
+        form: def.form,
+        timeout,
         source,
     })
 }

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use stillup_core::deadline::Deadline;
-use stillup_core::net::overrides::ResolveRule;
+use stillup_core::net::overrides::{Family, FamilyPreference, ResolveRule};
 use stillup_core::redact::redact_url;
 use stillup_core::sanitize::{display_safe, sanitize};
 use stillup_core::Prober;
@@ -25,7 +25,7 @@ use stillup_core::Prober;
 use super::allow::{AllowList, Verdict};
 use super::log::Log;
 use super::metrics::{probe_page, ProbeRecord, Refusal, Stats};
-use super::module::{Modules, DEFAULT_MODULE};
+use super::module::{IpProtocol, Modules, DEFAULT_MODULE};
 use super::{page, ModuleSources};
 use crate::cli::openmetrics::Flavor;
 
@@ -217,9 +217,14 @@ fn query(request: &Request<Incoming>) -> ProbeQuery {
     parsed
 }
 
-/// The budget of a probe: the module's timeout, and less when Prometheus' scrape timeout
-/// (minus a margin for the answer's way back) is shorter.
-fn budget(module_timeout: Duration, request: &Request<Incoming>) -> Duration {
+/// The budget of a probe: the smaller of the module's timeout and Prometheus' scrape timeout
+/// minus a margin for the answer's way back; a module without a timeout of its own gets what
+/// the scrape allows, or `default` when the request has no scrape timeout.
+fn budget(
+    module_timeout: Option<Duration>,
+    default: Duration,
+    request: &Request<Incoming>,
+) -> Duration {
     let scrape = request
         .headers()
         .get("x-prometheus-scrape-timeout-seconds")
@@ -230,9 +235,9 @@ fn budget(module_timeout: Duration, request: &Request<Incoming>) -> Duration {
         // Never below half the scrape timeout: a 0.6 s scrape still gets a 0.3 s probe.
         Some(scrape) => {
             let usable = scrape.saturating_sub(SCRAPE_MARGIN).max(scrape / 2);
-            module_timeout.min(usable)
+            module_timeout.map_or(usable, |own| own.min(usable))
         }
-        None => module_timeout,
+        None => module_timeout.unwrap_or(default),
     }
 }
 
@@ -273,7 +278,7 @@ async fn probe(request: &Request<Incoming>, state: &Arc<State>) -> Response<Full
         Err(reason) => return refuse(Refusal::BadRequest, StatusCode::BAD_REQUEST, &reason),
     };
     let shown = redact_url(&target.to_string());
-    let budget = budget(module.recipe.attempt_timeout(), request);
+    let budget = budget(module.timeout, module.recipe.attempt_timeout(), request);
     let started = Instant::now();
     let at = SystemTime::now();
     // Stillup's own limit: a 503 now, not a probe that waits for a slot and misses the scrape.
@@ -292,10 +297,15 @@ async fn probe(request: &Request<Incoming>, state: &Arc<State>) -> Response<Full
         Ok(pin) => pin,
         Err(reason) => return refuse(Refusal::Forbidden, StatusCode::FORBIDDEN, &reason),
     };
-    let probe = match module
-        .recipe
-        .probe(target.clone(), pin.as_ref().map(|(rule, _)| rule.clone()))
-    {
+    let family = module.ip.map(|ip| FamilyPreference {
+        preferred: match ip.preferred {
+            IpProtocol::Ip4 => Family::V4,
+            IpProtocol::Ip6 => Family::V6,
+        },
+        fallback: ip.fallback,
+    });
+    let pinned = pin.as_ref().map(|(rule, _)| rule.clone());
+    let probe = match module.recipe.probe(target.clone(), pinned, family) {
         Ok(probe) => probe,
         Err(e) => {
             return refuse(

@@ -1,7 +1,8 @@
 """Section (8): `stillup exporter` against blackbox_exporter on the same loopback targets.
 
 Both exporters are started by this file (each on a free port, stillup on port 0), given the same
-module (HTTP, 2xx, 5 s: a blackbox.yml for one, a [modules.bench] table for the other), and driven by `wrk` with a small Lua script that sends Prometheus'
+module (HTTP, 2xx, 5 s) from the same blackbox.yml (stillup reads it with --blackbox-config), and
+driven by `wrk` with a small Lua script that sends Prometheus'
 `X-Prometheus-Scrape-Timeout-Seconds` header and sorts every answer into up / down / busy (503)
 / other. Rounds are interleaved (blackbox, stillup, stillup, blackbox, ...) so that a slow
 moment of the machine hits both. Every child has a time limit; every loop a fixed count.
@@ -25,7 +26,7 @@ THROUGHPUT_RATIO_TARGET = 2.0  # stillup sustains at least 2x blackbox's probes 
 RSS_RATIO_TARGET = 0.5  # ... at no more than half its peak RSS
 LATE_SLACK = 0.100  # under overload, no answer later than its budget plus 100 ms
 
-MODULE = "bench"  # the one module: HTTP, 2xx, 5 s; blackbox.yml and stillup.toml say the same
+MODULE = "bench"  # the one module of the blackbox.yml both read: HTTP, 2xx, 5 s
 MODULE_TIMEOUT = 5.0
 SCRAPE_TIMEOUT = 10.0  # the header of the throughput and latency runs: budget = module timeout
 OVERLOAD_SCRAPE_TIMEOUT = 1.0  # the header of the overload runs: budget = 1 s - 0.5 s
@@ -204,8 +205,8 @@ def one_round(args, tmp, which, healthy_targets, hang_target, cpus, load_cpus):
                                     "--log.level=error"], tmp, cpus, port=port)
     else:
         exporter = Exporter(which, [args.stillup, "exporter", "--listen", "127.0.0.1:0",
-                                    "--config", f"{tmp}/stillup.toml", *args.exporter_flag],
-                            tmp, cpus)
+                                    "--blackbox-config", f"{tmp}/blackbox.yml",
+                                    *args.exporter_flag], tmp, cpus)
     base = f"http://{exporter.addr}"
     healthy = probe_paths(healthy_targets, MODULE)
     hanging = probe_paths([hang_target], MODULE)
@@ -267,9 +268,6 @@ def exporter_section(args, helpers):
         with open(os.path.join(tmp, "blackbox.yml"), "w") as f:
             f.write(f"modules:\n  {MODULE}:\n    prober: http\n"
                     f"    timeout: {MODULE_TIMEOUT:g}s\n")
-        with open(os.path.join(tmp, "stillup.toml"), "w") as f:
-            f.write(f'[modules.{MODULE}]\nprober = "http"\n'
-                    f'attempt-timeout = "{MODULE_TIMEOUT:g}s"\n')
         with open(os.path.join(tmp, "probe.lua"), "w") as f:
             f.write(LUA)
         with open(os.path.join(tmp, "plain.lua"), "w") as f:

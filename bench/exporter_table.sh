@@ -17,8 +17,7 @@ STILLUP_REQUIRE_SERVICES=1 STILLUP_EXPORTER_TABLE="$table" cargo test --locked -
     echo "(crates/stillup/tests/integration/blackbox.rs): the same loopback targets, one"
     echo "\`blackbox.yml\` given to blackbox_exporter and to stillup (\`--blackbox-config\`), and the"
     echo "same modules as \`[modules.NAME]\` tables of a stillup config; one \`/probe\` per case and"
-    echo "exporter, scrape timeout 10 s unless the case says otherwise. A column missing is one the"
-    echo "stillup of that day could not run (the test says so on stderr)."
+    echo "exporter, scrape timeout 10 s unless the case says otherwise."
     echo "$(prometheus-blackbox-exporter --version 2>&1 | head -n1 | sed 's/^/blackbox: /'); $(date -u +%Y-%m-%d)."
     echo
     cat "$table"

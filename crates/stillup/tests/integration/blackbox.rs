@@ -478,6 +478,11 @@ prober = "http"
 expect-body = ["all (ok|good)"]
 attempt-timeout = "5s"
 
+[modules.http_body_no_error]
+prober = "http"
+reject-body = ["error"]
+attempt-timeout = "5s"
+
 [modules.http_header_v2]
 prober = "http"
 expect-header = ["X-Version: ^v2"]
@@ -498,16 +503,11 @@ prober = "http"
 attempt-timeout = "1s"
 "#;
 
-/// Modules of [`BLACKBOX_YML`] that stillup's per-target options cannot say (a body that must
-/// *not* match): the TOML column leaves them out.
-const NOT_IN_TOML: &[&str] = &["http_body_no_error"];
-
 /// One column of the table: an exporter and how it got its modules.
 struct Column {
     label: &'static str,
     exporter: Exporter,
     stillup: bool,
-    skips: &'static [&'static str],
 }
 
 fn side_by_side(test: &str) {
@@ -526,42 +526,29 @@ fn side_by_side(test: &str) {
     )
     .unwrap();
 
-    let mut columns = vec![Column {
-        label: "blackbox_exporter",
-        exporter: Exporter::blackbox(&yml),
-        stillup: false,
-        skips: &[],
-    }];
-    match Exporter::try_stillup(&["--blackbox-config", yml_path.to_str().unwrap()]) {
-        Ok(exporter) => columns.push(Column {
+    let columns = [
+        Column {
+            label: "blackbox_exporter",
+            exporter: Exporter::blackbox(&yml),
+            stillup: false,
+        },
+        Column {
             label: "stillup, `--blackbox-config`",
-            exporter,
+            exporter: Exporter::stillup(&["--blackbox-config", yml_path.to_str().unwrap()]),
             stillup: true,
-            skips: &[],
-        }),
-        // Reading blackbox.yml is written on another branch; until it is merged, the TOML
-        // column alone speaks for stillup. Any other refusal is a failure.
-        Err(log) if log.contains("being built on another branch") => {
-            eprintln!("\n!!!!! {test}: no `--blackbox-config` column yet: {log} !!!!!\n")
-        }
-        Err(log) => panic!("stillup exporter --blackbox-config did not start:\n{log}"),
-    }
-    columns.push(Column {
-        label: "stillup, `[modules]` in TOML",
-        exporter: Exporter::stillup(&["--config", toml_path.to_str().unwrap()]),
-        stillup: true,
-        skips: NOT_IN_TOML,
-    });
+        },
+        Column {
+            label: "stillup, `[modules]` in TOML",
+            exporter: Exporter::stillup(&["--config", toml_path.to_str().unwrap()]),
+            stillup: true,
+        },
+    ];
 
     let mut rows = Vec::new();
     let mut wrong = Vec::new();
     for case in &setup.cases {
         let mut answers = Vec::new();
         for column in &columns {
-            if column.skips.contains(&case.module) {
-                answers.push(None);
-                continue;
-            }
             let answer = ask(&column.exporter, case);
             let expected = if column.stillup {
                 case.stillup
@@ -599,18 +586,14 @@ fn side_by_side(test: &str) {
                     problems.join("; ")
                 ));
             }
-            answers.push(Some(answer));
+            answers.push(answer);
         }
         rows.push((case, answers));
     }
 
     // Every exporter that has the module sent its method and header.
     let log = setup.post.request_log();
-    let posts = columns
-        .iter()
-        .filter(|c| !c.skips.contains(&"http_post"))
-        .count();
-    assert_eq!(log.len(), posts, "one POST per exporter: {log:?}");
+    assert_eq!(log.len(), columns.len(), "one POST per exporter: {log:?}");
     for request in &log {
         assert_eq!(request.method, "POST", "{log:?}");
         assert_eq!(request.header("X-Probe"), Some("side-by-side"), "{log:?}");
@@ -633,7 +616,7 @@ fn side_by_side(test: &str) {
     );
 }
 
-fn markdown(columns: &[Column], rows: &[(&Case, Vec<Option<Answer>>)]) -> String {
+fn markdown(columns: &[Column], rows: &[(&Case, Vec<Answer>)]) -> String {
     let mut out = String::from("| case | module |");
     for column in columns {
         out.push_str(&format!(" {} |", column.label));
@@ -644,17 +627,14 @@ fn markdown(columns: &[Column], rows: &[(&Case, Vec<Option<Answer>>)]) -> String
     for (case, answers) in rows {
         out.push_str(&format!("| {} | `{}` |", case.name, case.module));
         for answer in answers {
-            match answer {
-                Some(a) => out.push_str(&format!(" {} |", verdict(a.success))),
-                None => out.push_str(" (no TOML equivalent) |"),
-            }
+            out.push_str(&format!(" {} |", verdict(answer.success)));
         }
+        // The stillup columns' classes agree (the test checks each against the case).
         let class = answers
             .iter()
             .zip(columns)
-            .filter(|(_, c)| c.stillup)
-            .find_map(|(a, _)| a.as_ref())
-            .map(|a| {
+            .find(|(_, c)| c.stillup)
+            .map(|(a, _)| {
                 a.class
                     .as_deref()
                     .map_or("—".to_string(), |c| format!("`{c}`"))

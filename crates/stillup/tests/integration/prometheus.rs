@@ -160,14 +160,6 @@ impl Exporter {
         }
     }
 
-    /// As [`Exporter::stillup`]; `Err` carries what stillup printed when it did not start.
-    pub fn try_stillup(args: &[&str]) -> Result<Exporter, String> {
-        Ok(Exporter {
-            which: Which::Stillup,
-            process: Process::Stillup(StillupExporter::try_start(args)?),
-        })
-    }
-
     pub fn blackbox(config: &str) -> Exporter {
         let exporter = BlackboxExporter::start(config)
             .unwrap_or_else(|e| panic!("blackbox_exporter starts: {e}"));

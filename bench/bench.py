@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Measure stillup against curl on 127.0.0.1, all in one run, and print a table of ratios
 (section 5, many targets at once, measures stillup wait against one stillup check instead;
-section 7 measures database and broker checks against the servers' own client tools).
+section 7 measures database and broker checks against the servers' own client tools; section 8
+measures `stillup exporter` against blackbox_exporter, in exporter_bench.py).
 
 Called by bench/run.sh after the release build; see bench/README.md for what each number means.
 Only the standard library is used. Every child process runs with a hard time limit (killed
@@ -1298,6 +1299,14 @@ def databases(args):
     restart_detection(args)
 
 
+def exporter(args):
+    import exporter_bench
+    exporter_bench.exporter_section(args, {
+        "table": table, "ms": ms, "mb": mb, "ratio": ratio, "verdict": verdict,
+        "BenchServer": BenchServer,
+    })
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--stillup", required=True, help="path to the release stillup binary")
@@ -1329,12 +1338,36 @@ def main():
                         help="interleaved rounds in (7a) (default 20)")
     parser.add_argument("--db-lag-runs", type=int, default=4,
                         help="restarts per server in (7b) (default 4)")
-    parser.add_argument("--only", choices=["1", "2", "3", "4", "5", "6", "7"], action="append",
+    parser.add_argument("--blackbox", help="blackbox_exporter for (8) (default: on PATH)")
+    parser.add_argument("--wrk", help="wrk for (8) (default: on PATH)")
+    parser.add_argument("--exporter-seconds", type=int, default=5,
+                        help="seconds of each load in (8) (default 5)")
+    parser.add_argument("--exporter-rounds", type=int, default=2,
+                        help="interleaved rounds per exporter in (8) (default 2)")
+    parser.add_argument("--exporter-connections", type=int, default=64,
+                        help="wrk connections of the throughput load in (8) (default 64)")
+    parser.add_argument("--exporter-overload", type=int, default=512,
+                        help="wrk connections of the overload on healthy targets in (8) "
+                             "(default 512)")
+    parser.add_argument("--exporter-hanging", type=int, default=128,
+                        help="wrk connections of the load on a hanging target in (8) "
+                             "(default 128)")
+    parser.add_argument("--exporter-targets", type=int, default=2,
+                        help="healthy bench_server processes probed in (8) (default 2)")
+    parser.add_argument("--exporter-flag", action="append", default=[],
+                        help="an extra argument of `stillup exporter` in (8), repeatable, "
+                             "e.g. --exporter-flag=--max-concurrent=256")
+    parser.add_argument("--only", choices=["1", "2", "3", "4", "5", "6", "7", "8"],
+                        action="append",
                         help="run only these sections (repeatable)")
     args = parser.parse_args()
-    for name in ("runs", "deadline_runs", "latency_runs", "db_runs", "db_lag_runs"):
+    for name in ("runs", "deadline_runs", "latency_runs", "db_runs", "db_lag_runs",
+                 "exporter_seconds", "exporter_rounds", "exporter_targets"):
         if not 1 <= getattr(args, name) <= 1000:
             parser.error(f"--{name.replace('_', '-')} must be between 1 and 1000")
+    for name in ("exporter_connections", "exporter_overload", "exporter_hanging"):
+        if not 1 <= getattr(args, name) <= 10_000:
+            parser.error(f"--{name.replace('_', '-')} must be between 1 and 10000")
     for n in args.many_targets or []:
         if not 1 <= n <= 50_000:
             parser.error("--many-targets must be between 1 and 50000")
@@ -1364,7 +1397,7 @@ def main():
           "stillup check of the same targets; in (7): against the server's own client tool)\n")
     sections = [("1", single_check), ("2", deadline_precision), ("3", detection_latency),
                 ("4", late_listener), ("5", many_targets), ("6", deadline_at_scale),
-                ("7", databases)]
+                ("7", databases), ("8", exporter)]
     started = time.perf_counter()
     for key, section in sections:
         if args.only and key not in args.only:

@@ -20,6 +20,18 @@ for tool in cargo python3 "${CURL:-curl}"; do
     fi
 done
 
+# Section (8) compares with blackbox_exporter under load from wrk: install both from Debian when
+# missing and we can (bench is not CI; without them the section says so and is skipped).
+wants_8=1
+if [[ " $* " == *" --only "* && " $* " != *" --only 8 "* ]]; then wants_8=0; fi
+if [ "$wants_8" = 1 ] && ! { command -v wrk && command -v prometheus-blackbox-exporter; } >/dev/null 2>&1 \
+    && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing wrk and prometheus-blackbox-exporter for section (8)" >&2
+    bash "$root/scripts/peers.sh" >&2
+    command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        --no-install-recommends wrk >/dev/null
+fi
+
 echo "building (release): stillup, examples/bench_server, examples/bench_spawn, examples/bench_many" >&2
 cargo build --release --quiet -p stillup --bin stillup --example bench_server --example bench_spawn \
     --example bench_many

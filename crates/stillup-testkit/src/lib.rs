@@ -10,6 +10,8 @@
 
 #[cfg(unix)]
 pub mod pg_instance;
+#[cfg(unix)]
+pub mod prometheus;
 pub mod services;
 
 use std::fmt;

@@ -8,6 +8,8 @@ mod integration {
     mod support;
 
     mod amqp;
+    #[cfg(unix)]
+    mod blackbox;
     mod broken_http;
     mod conditions;
     mod config;
@@ -32,6 +34,8 @@ mod integration {
     mod packaging;
     #[cfg(unix)]
     mod postgres;
+    #[cfg(unix)]
+    mod prometheus;
     mod proxy;
     mod redis;
     mod request;

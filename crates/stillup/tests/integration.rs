@@ -30,6 +30,8 @@ mod integration {
     #[cfg(unix)]
     mod postgres;
     mod proxy;
+    #[cfg(unix)]
+    mod recipes;
     mod redis;
     mod request;
     mod reverse;

@@ -426,6 +426,37 @@ fn kubernetes_manifests_have_the_fields_the_api_requires() {
     }
 }
 
+/// The commands the README shows are the manifests' own (joined by spaces; none of their
+/// arguments holds a space), so the explanation cannot drift from the file that is run.
+#[test]
+fn kubernetes_readme_shows_the_manifests_commands() {
+    let readme = read_recipe("kubernetes/README.md");
+    let shown: Vec<String> = readme
+        .split("```sh\n")
+        .skip(1)
+        .map(|block| {
+            let block = block.split("```").next().unwrap();
+            block
+                .replace("\\\n", " ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    for name in [
+        "kubernetes/wait-for-dependencies.yaml",
+        "kubernetes/rollout-watch-job.yaml",
+    ] {
+        for (at, argv) in commands_in(&yaml_documents(name)) {
+            let line = argv.join(" ");
+            assert!(
+                shown.contains(&line),
+                "{name} {at}: README.md does not show {line:?}: {shown:?}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // docker compose
 

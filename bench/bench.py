@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import pwd
+import re
 import resource
 import select
 import shlex
@@ -41,6 +42,9 @@ MANY_RSS_TARGET = 200 * MB  # ... and stillup's peak RSS stays under 200 MB
 SCALE_OVERRUN_TARGET = 0.100  # at any scale, the run ends within 100 ms of --timeout
 SCALE_BYTES_PER_TARGET = 2048  # ... holding at most 2 KB per target (up to 3 attempts each)
 SCALE_TIMEOUT = 3.0  # --timeout of section (6)
+SCALE_ATTEMPTS = 3  # (6b): attempts each target makes ...
+SCALE_ROUND = 10.0  # ... this many seconds apart (a round over N targets must fit in it)
+SCALE_REFUSING = 3  # (6b): ports that refuse, shared by the targets
 
 DEADLINE = 3.0  # --timeout 3s / --max-time 3
 DEFAULT_INTERVAL = 1.0  # stillup wait's default --interval, used only to explain section 3
@@ -865,6 +869,74 @@ def deadline_at_scale(args):
           f"(exit minus the first request minus {SCALE_TIMEOUT:g} s), peak RSS / target <= "
           f"{SCALE_BYTES_PER_TARGET / 1000:.2f} KB; peak RSS floor of the measurement: "
           f"{mb(floor)}")
+    memory_at_three_attempts(args, counts)
+
+
+def memory_at_three_attempts(args, counts):
+    """(6b) What a target costs once it has made its 3 attempts: N targets on ports that refuse
+    at once, attempts 10 s apart, --timeout 30s, --any (so no target's giving up ends the
+    others'): every target makes its attempts at 0, 10 and 20 s as long as one round over N
+    takes less than 10 s. Memory per target is marginal: (peak RSS(N) - peak RSS(1)) / N."""
+    print(f"(6b) memory at {SCALE_ATTEMPTS} attempts per target: N targets on {SCALE_REFUSING} "
+          f"ports that refuse (bound, not listening); stillup wait --targets-file F --timeout "
+          f"{SCALE_ATTEMPTS * SCALE_ROUND:g}s --attempt-timeout 1s --interval {SCALE_ROUND:g}s "
+          f"--refused-interval 0s --any, human output, stderr to a file")
+    refusing = []
+    for _ in range(SCALE_REFUSING):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))  # never listen(): every connect is refused at once
+        refusing.append(sock)
+    ports = [sock.getsockname()[1] for sock in refusing]
+    rows = []
+    try:
+        base = None
+        for n in [1, *counts]:
+            with tempfile.TemporaryDirectory(prefix="stillup-bench-") as tmp:
+                targets_file = os.path.join(tmp, "targets.txt")
+                with open(targets_file, "w") as f:
+                    for i in range(n):
+                        f.write(f"http://127.0.0.1:{ports[i % len(ports)]}/t/{i}\n")
+                stderr_file = os.path.join(tmp, "stderr.txt")
+                argv = [args.stillup, "wait", "--targets-file", targets_file,
+                        "--timeout", f"{SCALE_ATTEMPTS * SCALE_ROUND:g}s",
+                        "--attempt-timeout", "1s", "--interval", f"{SCALE_ROUND:g}s",
+                        "--refused-interval", "0s", "--any"]
+                script = f'exec "$@" 2> {shlex.quote(stderr_file)}'
+                spawned = run_spawned(args.spawn, ["sh", "-c", script, "sh", *argv],
+                                      SCALE_ATTEMPTS * SCALE_ROUND + 60)
+                # One progress line per attempt: the interval equals the time after which
+                # an unchanged failure is printed again.
+                # Progress lines dropped because stderr fell behind are counted in the summary.
+                lines = 0
+                with open(stderr_file, errors="replace") as f:
+                    for line in f:
+                        if ("connection refused by" in line and
+                                line.rstrip().endswith(f"/ {SCALE_ATTEMPTS * SCALE_ROUND:g}s)")):
+                            lines += 1
+                        dropped = re.match(r"\s*\((\d+) progress lines? dropped", line)
+                        if dropped:
+                            lines += int(dropped.group(1))
+            if base is None:
+                base = spawned.maxrss
+                rows.append(["1", str(spawned.status), ms(spawned.seconds), mb(spawned.maxrss),
+                             "(the base)", f"{lines}", ""])
+                continue
+            marginal = (spawned.maxrss - base) / n
+            rows.append([
+                f"{n:,}", str(spawned.status), ms(spawned.seconds), mb(spawned.maxrss),
+                f"{marginal / 1000:.2f} KB", f"{lines / n:.2f}",
+                verdict(spawned.status == 1 and marginal <= SCALE_BYTES_PER_TARGET
+                        and lines >= SCALE_ATTEMPTS * n),
+            ])
+    finally:
+        for sock in refusing:
+            sock.close()
+    print(table(rows, ["targets", "exit", "wall time", "peak RSS", "(RSS(N) - RSS(1)) / N",
+                       "attempts / target", "ok?"]))
+    print(f"  targets: exit 1, <= {SCALE_BYTES_PER_TARGET / 1000:.2f} KB per target with "
+          f"{SCALE_ATTEMPTS} attempts each (attempts / target, from the progress lines printed "
+          f"and dropped, = {SCALE_ATTEMPTS}; fewer "
+          f"means a round over N took longer than {SCALE_ROUND:g} s on this machine)")
 
 
 # ---------------------------------------------------------------------------------------------

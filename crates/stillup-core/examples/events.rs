@@ -50,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             Event::AttemptFinished(attempt) => eprintln!(
                 "{:>6.3}s  attempt {} ends: {}",
                 attempt.ended().as_secs_f64(),
-                attempt.number,
+                attempt.number(),
                 match attempt.failure() {
                     Some(failure) => failure.class().as_str(),
                     None => "healthy",
@@ -70,13 +70,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("shut down before the service was healthy".into());
     }
     for attempt in &outcome.attempts {
-        let connect = attempt.timings.connect.map(|d| format!("{d:.1?}"));
+        let connect = attempt.timings().connect.map(|d| format!("{d:.1?}"));
         println!(
             "#{} status {:?}, connect {}, total {:.1?}",
-            attempt.number,
-            attempt.status,
+            attempt.number(),
+            attempt.status(),
             connect.as_deref().unwrap_or("-"),
-            attempt.timings.total,
+            attempt.timings().total,
         );
     }
     if let Some(last) = outcome.attempts.last() {

@@ -54,10 +54,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             match attempt.failure() {
                 Some(failure) => eprintln!(
                     "attempt {}: {failure} [{}]",
-                    attempt.number,
+                    attempt.number(),
                     failure.class()
                 ),
-                None => eprintln!("attempt {}: healthy", attempt.number),
+                None => eprintln!("attempt {}: healthy", attempt.number()),
             }
         }
     })

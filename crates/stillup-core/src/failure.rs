@@ -438,6 +438,114 @@ impl FailureClass {
             FailureClass::LocalLimit => "local_limit",
         }
     }
+
+    /// What the class means, one line of Markdown (names in backticks): the source of the
+    /// README's failure-class table, `stillup classes` and the man pages.
+    pub fn description(self) -> &'static str {
+        match self {
+            FailureClass::Dns => "the name did not resolve",
+            FailureClass::DnsTimeout => "the resolver did not answer within the budget",
+            FailureClass::Refused => {
+                "connection refused: nothing is listening (for a Unix socket: no socket file, or \
+                 nobody listening on it; the message names the path)"
+            }
+            FailureClass::ConnectTimeout => {
+                "no TCP connection within the budget (host down, packets dropped)"
+            }
+            FailureClass::Connect => {
+                "another connect error (network or host unreachable; a Unix socket stillup may \
+                 not open, or a path that is not a socket)"
+            }
+            FailureClass::TlsHandshake => {
+                "the TLS handshake failed (no answer, closed, alert; a server that answers with \
+                 something other than TLS is `protocol_mismatch`)"
+            }
+            FailureClass::TlsVerify => {
+                "the certificate is not trusted, expired, not yet valid or for another name"
+            }
+            FailureClass::ResponseTimeout => "connected, but no response headers in time",
+            FailureClass::BodyTimeout => "headers arrived, the body did not complete in time",
+            FailureClass::Reset => {
+                "the connection was reset or closed before the response was complete"
+            }
+            FailureClass::InvalidResponse => {
+                "HTTP, but broken: a bad status line, head too large, too many headers, broken \
+                 chunked framing (a chunk size that overflows, trailers over 16 KiB), an HTTP/2 \
+                 protocol violation (named, e.g. `PROTOCOL_ERROR`); for gRPC also: not \
+                 `application/grpc`, garbage message framing, no `grpc-status`"
+            }
+            FailureClass::ProtocolMismatch => {
+                "the port speaks another protocol: the first bytes the server sent cannot start \
+                 what the scheme expects (an SSH, SMTP or MySQL banner on an HTTP port; plain \
+                 HTTP on an https:// or grpcs:// port; HTTP/1 on an HTTP/2 or gRPC port). The \
+                 message shows those bytes, escaped, and names the protocol when it is a \
+                 well-known one"
+            }
+            FailureClass::HttpStatus => {
+                "the status code is not in `--expect-status` (gRPC: not 200)"
+            }
+            FailureClass::ConditionFailed => {
+                "a JSON, body, header or latency condition did not hold (with expected vs actual)"
+            }
+            FailureClass::BodyTooLarge => "the body is larger than `--max-body`",
+            FailureClass::RedirectLimit => "a redirect loop, or more than 10 redirects",
+            FailureClass::FailWhen => {
+                "a `--fail-when` condition held: the service reports a failure waiting will not \
+                 fix"
+            }
+            FailureClass::Proxy => {
+                "the HTTP proxy refused or broke the tunnel (`https_proxy`, CONNECT)"
+            }
+            FailureClass::GrpcNotServing => {
+                "the gRPC health check answered `NOT_SERVING`, or `UNKNOWN` (not decided yet)"
+            }
+            FailureClass::GrpcServiceUnknown => {
+                "the health service does not know the service named in the target \
+                 (`SERVICE_UNKNOWN`, or `grpc-status` 5 `NOT_FOUND`)"
+            }
+            FailureClass::GrpcUnimplemented => {
+                "the server speaks gRPC but has no `grpc.health.v1.Health` service (`grpc-status` \
+                 12)"
+            }
+            FailureClass::GrpcStatus => {
+                "the health check failed with another `grpc-status` (its name and message are in \
+                 the message), e.g. `UNAVAILABLE`, `UNAUTHENTICATED`"
+            }
+            FailureClass::DbStarting => {
+                "a database answered that it is starting up, shutting down or in recovery \
+                 (PostgreSQL `57P03`), with its own words"
+            }
+            FailureClass::DbNotPrimary => {
+                "a replica (read-only) when the target asks for a primary \
+                 (`target_session_attrs=read-write`, `role=master`), or Redis `MASTERDOWN`"
+            }
+            FailureClass::DbTooManyConnections => {
+                "the server is at its connection limit (PostgreSQL `53300`, MySQL 1040, NATS \
+                 `maximum connections exceeded`)"
+            }
+            FailureClass::DbUnknownDatabase => {
+                "the database named in the target does not exist (PostgreSQL `3D000`, MySQL 1049, \
+                 Redis `SELECT` out of range)"
+            }
+            FailureClass::DbHostBlocked => {
+                "the server blocks this host after too many broken connections (MySQL 1129) or \
+                 does not let it connect (MySQL 1130)"
+            }
+            FailureClass::DbLoading => "Redis is loading its dataset (`LOADING`)",
+            FailureClass::DbBusy => "Redis is busy running a script (`BUSY`)",
+            FailureClass::AuthFailed => {
+                "the login with the target's credentials was refused: waiting will not fix a wrong password (a natural `--fail-fast` class)"
+            }
+            FailureClass::ServerUnavailable => {
+                "a broker refused the session for a reason of its own (AMQP `Connection.Close` \
+                 before tuning, MQTT CONNACK 3, a NATS `-ERR`, a MySQL error code with no class \
+                 of its own), with its words"
+            }
+            FailureClass::LocalLimit => {
+                "stillup itself ran out of open files: not the target's fault (stillup raises its soft limit to the hard one at start)"
+            }
+        }
+    }
 }
 
 impl fmt::Display for FailureClass {

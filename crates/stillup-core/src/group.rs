@@ -2,23 +2,26 @@
 //! deadline, until enough of them reached the goal (all, any, or k of n) or that became
 //! impossible.
 //!
-//! Each target runs as its own task (a multi-thread runtime spreads them over the cores) and
-//! reports its events back over a channel; a decision stops the rest promptly: they end with
-//! the `stopped` outcome (or `gave_up`, when the run gave up) and keep the attempts they made
-//! (the latest ones, when a long run made more than its share of the 200,000 a group keeps).
+//! The caller's task schedules the targets (first turns in the order given, then each when its
+//! next attempt is due, at most `max_concurrent_attempts` at once), judges each attempt and
+//! calls the observer; each attempt runs as a task of its own (a multi-thread runtime spreads
+//! them over the cores). A target between attempts is no task, only its state and a place in
+//! the schedule. A decision stops the rest promptly: they end with the `stopped` outcome (or
+//! `gave_up`, when the run gave up) and keep the attempts they made (the latest ones, when a
+//! long run made more than its share of the 200,000 a group keeps).
 
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 use tokio::task::JoinSet;
 
 use crate::deadline::Deadline;
 use crate::event::Event;
-use crate::probe::Prober;
-use crate::turns::{Turn, Turns};
-use crate::wait::{run, Attempt, Outcome, OutcomeKind, WaitPolicy};
+use crate::probe::{ProbeResult, Prober};
+use crate::wait::{Next, Outcome, OutcomeKind, TargetRun, WaitPolicy};
 
 /// How many targets must reach the goal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -102,8 +105,8 @@ fn kept_attempts_per_target(policy: &WaitPolicy, targets: usize) -> usize {
 /// Wait for `probes` under one deadline until `require` is met or cannot be met, or
 /// `cancel` fires. `observer` sees each target's events with the target's index.
 ///
-/// Each target runs as its own task, so a multi-thread runtime spreads thousands of targets
-/// over its cores; events come back to the caller's task, where `observer` runs.
+/// Each attempt runs as its own task, so a multi-thread runtime spreads thousands of targets
+/// over its cores; `observer` runs on the caller's task, which schedules the attempts.
 pub async fn wait_group<P, F, C>(
     probes: &[P],
     policy: &WaitPolicy,
@@ -142,184 +145,94 @@ where
     let n = probes.len();
     let mut per_target = policy.clone();
     per_target.max_kept_attempts = kept_attempts_per_target(policy, n);
-    let per_target = Arc::new(per_target);
-    let turns = Arc::new(Turns::new(policy.max_concurrent_attempts, n));
-    let (stop_tx, stop_rx) = watch::channel(None::<OutcomeKind>);
-    let (event_tx, mut events) = mpsc::unbounded_channel::<(usize, OwnedEvent)>();
-    let mut running = JoinSet::new();
-    // A target's task starts with its first turn, in the order given: a target waiting for
-    // its first turn holds nothing but its probe, and one whose turn never came is told
-    // without waking anything.
-    let start = |index: usize, first: OwnedSemaphorePermit, running: &mut JoinSet<_>| {
-        let probes = probes.clone();
-        let policy = per_target.clone();
-        let turns = turns.clone();
-        let mut stop = stop_rx.clone();
-        let events = event_tx.clone();
-        running.spawn(async move {
-            let stopped = async move {
-                // The guard is released before any further await (it is not Send).
-                let decided = stop
-                    .wait_for(Option::is_some)
-                    .await
-                    .map(|kind| kind.unwrap_or(OutcomeKind::Stopped));
-                match decided {
-                    Ok(kind) => kind,
-                    // The group is gone; nothing will decide any more.
-                    Err(_) => std::future::pending().await,
-                }
-            };
-            let outcome = run(
-                &probes[index],
-                &policy,
-                deadline,
-                Some(Turn {
-                    turns: &turns,
-                    first: Some(first),
-                }),
-                |event: &Event<'_>| {
-                    let _ = events.send((index, OwnedEvent::from(event)));
-                },
-                stopped,
-            )
-            .await;
-            (index, outcome)
-        });
+    let mut run = Schedule {
+        policy: per_target,
+        deadline,
+        one_shot: policy.max_attempts.is_some(),
+        slots: (0..n).map(|_| Slot::NotStarted).collect(),
+        tally: Tally {
+            n,
+            require,
+            needed: require.needed(n),
+            done: 0,
+            succeeded: 0,
+            failed: 0,
+            in_doubt: 0,
+            any_failed_fast: false,
+            decided: None,
+        },
+        started: 0,
+        sleeping: BinaryHeap::new(),
+        due: VecDeque::new(),
+        in_flight: JoinSet::new(),
+        stop: None,
     };
-    let mut started = 0usize;
-
-    let needed = require.needed(n);
-    let one_shot = policy.max_attempts.is_some();
-    let mut tally = Tally {
-        outcomes: vec![None; n],
-        require,
-        needed,
-        succeeded: 0,
-        failed: 0,
-        in_doubt: 0,
-        any_failed_fast: false,
-        decided: None,
-    };
-    // The first reason to stop wins; targets still running end with it.
-    let stop = |kind: OutcomeKind| {
-        stop_tx.send_if_modified(|current| {
-            let first = current.is_none();
-            if first {
-                *current = Some(kind);
-            }
-            first
-        });
-    };
+    let max_in_flight = policy.max_concurrent_attempts.max(1);
     tokio::pin!(cancel);
     let mut cancel_done = false;
-    // After delivering events, the next ones are collected for EVENT_BATCH before this task
-    // is woken again, so thousands of targets cost a few wake-ups a second, not three for
-    // every attempt of every target.
-    let batch_pause = tokio::time::sleep(Duration::ZERO);
-    tokio::pin!(batch_pause);
-    let mut pausing = false;
-    let at_deadline = tokio::time::sleep_until(deadline.end().into());
-    tokio::pin!(at_deadline);
+    let timer = tokio::time::sleep_until(deadline.end().into());
+    tokio::pin!(timer);
     loop {
-        if started < n {
-            // Decided, interrupted or out of time: the targets whose turn has not come end
-            // now — `gave_up` at the deadline ("not attempted before the deadline"),
-            // `stopped` when the others decided the run before it.
-            let stopped = *stop_rx.borrow();
-            let ended = match stopped {
-                Some(OutcomeKind::Interrupted) => Some(OutcomeKind::Interrupted),
-                _ if deadline.has_passed() => Some(OutcomeKind::GaveUp),
-                Some(_) => Some(OutcomeKind::Stopped),
-                None => None,
-            };
-            if let Some(kind) = ended {
-                for index in started..n {
-                    tally.record(index, not_started(kind, deadline, policy.timeout));
-                }
-                started = n;
-                if let Some(kind) = stop_the_rest(tally.decided, one_shot) {
-                    stop(kind);
-                }
-            }
+        let past = deadline.has_passed();
+        if run.stop.is_some() || past {
+            run.end_the_waiting(past);
+        } else {
+            run.take_turns(max_in_flight, &probes, &mut observer);
         }
-        if started == n {
-            turns
-                .all_started
-                .send_if_modified(|all| !std::mem::replace(all, true));
-            if running.is_empty() {
-                break;
-            }
+        if run.tally.done == n {
+            break;
         }
-        let next = tokio::select! {
+        // Past the deadline only attempts in flight remain; each ends by it.
+        if !past {
+            let wake = run
+                .sleeping
+                .peek()
+                .map_or(deadline.end(), |Reverse((at, _))| (*at).min(deadline.end()));
+            timer.as_mut().reset(wake.into());
+        }
+        tokio::select! {
             biased;
             () = &mut cancel, if !cancel_done => {
                 cancel_done = true;
-                tally.decided.get_or_insert(OutcomeKind::Interrupted);
-                stop(OutcomeKind::Interrupted);
-                continue;
+                run.tally.decided.get_or_insert(OutcomeKind::Interrupted);
+                run.stop.get_or_insert(OutcomeKind::Interrupted);
             }
-            Some((index, event)) = events.recv(), if !pausing => {
-                observer(index, &event.as_event());
-                deliver_queued(&mut events, &mut observer);
-                batch_pause.as_mut().reset(tokio::time::Instant::now() + EVENT_BATCH);
-                pausing = true;
-                continue;
-            }
-            () = &mut batch_pause, if pausing => {
-                // Still busy: pause again; quiet: back to waiting for the next event.
-                if deliver_queued(&mut events, &mut observer) {
-                    batch_pause.as_mut().reset(tokio::time::Instant::now() + EVENT_BATCH);
-                } else {
-                    pausing = false;
+            Some(joined) = run.in_flight.join_next(), if !run.in_flight.is_empty() => {
+                run.judge(joined, &mut observer);
+                // Every other attempt that ended meanwhile, in one wake-up; each freed turn
+                // is taken at once, so the attempts in flight never wait for the observer.
+                while let Some(joined) = run.in_flight.try_join_next() {
+                    run.judge(joined, &mut observer);
+                    if run.stop.is_none() && !deadline.has_passed() {
+                        run.take_turns(max_in_flight, &probes, &mut observer);
+                    }
                 }
-                continue;
             }
-            () = &mut at_deadline, if started < n => continue,
-            first = turns.permits.clone().acquire_owned(), if started < n => {
-                // This turn, and every other one free now.
-                let mut first = first.ok();
-                while let Some(permit) = first {
-                    start(started, permit, &mut running);
-                    started += 1;
-                    first = (started < n)
-                        .then(|| turns.permits.clone().try_acquire_owned().ok())
-                        .flatten();
+            () = &mut timer, if !past => {
+                let now = Instant::now();
+                while let Some(&Reverse((at, index))) = run.sleeping.peek() {
+                    if at > now {
+                        break;
+                    }
+                    run.sleeping.pop();
+                    run.due.push_back(index);
                 }
-                continue;
             }
-            next = running.join_next(), if !running.is_empty() => next,
-        };
-        // A target's own events come before its result.
-        deliver_queued(&mut events, &mut observer);
-        let Some(joined) = next else { continue };
-        let (index, outcome) = match joined {
-            Ok(done) => done,
-            // A target's task cannot fail short of a bug; let the bug be seen.
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
-        tally.record(index, outcome);
-        // Success or a fail-fast verdict stops the rest at once: they are `stopped`, decided
-        // by the others. Giving up is the deadline's doing, not a target's: the rest give up
-        // too (each keeping the attempt it has in flight, which ends by the deadline), so
-        // alike targets end alike. A one-shot run (`check`) reports every target's attempt,
-        // even when the verdict is already known.
-        if let Some(kind) = stop_the_rest(tally.decided, one_shot) {
-            stop(kind);
         }
     }
-    drop(event_tx);
-    // Events still queued when the last target ended.
-    deliver_queued(&mut events, &mut observer);
     let elapsed = deadline.elapsed();
-    let decided = tally.decided;
+    let decided = run.tally.decided;
     let targets = probes
         .iter()
-        .zip(tally.outcomes)
-        .map(|(probe, outcome)| TargetOutcome {
+        .zip(run.slots)
+        .map(|(probe, slot)| TargetOutcome {
             target: probe.describe(),
             name: None,
             kind: probe.kind(),
-            outcome: outcome.expect("every target's task ran to its end"),
+            outcome: match slot {
+                Slot::Done(outcome) => outcome,
+                _ => unreachable!("every target's run ended"),
+            },
         })
         .collect();
     let kind = decided.unwrap_or(if n == 0 {
@@ -333,6 +246,180 @@ where
         timeout: policy.timeout,
         require,
         targets,
+    }
+}
+
+/// One target's place in a group run.
+#[derive(Debug)]
+enum Slot {
+    /// Its first turn has not come.
+    NotStarted,
+    /// Between attempts (sleeping or due) or in an attempt.
+    Running(TargetRun),
+    /// Its part of the run has ended.
+    Done(Outcome),
+}
+
+/// What an attempt's task hands back: the target, when the attempt started and ended, and
+/// what it found.
+type Probed = (usize, Instant, Instant, ProbeResult);
+
+/// A group run's state. A target between attempts is no task, only its [`TargetRun`] and an
+/// entry in `sleeping` or `due`: a hundred thousand sleeping targets hold a few hundred
+/// bytes each, not a task each.
+struct Schedule {
+    policy: WaitPolicy,
+    deadline: Deadline,
+    one_shot: bool,
+    slots: Vec<Slot>,
+    tally: Tally,
+    /// Targets given their first turn (in the order given).
+    started: usize,
+    /// Targets between attempts, by when their next one is due.
+    sleeping: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Targets whose next attempt is due, waiting for a turn (first come, first served).
+    due: VecDeque<usize>,
+    in_flight: JoinSet<Probed>,
+    /// How the targets still running end: set once (the first reason wins) when the run is
+    /// decided or interrupted.
+    stop: Option<OutcomeKind>,
+}
+
+impl Schedule {
+    /// Turns: first turns in the order given, then the targets that came due, in the order
+    /// they did; at most `max_in_flight` attempts at once.
+    fn take_turns<P, F>(&mut self, max_in_flight: usize, probes: &Arc<Vec<P>>, observer: &mut F)
+    where
+        P: Prober + Send + Sync + 'static,
+        F: FnMut(usize, &Event<'_>),
+    {
+        while self.in_flight.len() < max_in_flight {
+            let index = if self.started < self.slots.len() {
+                self.slots[self.started] = Slot::Running(TargetRun::new(&self.policy));
+                self.started += 1;
+                self.started - 1
+            } else if let Some(index) = self.due.pop_front() {
+                index
+            } else {
+                break;
+            };
+            self.spawn(index, probes, observer);
+        }
+    }
+
+    /// Start target `index`'s next attempt as a task of its own.
+    fn spawn<P, F>(&mut self, index: usize, probes: &Arc<Vec<P>>, observer: &mut F)
+    where
+        P: Prober + Send + Sync + 'static,
+        F: FnMut(usize, &Event<'_>),
+    {
+        let Slot::Running(target) = &mut self.slots[index] else {
+            unreachable!("only a running target is given a turn")
+        };
+        // Waiting for a turn is not part of the attempt: its clock starts now.
+        let started = Instant::now();
+        target.start(started, self.deadline, &mut |event| observer(index, event));
+        let budget = Deadline::starting_at(
+            started,
+            self.deadline
+                .budget_at(started, self.policy.attempt_timeout),
+        );
+        let probes = probes.clone();
+        self.in_flight.spawn(async move {
+            let probed = probes[index].probe_once(&budget).await;
+            (index, started, Instant::now(), probed)
+        });
+    }
+
+    /// An attempt ended: record it and schedule the target's next one, or end its run.
+    fn judge<F>(&mut self, joined: Result<Probed, tokio::task::JoinError>, observer: &mut F)
+    where
+        F: FnMut(usize, &Event<'_>),
+    {
+        let (index, started, ended, probed) = match joined {
+            Ok(probed) => probed,
+            // An attempt's task cannot fail short of a bug; let the bug be seen.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Aborted: its target's run has ended already.
+            Err(_) => return,
+        };
+        let Slot::Running(target) = &mut self.slots[index] else {
+            return;
+        };
+        // The run gave up while this attempt ran: what it found is the target's last word.
+        let giving_up = self.stop == Some(OutcomeKind::GaveUp);
+        let next = target.judge(
+            &self.policy,
+            (started, ended),
+            self.deadline,
+            probed,
+            giving_up,
+            &mut |event| observer(index, event),
+        );
+        match next {
+            Next::Finish(kind) => self.finish(index, kind),
+            Next::At(at) if at > Instant::now() => self.sleeping.push(Reverse((at, index))),
+            Next::At(_) => self.due.push_back(index),
+        }
+    }
+
+    /// End target `index`'s run as `kind`, and stop the others if that decides the run.
+    fn finish(&mut self, index: usize, kind: OutcomeKind) {
+        let Slot::Running(target) = std::mem::replace(&mut self.slots[index], Slot::NotStarted)
+        else {
+            unreachable!("only a running target ends")
+        };
+        self.record(index, target.finish(kind, &self.policy, self.deadline));
+    }
+
+    fn record(&mut self, index: usize, outcome: Outcome) {
+        self.tally.record(&outcome);
+        self.slots[index] = Slot::Done(outcome);
+        // Success or a fail-fast verdict stops the rest at once: they are `stopped`, decided
+        // by the others. Giving up is the deadline's doing, not a target's: the rest give up
+        // too (each keeping the attempt it has in flight, which ends by the deadline), so
+        // alike targets end alike. A one-shot run (`check`) reports every target's attempt,
+        // even when the verdict is already known.
+        if let Some(kind) = stop_the_rest(self.tally.decided, self.one_shot) {
+            self.stop.get_or_insert(kind);
+        }
+    }
+
+    /// Decided, interrupted or out of time: the targets not in an attempt end now, those in
+    /// one when it ends (giving up) or at once (stopped, interrupted).
+    fn end_the_waiting(&mut self, past: bool) {
+        let n = self.slots.len();
+        if self.started < n {
+            // The targets whose turn has not come: `gave_up` at the deadline ("not attempted
+            // before the deadline"), `stopped` when the others decided the run before it.
+            let kind = match self.stop {
+                Some(OutcomeKind::Interrupted) => OutcomeKind::Interrupted,
+                _ if past => OutcomeKind::GaveUp,
+                Some(_) => OutcomeKind::Stopped,
+                None => unreachable!("called once the run is decided or past its deadline"),
+            };
+            for index in self.started..n {
+                let outcome = not_started(kind, self.deadline, self.policy.timeout);
+                self.record(index, outcome);
+            }
+            self.started = n;
+        }
+        let kind = self.stop.unwrap_or(OutcomeKind::GaveUp);
+        while let Some(Reverse((_, index))) = self.sleeping.pop() {
+            self.finish(index, kind);
+        }
+        while let Some(index) = self.due.pop_front() {
+            self.finish(index, kind);
+        }
+        if kind != OutcomeKind::GaveUp && !self.in_flight.is_empty() {
+            // Stopped or interrupted: the attempts in flight are dropped with their tasks.
+            self.in_flight = JoinSet::new();
+            for index in 0..n {
+                if matches!(self.slots[index], Slot::Running(_)) {
+                    self.finish(index, kind);
+                }
+            }
+        }
     }
 }
 
@@ -359,12 +446,14 @@ fn not_started(kind: OutcomeKind, deadline: Deadline, timeout: Duration) -> Outc
     }
 }
 
-/// The targets' outcomes so far, and what they decide.
+/// What the targets' outcomes so far decide.
 #[derive(Debug)]
 struct Tally {
-    outcomes: Vec<Option<Outcome>>,
+    n: usize,
     require: Require,
     needed: usize,
+    /// Targets whose run has ended.
+    done: usize,
     succeeded: usize,
     failed: usize,
     in_doubt: usize,
@@ -373,8 +462,9 @@ struct Tally {
 }
 
 impl Tally {
-    fn record(&mut self, index: usize, outcome: Outcome) {
-        let n = self.outcomes.len();
+    fn record(&mut self, outcome: &Outcome) {
+        let n = self.n;
+        self.done += 1;
         // No verdict yet, or only "inconclusive", which a conclusive failure overrides.
         let open = matches!(self.decided, None | Some(OutcomeKind::Inconclusive));
         match outcome.kind {
@@ -394,7 +484,6 @@ impl Tally {
         if kind == OutcomeKind::FailedFast {
             self.any_failed_fast = true;
         }
-        self.outcomes[index] = Some(outcome);
         if matches!(self.decided, None | Some(OutcomeKind::Inconclusive)) {
             if self.decided.is_none() && self.succeeded >= self.needed {
                 self.decided = Some(kind);
@@ -408,57 +497,6 @@ impl Tally {
                 // The goal is out of reach only because of targets stillup could not judge.
                 self.decided = Some(OutcomeKind::Inconclusive);
             }
-        }
-    }
-}
-
-/// How long events collect before the caller's task is woken to deliver them.
-const EVENT_BATCH: Duration = Duration::from_millis(10);
-
-/// Hand every queued event to `observer`; says whether there was any.
-fn deliver_queued<F>(
-    events: &mut mpsc::UnboundedReceiver<(usize, OwnedEvent)>,
-    observer: &mut F,
-) -> bool
-where
-    F: FnMut(usize, &Event<'_>),
-{
-    let mut any = false;
-    while let Ok((index, event)) = events.try_recv() {
-        observer(index, &event.as_event());
-        any = true;
-    }
-    any
-}
-
-/// An event that can cross from a target's task to the caller's.
-#[derive(Debug)]
-enum OwnedEvent {
-    Started { number: u32, at: Duration },
-    Finished(Box<Attempt>),
-    Sleeping { next_at: Duration },
-}
-
-impl OwnedEvent {
-    fn from(event: &Event<'_>) -> Self {
-        match event {
-            Event::AttemptStarted { number, at } => OwnedEvent::Started {
-                number: *number,
-                at: *at,
-            },
-            Event::AttemptFinished(attempt) => OwnedEvent::Finished(Box::new((*attempt).clone())),
-            Event::Sleeping { next_at } => OwnedEvent::Sleeping { next_at: *next_at },
-        }
-    }
-
-    fn as_event(&self) -> Event<'_> {
-        match self {
-            OwnedEvent::Started { number, at } => Event::AttemptStarted {
-                number: *number,
-                at: *at,
-            },
-            OwnedEvent::Finished(attempt) => Event::AttemptFinished(attempt),
-            OwnedEvent::Sleeping { next_at } => Event::Sleeping { next_at: *next_at },
         }
     }
 }

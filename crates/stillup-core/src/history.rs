@@ -28,7 +28,10 @@ impl History {
         }
     }
 
-    pub(crate) fn push(&mut self, attempt: Attempt) {
+    pub(crate) fn push(&mut self, mut attempt: Attempt) {
+        if let Some(before) = self.kept.last() {
+            attempt.share_failure_with(before);
+        }
         // An attempt is ~300 bytes and a Vec's first allocation holds four: with a hundred
         // thousand targets of a few attempts each, room for exactly as many as made, up to
         // four, then doubling as usual.
@@ -116,7 +119,7 @@ mod tests {
         assert_eq!(bounded.attempts.len(), 100);
         assert_eq!(bounded.attempts_omitted, 5_901);
         assert_eq!(bounded.attempt_count(), 6_001);
-        assert_eq!(bounded.attempts[0].number, 5_902);
+        assert_eq!(bounded.attempts[0].number(), 5_902);
         assert_eq!(whole.attempts_omitted, 0);
         assert_eq!(bounded.timeline(), whole.timeline());
         assert_eq!(

@@ -29,7 +29,7 @@
 //! let outcome = stillup_core::blocking::wait_with(&probe, &policy, |event| {
 //!     if let Event::AttemptFinished(attempt) = event {
 //!         if let Some(failure) = attempt.failure() {
-//!             eprintln!("attempt {}: {failure} [{}]", attempt.number, failure.class());
+//!             eprintln!("attempt {}: {failure} [{}]", attempt.number(), failure.class());
 //!         }
 //!     }
 //! })?;
@@ -87,8 +87,8 @@ pub mod sanitize;
 pub mod target;
 pub mod timeline;
 pub mod timings;
-mod turns;
 pub mod wait;
+pub mod wallclock;
 pub mod watch;
 
 pub use attempt::{Attempt, Outcome, OutcomeKind};

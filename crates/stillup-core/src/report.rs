@@ -14,9 +14,10 @@ use crate::redact::redact_url;
 use crate::timeline::Timeline;
 use crate::timings::PhaseTimings;
 use crate::wait::{Attempt, Outcome, Until};
+use crate::wallclock::rfc3339;
 
 /// Bumped on any incompatible change of the document's shape.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The whole document: the run, then each target.
 ///
@@ -28,6 +29,11 @@ pub struct Report<'a> {
     pub schema_version: u32,
     /// `wait` or `check`.
     pub command: String,
+    /// When the run started, RFC 3339 in UTC (every other time in the document is an offset
+    /// from it, measured on the monotonic clock).
+    pub started_at: String,
+    /// When the run ended, RFC 3339 in UTC.
+    pub ended_at: String,
     /// `healthy`, `down`, `gave_up`, `failed_fast`, `inconclusive` or `interrupted`.
     pub outcome: &'static str,
     /// Whether the run reached its goal (exit code 0).
@@ -175,9 +181,14 @@ impl<'a> Report<'a> {
     /// The document for a run of `command` (`wait` or `check`) that waited `until` and ended
     /// as `group`.
     pub fn new(command: &str, until: Until, group: &'a GroupOutcome) -> Report<'a> {
+        // Made as the run ends: its start is the end less what the monotonic clock measured.
+        let ended_at = std::time::SystemTime::now();
+        let started_at = ended_at.checked_sub(group.elapsed).unwrap_or(ended_at);
         Report {
             schema_version: SCHEMA_VERSION,
             command: command.to_string(),
+            started_at: rfc3339(started_at),
+            ended_at: rfc3339(ended_at),
             outcome: group.kind.as_str(),
             success: group.is_success(),
             until: match until {
@@ -220,16 +231,16 @@ impl TargetReport {
 impl From<&Attempt> for AttemptReport {
     fn from(a: &Attempt) -> Self {
         AttemptReport {
-            number: a.number,
-            started_ms: ms(a.started),
-            duration_ms: ms(a.duration),
+            number: a.number(),
+            started_ms: ms(a.started()),
+            duration_ms: ms(a.duration()),
             healthy: a.is_healthy(),
             class: a.failure().map(|f| f.class().as_str()),
             message: a.failure().map(|f| redact_url(&f.to_string())),
-            status: a.status,
-            remote: a.remote.map(|r| r.to_string()),
-            redirects: a.redirects,
-            timings: TimingsReport::from(&a.timings),
+            status: a.status(),
+            remote: a.remote().map(|r| r.to_string()),
+            redirects: a.redirects(),
+            timings: TimingsReport::from(&a.timings()),
         }
     }
 }

@@ -71,7 +71,9 @@ impl Timeline {
         };
         if let Some(last) = segments.last_mut() {
             // The last phase lasts until the run's goal was first met, or to the end of the run.
-            last.to = first_reaching.map(|a| a.started).unwrap_or(outcome.elapsed);
+            last.to = first_reaching
+                .map(Attempt::started)
+                .unwrap_or(outcome.elapsed);
         }
         let reason = match outcome.kind {
             OutcomeKind::Down => outcome.last_failure().map(Failure::label),
@@ -109,12 +111,12 @@ pub(crate) fn fold(segments: &mut Vec<Segment>, attempt: &Attempt) {
         }
         _ => {
             if let Some(last) = segments.last_mut() {
-                last.to = attempt.started;
+                last.to = attempt.started();
             }
             segments.push(Segment {
                 class,
                 label,
-                from: attempt.started,
+                from: attempt.started(),
                 to: attempt.ended(),
                 attempts: 1,
             });
@@ -187,17 +189,20 @@ pub(crate) mod tests {
     use crate::attempt::Attempt;
 
     pub(crate) fn attempt(number: u32, started_ms: u64, failure: Option<Failure>) -> Attempt {
-        Attempt {
+        Attempt::new(
             number,
-            started: Duration::from_millis(started_ms),
-            duration: Duration::from_millis(10),
-            result: failure.map_or(Ok(()), Err),
-            status: None,
-            timings: Default::default(),
-            remote: None,
-            redirects: 0,
-            retry_after: None,
-        }
+            Duration::from_millis(started_ms),
+            Duration::from_millis(10),
+            crate::probe::ProbeResult {
+                result: failure.map_or(Ok(()), Err),
+                status: None,
+                timings: Default::default(),
+                remote: None,
+                redirects: 0,
+                retry_after: None,
+                details: Default::default(),
+            },
+        )
     }
 
     pub(crate) fn refused() -> Option<Failure> {

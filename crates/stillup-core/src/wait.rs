@@ -19,7 +19,6 @@ use crate::failfast::FailFast;
 use crate::failure::{Failure, FailureClass};
 use crate::history::History;
 use crate::probe::{ProbeResult, Prober};
-use crate::turns::Turn;
 
 /// Default overall deadline, as the reference poller this replaces.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -117,16 +116,15 @@ where
         cancel.await;
         OutcomeKind::Interrupted
     };
-    run(probe, policy, deadline, None, observer, cancel).await
+    run(probe, policy, deadline, observer, cancel).await
 }
 
-/// The loop itself, under a deadline the caller made (one deadline for many targets).
-/// `cancel` says how the run ends when it fires (interrupted, or stopped by the group).
+/// The loop of one target on its own (a group schedules its targets itself, `group.rs`).
+/// `cancel` says how the run ends when it fires (interrupted).
 pub(crate) async fn run<P, F, C>(
     probe: &P,
     policy: &WaitPolicy,
     deadline: Deadline,
-    turn: Option<Turn<'_>>,
     mut observer: F,
     cancel: C,
 ) -> Outcome
@@ -135,74 +133,27 @@ where
     F: FnMut(&Event<'_>),
     C: Future<Output = OutcomeKind>,
 {
-    let mut turn = turn;
-    let mut streak = 0u32;
-    // Attempts that failed for stillup's own reasons, and whether one came after the last
-    // attempt that conclusively missed the goal: if so, a run that ends without reaching it
-    // has no verdict (those attempts might have reached it).
-    let mut inconclusive = 0u32;
-    let mut in_doubt = false;
-    // Attempts that followed the backoff schedule (fast re-probes of a refusing port do not
-    // make an exponential backoff grow).
-    let mut paced = 0u32;
-    let mut attempts = History::new(policy.max_kept_attempts.max(policy.successes as usize));
+    let mut target = TargetRun::new(policy);
     tokio::pin!(cancel);
-    let finish = |kind, attempts: History, inconclusive: u32, in_doubt: bool| {
-        let (attempts, attempts_omitted, omitted_phases) = attempts.finish();
-        let kind = match kind {
-            OutcomeKind::GaveUp if in_doubt => OutcomeKind::Inconclusive,
-            kind => kind,
-        };
-        Outcome {
-            kind,
-            inconclusive,
-            elapsed: deadline.elapsed(),
-            timeout: policy.timeout,
-            attempts,
-            attempts_omitted,
-            omitted_phases,
-        }
-    };
-    for number in 1u32.. {
-        // Waiting for a turn is not part of the attempt: its clock starts when it runs.
-        let permit = match &mut turn {
-            None => None,
-            Some(Turn {
-                first: first @ Some(_),
-                ..
-            }) => first.take(),
-            Some(Turn { turns, .. }) => tokio::select! {
-                biased;
-                kind = &mut cancel => return finish(kind, attempts, inconclusive, in_doubt),
-                () = tokio::time::sleep_until(deadline.end().into()) => {
-                    return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt)
-                }
-                permit = turns.take() => permit,
-            },
-        };
+    loop {
         if deadline.has_passed() {
-            // A turn that came at the deadline is no time to start an attempt.
-            return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt);
+            return target.finish(OutcomeKind::GaveUp, policy, deadline);
         }
         let attempt_start = Instant::now();
-        let started = attempt_start - deadline.start();
-        observer(&Event::AttemptStarted {
-            number,
-            at: started,
-        });
+        target.start(attempt_start, deadline, &mut observer);
         let budget = Deadline::starting_at(
             attempt_start,
             deadline.budget_at(attempt_start, policy.attempt_timeout),
         );
         // Boxed: an attempt's state is kilobytes, and a target spends most of its time
-        // asleep between attempts; unboxed, thousands of sleeping targets would each hold it.
+        // asleep between attempts; unboxed, a sleeping target would hold it.
         let mut probing = Box::pin(probe.probe_once(&budget));
         let mut giving_up = false;
         let probed = tokio::select! {
             biased;
             kind = &mut cancel => {
                 if kind != OutcomeKind::GaveUp {
-                    return finish(kind, attempts, inconclusive, in_doubt);
+                    return target.finish(kind, policy, deadline);
                 }
                 // The run gave up: this attempt still ends by the deadline, and what it
                 // finds is the target's last word (`cancel` is not polled again).
@@ -213,122 +164,173 @@ where
         };
         // An attempt's state is kilobytes: gone before the target sleeps.
         drop(probing);
-        drop(permit);
-        // Judged outside the async state: what an attempt leaves behind (its result, the
-        // verdict's reasoning) would otherwise keep its room in every sleeping target.
-        let judged = judge(
+        let ended = Instant::now();
+        let next = match target.judge(
             policy,
-            (number, started, attempt_start),
+            (attempt_start, ended),
+            deadline,
             probed,
             giving_up,
-            &mut Carried {
-                attempts: &mut attempts,
-                streak: &mut streak,
-                inconclusive: &mut inconclusive,
-                in_doubt: &mut in_doubt,
-                paced: &mut paced,
-            },
             &mut observer,
-        );
-        let next = match judged {
-            Next::Finish(kind) => return finish(kind, attempts, inconclusive, in_doubt),
+        ) {
+            Next::Finish(kind) => return target.finish(kind, policy, deadline),
             Next::At(next) => next,
         };
+        if next > Instant::now() {
+            tokio::select! {
+                biased;
+                kind = &mut cancel => return target.finish(kind, policy, deadline),
+                () = tokio::time::sleep_until(next.into()) => {}
+            }
+        }
+    }
+}
+
+/// What a target carries from one attempt to the next: all a waiting target holds (a group of
+/// a hundred thousand targets holds one each, and no task for those between attempts).
+#[derive(Debug)]
+pub(crate) struct TargetRun {
+    attempts: History,
+    /// Attempts started.
+    number: u32,
+    /// Consecutive attempts that reached the goal.
+    streak: u32,
+    /// Attempts that failed for stillup's own reasons, and whether one came after the last
+    /// attempt that conclusively missed the goal: if so, a run that ends without reaching it
+    /// has no verdict (those attempts might have reached it).
+    inconclusive: u32,
+    in_doubt: bool,
+    /// Attempts that followed the backoff schedule (fast re-probes of a refusing port do not
+    /// make an exponential backoff grow).
+    paced: u32,
+}
+
+/// After an attempt: end the run with a verdict, or try again at an instant (before the
+/// deadline; one at or past it ends the run as `gave_up`).
+pub(crate) enum Next {
+    Finish(OutcomeKind),
+    At(Instant),
+}
+
+impl TargetRun {
+    pub(crate) fn new(policy: &WaitPolicy) -> TargetRun {
+        TargetRun {
+            attempts: History::new(policy.max_kept_attempts.max(policy.successes as usize)),
+            number: 0,
+            streak: 0,
+            inconclusive: 0,
+            in_doubt: false,
+            paced: 0,
+        }
+    }
+
+    /// An attempt starts at `at`: announced to `observer`.
+    pub(crate) fn start<F: FnMut(&Event<'_>)>(
+        &mut self,
+        at: Instant,
+        deadline: Deadline,
+        observer: &mut F,
+    ) {
+        self.number += 1;
+        observer(&Event::AttemptStarted {
+            number: self.number,
+            at: at - deadline.start(),
+        });
+    }
+
+    /// The run of this target ends as `kind`.
+    pub(crate) fn finish(
+        self,
+        kind: OutcomeKind,
+        policy: &WaitPolicy,
+        deadline: Deadline,
+    ) -> Outcome {
+        let (attempts, attempts_omitted, omitted_phases) = self.attempts.finish();
+        let kind = match kind {
+            OutcomeKind::GaveUp if self.in_doubt => OutcomeKind::Inconclusive,
+            kind => kind,
+        };
+        Outcome {
+            kind,
+            inconclusive: self.inconclusive,
+            elapsed: deadline.elapsed(),
+            timeout: policy.timeout,
+            attempts,
+            attempts_omitted,
+            omitted_phases,
+        }
+    }
+
+    /// Record the attempt last started (the instants it started and ended) and decide what
+    /// comes next; past the deadline, or with no attempt possible before it, the run ends
+    /// (`gave_up`). A `Sleeping` event announces the next attempt when it is not due at once.
+    pub(crate) fn judge<F: FnMut(&Event<'_>)>(
+        &mut self,
+        policy: &WaitPolicy,
+        (attempt_start, ended): (Instant, Instant),
+        deadline: Deadline,
+        probed: ProbeResult,
+        giving_up: bool,
+        observer: &mut F,
+    ) -> Next {
+        let number = self.number;
+        let attempt = Attempt::new(
+            number,
+            attempt_start - deadline.start(),
+            ended - attempt_start,
+            probed,
+        );
+        observer(&Event::AttemptFinished(&attempt));
+        let doubtful = attempt.failure().is_some_and(Failure::is_inconclusive);
+        let fail_fast = policy.until == Until::Healthy
+            && attempt
+                .failure()
+                .is_some_and(|f| f.is_final() || policy.fail_fast.matches(f));
+        let reached = !doubtful
+            && match policy.until {
+                Until::Healthy => attempt.is_healthy(),
+                Until::Down => !attempt.is_healthy(),
+            };
+        self.attempts.push(attempt);
+        if doubtful {
+            self.inconclusive = self.inconclusive.saturating_add(1);
+            self.in_doubt = true;
+        } else if !reached {
+            self.in_doubt = false;
+        }
+        if fail_fast {
+            // `--fail-fast local_limit` asks to stop at once, but stillup's own trouble is
+            // still no verdict about the target.
+            return Next::Finish(if doubtful {
+                OutcomeKind::Inconclusive
+            } else {
+                OutcomeKind::FailedFast
+            });
+        }
+        // Consecutive means observed back to back: an attempt stillup could not make breaks
+        // the streak as surely as a miss does, though it is no miss.
+        self.streak = if reached { self.streak + 1 } else { 0 };
+        if self.streak >= policy.successes.max(1) {
+            return Next::Finish(match policy.until {
+                Until::Healthy => OutcomeKind::Healthy,
+                Until::Down => OutcomeKind::Down,
+            });
+        }
+        if giving_up || policy.max_attempts.is_some_and(|max| number >= max) {
+            return Next::Finish(OutcomeKind::GaveUp);
+        }
+        let next = attempt_start + next_interval(policy, self.attempts.latest(), &mut self.paced);
         if next >= deadline.end() || deadline.has_passed() {
             // No attempt could start before the deadline: idling until it helps nobody.
-            return finish(OutcomeKind::GaveUp, attempts, inconclusive, in_doubt);
+            return Next::Finish(OutcomeKind::GaveUp);
         }
         if next > Instant::now() {
             observer(&Event::Sleeping {
                 next_at: next - deadline.start(),
             });
-            tokio::select! {
-                biased;
-                kind = &mut cancel => return finish(kind, attempts, inconclusive, in_doubt),
-                () = tokio::time::sleep_until(next.into()) => {}
-            }
         }
+        Next::At(next)
     }
-    unreachable!("u32 attempts run out long after any deadline")
-}
-
-/// What a target's loop carries from one attempt to the next.
-struct Carried<'a> {
-    attempts: &'a mut History,
-    streak: &'a mut u32,
-    inconclusive: &'a mut u32,
-    in_doubt: &'a mut bool,
-    paced: &'a mut u32,
-}
-
-/// After an attempt: end the run with a verdict, or try again at an instant.
-enum Next {
-    Finish(OutcomeKind),
-    At(Instant),
-}
-
-/// Record an attempt (its number, its start within the run and its instant) and decide what
-/// comes next.
-fn judge<F: FnMut(&Event<'_>)>(
-    policy: &WaitPolicy,
-    (number, started, attempt_start): (u32, Duration, Instant),
-    probed: ProbeResult,
-    giving_up: bool,
-    carried: &mut Carried<'_>,
-    observer: &mut F,
-) -> Next {
-    let attempt = Attempt {
-        number,
-        started,
-        duration: attempt_start.elapsed(),
-        result: probed.result,
-        status: probed.status,
-        timings: probed.timings,
-        remote: probed.remote,
-        redirects: probed.redirects,
-        retry_after: probed.retry_after,
-    };
-    observer(&Event::AttemptFinished(&attempt));
-    let doubtful = attempt.failure().is_some_and(Failure::is_inconclusive);
-    let fail_fast = policy.until == Until::Healthy
-        && attempt
-            .failure()
-            .is_some_and(|f| f.is_final() || policy.fail_fast.matches(f));
-    let reached = !doubtful
-        && match policy.until {
-            Until::Healthy => attempt.is_healthy(),
-            Until::Down => !attempt.is_healthy(),
-        };
-    carried.attempts.push(attempt);
-    if doubtful {
-        *carried.inconclusive = carried.inconclusive.saturating_add(1);
-        *carried.in_doubt = true;
-    } else if !reached {
-        *carried.in_doubt = false;
-    }
-    if fail_fast {
-        // `--fail-fast local_limit` asks to stop at once, but stillup's own trouble is
-        // still no verdict about the target.
-        return Next::Finish(if doubtful {
-            OutcomeKind::Inconclusive
-        } else {
-            OutcomeKind::FailedFast
-        });
-    }
-    // Consecutive means observed back to back: an attempt stillup could not make breaks
-    // the streak as surely as a miss does, though it is no miss.
-    *carried.streak = if reached { *carried.streak + 1 } else { 0 };
-    if *carried.streak >= policy.successes.max(1) {
-        return Next::Finish(match policy.until {
-            Until::Healthy => OutcomeKind::Healthy,
-            Until::Down => OutcomeKind::Down,
-        });
-    }
-    if giving_up || policy.max_attempts.is_some_and(|max| number >= max) {
-        return Next::Finish(OutcomeKind::GaveUp);
-    }
-    let latest = carried.attempts.latest();
-    Next::At(attempt_start + next_interval(policy, latest, carried.paced))
 }
 
 /// The interval after the last attempt: the backoff schedule, shortened while the port
@@ -345,7 +347,7 @@ fn next_interval(policy: &WaitPolicy, attempts: &[Attempt], paced: &mut u32) -> 
     }
     *paced += 1;
     let interval = policy.backoff.interval(*paced);
-    match last.and_then(|a| a.retry_after) {
+    match last.and_then(Attempt::retry_after) {
         Some(asked) => interval.max(asked.min(policy.backoff.max_interval)),
         None => interval,
     }
@@ -537,14 +539,7 @@ mod tests {
         let deadline = Deadline::after(Duration::from_secs(1));
         let attempt = std::mem::size_of_val(&probe.probe_once(&deadline));
         let policy = WaitPolicy::default();
-        let waiting = run(
-            &probe,
-            &policy,
-            deadline,
-            None,
-            |_| {},
-            std::future::pending(),
-        );
+        let waiting = run(&probe, &policy, deadline, |_| {}, std::future::pending());
         let waiting = std::mem::size_of_val(&waiting);
         // 1,336 before an attempt's result was judged outside the loop's async state.
         assert!(
@@ -562,8 +557,9 @@ mod tests {
     #[test]
     fn the_structs_held_per_target_do_not_grow() {
         use std::mem::size_of;
+        // 296 before timings were kept in 24 bytes and a failure behind a shared pointer.
         assert!(
-            size_of::<Attempt>() <= 296,
+            size_of::<Attempt>() <= 128,
             "Attempt: {}",
             size_of::<Attempt>()
         );
@@ -577,7 +573,12 @@ mod tests {
             "Failure: {}",
             size_of::<Failure>()
         );
-        assert!(size_of::<PhaseTimings>() <= 96);
+        // What a target between attempts holds in a group run (it is no task then).
+        assert!(
+            size_of::<TargetRun>() <= 88,
+            "TargetRun: {}",
+            size_of::<TargetRun>()
+        );
         let probe = size_of::<crate::probe::Probe>();
         // 704 before the proxy settings were shared behind one Arc; 464 before the address
         // family preference (two bytes, eight with AddressOverrides' alignment).

@@ -98,28 +98,24 @@ fn main() -> ExitCode {
             };
         }
         Command::Man { command } => {
-            let root = Cli::command();
-            let page = match command {
-                None => root,
-                Some(name) => match root.find_subcommand(name) {
-                    // Named as man(1) expects: stillup-wait.
-                    Some(sub) => sub.clone().name(format!("stillup-{name}")),
-                    None => {
-                        let _ = writeln!(
-                            std::io::stderr(),
-                            "stillup: invalid COMMAND {name:?}: expected wait, check, watch or demo"
-                        );
-                        return exit::code(exit::USAGE);
-                    }
-                },
+            let text = match cli::manual::page(command.as_deref()) {
+                Ok(text) => text,
+                Err(e) => {
+                    // It quotes what the user typed: through the gate.
+                    let line = stillup_core::sanitize::Safe::line(&e.to_string());
+                    let _ = writeln!(std::io::stderr(), "stillup: {line}");
+                    return exit::code(exit::USAGE);
+                }
             };
-            let mut text = Vec::new();
-            return match clap_mangen::Man::new(page)
-                .render(&mut text)
-                .and_then(|()| output::write_stdout(text))
-            {
+            return match output::write_stdout(text) {
                 Ok(()) => exit::code(exit::HEALTHY),
                 Err(e) => exit::code(output::failed("the man page", &e)),
+            };
+        }
+        Command::Classes => {
+            return match output::write_stdout(cli::classes::table().into_bytes()) {
+                Ok(()) => exit::code(exit::HEALTHY),
+                Err(e) => exit::code(output::failed("the failure classes", &e)),
             };
         }
     };
@@ -202,6 +198,7 @@ async fn run(config: RunConfig) -> u8 {
         // The command would follow output the caller never got.
         let what = match stdout_format {
             cli::args::OutputFormat::OpenMetrics => "the metrics page",
+            cli::args::OutputFormat::Markdown => "the Markdown report",
             _ => "the JSON document",
         };
         return output::failed(what, &e);

@@ -19,6 +19,8 @@ mod integration {
     mod failfast;
     mod grpc;
     mod hostile;
+    #[cfg(unix)]
+    mod html_report;
     mod http2;
     mod limits;
     mod mqtt;
@@ -27,6 +29,7 @@ mod integration {
     mod network;
     mod output;
     mod output_files;
+    mod packaging;
     #[cfg(unix)]
     mod postgres;
     mod proxy;

@@ -5,11 +5,15 @@
 //! Loopback targets (`localhost`, 127.0.0.0/8, ::1) never go through a proxy: a proxy cannot
 //! reach the caller's own loopback, and readiness checks of local services are the common case.
 //!
-//! A variable that is not a proxy URL matters only to the targets that would use it: it is
-//! kept as an error, and [`ProxySettings::for_url`] gives that error (naming the variable,
-//! never the password) for exactly those targets.
+//! `no_proxy` is read as curl ≥ 7.86 and Go's `httpproxy` read it, taking what either accepts
+//! (see [`NoProxy`]): `*`, names with their subdomains, `:port`, IP addresses and CIDR ranges.
+//!
+//! A variable that is not a proxy URL, or a `no_proxy` entry that cannot be read, matters only
+//! to the targets that would use a proxy: it is kept as an error, and
+//! [`ProxySettings::for_url`] gives that error (naming the variable, never the password) for
+//! exactly those targets.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,8 +42,8 @@ pub struct ProxySettings {
     pub http: Option<Result<Proxy, ProxyError>>,
     /// The proxy for `https://` targets (`https_proxy`); `None` when the variable is unset.
     pub https: Option<Result<Proxy, ProxyError>>,
-    /// `no_proxy` entries, lower-case, leading dots removed; `*` means every host.
-    pub no_proxy: Vec<String>,
+    /// The hosts that go direct (`no_proxy`).
+    pub no_proxy: NoProxy,
 }
 
 /// Why a proxy variable was not used.
@@ -55,13 +59,25 @@ pub enum ProxyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An entry of `no_proxy` that is neither a name, an address nor a CIDR range.
+    #[error("{variable} entry {entry:?} cannot be read: {reason}")]
+    NoProxyEntry {
+        /// `no_proxy` or `NO_PROXY`.
+        variable: &'static str,
+        /// The entry as written.
+        entry: String,
+        /// What is wrong with it, and how to write it.
+        reason: String,
+    },
 }
 
 impl ProxyError {
     /// The variable that holds the bad value, e.g. `HTTPS_PROXY`.
     pub fn variable(&self) -> &'static str {
         match self {
-            ProxyError::Invalid { variable, .. } => variable,
+            ProxyError::Invalid { variable, .. } | ProxyError::NoProxyEntry { variable, .. } => {
+                variable
+            }
         }
     }
 }
@@ -84,12 +100,7 @@ impl ProxySettings {
         let http = get("http_proxy", "HTTP_PROXY").or_else(|| all.clone());
         let https = get("https_proxy", "HTTPS_PROXY").or(all);
         let no_proxy = get("no_proxy", "NO_PROXY")
-            .map(|(_, v)| {
-                v.split(',')
-                    .map(|e| e.trim().trim_start_matches('.').to_ascii_lowercase())
-                    .filter(|e| !e.is_empty())
-                    .collect()
-            })
+            .map(|(var, v)| NoProxy::parse(var, &v))
             .unwrap_or_default();
         ProxySettings {
             http: http.map(|(var, v)| parse_proxy(var, &v)),
@@ -105,7 +116,8 @@ impl ProxySettings {
             return Ok(None);
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        if is_loopback(host) || self.excluded(host) {
+        let port = url.port_or_known_default().unwrap_or(80);
+        if is_loopback(host) || self.no_proxy.matches(host, port) {
             return Ok(None);
         }
         let chosen = match url.scheme() {
@@ -113,18 +125,12 @@ impl ProxySettings {
             "http" => self.http.as_ref(),
             _ => None,
         };
+        // An unreadable no_proxy entry may have been meant for this target: an error only
+        // where a proxy would otherwise be used.
+        if let (Some(_), Some(bad)) = (chosen, &self.no_proxy.unreadable) {
+            return Err(bad);
+        }
         chosen.map(Result::as_ref).transpose()
-    }
-
-    fn excluded(&self, host: &str) -> bool {
-        let host = host.to_ascii_lowercase();
-        self.no_proxy.iter().any(|entry| {
-            entry == "*"
-                || host == *entry
-                || host
-                    .strip_suffix(entry.as_str())
-                    .is_some_and(|rest| rest.ends_with('.'))
-        })
     }
 }
 
@@ -132,7 +138,199 @@ fn is_loopback(host: &str) -> bool {
     let lower = host.to_ascii_lowercase();
     lower == "localhost"
         || lower.ends_with(".localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        || host
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
+}
+
+/// The hosts `no_proxy` sends direct, read as curl ≥ 7.86 and Go's `httpproxy` read it.
+///
+/// Entries are separated by commas or white space, and compared without regard to case:
+///
+/// - `*` sends every host direct (curl wants it as the whole value; here it may be any entry).
+/// - A name matches itself and its subdomains: `example.com` matches `example.com` and
+///   `api.example.com`, not `notexample.com`. A leading `.` or `*.` is dropped, as curl drops
+///   the dot, so `.example.com` matches `example.com` too (Go's would match subdomains only;
+///   erring towards direct keeps an internal apex off the proxy). A trailing dot is ignored.
+/// - An IP address (IPv6 with or without brackets) matches that address literally.
+/// - `host:port`, `1.2.3.4:port`, `[v6]:port` match that port only (Go's rule; curl has none).
+/// - A CIDR range, `10.0.0.0/8` or `fd00::/8`, matches the addresses in it.
+///
+/// Addresses and ranges match targets written as IP literals only, and names match names:
+/// a name is never resolved to be compared with a range (neither curl nor Go does so).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NoProxy {
+    rules: Vec<NoProxyRule>,
+    /// The first entry that could not be read.
+    unreadable: Option<ProxyError>,
+}
+
+/// One readable entry of `no_proxy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum NoProxyRule {
+    /// `*`.
+    Everything,
+    /// A name and its subdomains, lower-case, without leading or trailing dots.
+    Domain { name: String, port: Option<u16> },
+    /// One address.
+    Address { ip: IpAddr, port: Option<u16> },
+    /// A range: the network address (host bits cleared) and the prefix length.
+    Range { network: IpAddr, prefix: u8 },
+}
+
+impl NoProxy {
+    /// Read the value of `variable` (`no_proxy` or `NO_PROXY`).
+    pub fn parse(variable: &'static str, value: &str) -> NoProxy {
+        let mut no_proxy = NoProxy::default();
+        for entry in value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|e| !e.is_empty())
+        {
+            match NoProxyRule::parse(entry) {
+                Ok(rule) => no_proxy.rules.push(rule),
+                Err(reason) => {
+                    no_proxy
+                        .unreadable
+                        .get_or_insert_with(|| ProxyError::NoProxyEntry {
+                            variable,
+                            entry: entry.to_string(),
+                            reason: reason.to_string(),
+                        });
+                }
+            }
+        }
+        no_proxy
+    }
+
+    /// Whether `host` (a name or an IP literal, without brackets) on `port` goes direct.
+    pub fn matches(&self, host: &str, port: u16) -> bool {
+        let ip = host.parse::<IpAddr>().ok().map(|ip| ip.to_canonical());
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
+        let port_fits = |wanted: &Option<u16>| wanted.is_none_or(|p| p == port);
+        self.rules.iter().any(|rule| match (rule, ip) {
+            (NoProxyRule::Everything, _) => true,
+            (
+                NoProxyRule::Domain {
+                    name: entry,
+                    port: p,
+                },
+                None,
+            ) => {
+                port_fits(p)
+                    && (name == *entry
+                        || name
+                            .strip_suffix(entry.as_str())
+                            .is_some_and(|rest| rest.ends_with('.')))
+            }
+            (NoProxyRule::Address { ip: entry, port: p }, Some(ip)) => port_fits(p) && *entry == ip,
+            (NoProxyRule::Range { network, prefix }, Some(ip)) => {
+                mask(ip, *prefix).is_some_and(|masked| masked == *network)
+            }
+            _ => false,
+        })
+    }
+}
+
+/// `ip` with all but its first `prefix` bits cleared; `None` when the families differ or the
+/// prefix is longer than the address.
+fn mask(ip: IpAddr, prefix: u8) -> Option<IpAddr> {
+    match ip {
+        IpAddr::V4(v4) if prefix <= 32 => {
+            let bits = u32::from(v4);
+            let kept = bits.checked_shr(32 - u32::from(prefix)).unwrap_or(0);
+            let kept = kept.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            Some(IpAddr::V4(Ipv4Addr::from(kept)))
+        }
+        IpAddr::V6(v6) if prefix <= 128 => {
+            let bits = u128::from(v6);
+            let kept = bits.checked_shr(128 - u32::from(prefix)).unwrap_or(0);
+            let kept = kept.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            Some(IpAddr::V6(Ipv6Addr::from(kept)))
+        }
+        _ => None,
+    }
+}
+
+impl NoProxyRule {
+    fn parse(entry: &str) -> Result<NoProxyRule, &'static str> {
+        let entry = entry.to_ascii_lowercase();
+        if entry == "*" {
+            return Ok(NoProxyRule::Everything);
+        }
+        if let Some((address, prefix)) = entry.split_once('/') {
+            const CIDR: &str = "not a CIDR range: write an address, a slash and a prefix length, like 10.0.0.0/8 or fd00::/8";
+            let address = unbracket(address).ok_or(CIDR)?;
+            let ip = address.parse::<IpAddr>().map_err(|_| CIDR)?.to_canonical();
+            let prefix = prefix.parse::<u8>().map_err(|_| CIDR)?;
+            // Both families mask what they are given: 10.1.2.3/8 is 10.0.0.0/8, as in curl.
+            let network = mask(ip, prefix).ok_or(
+                "the prefix length is longer than the address (at most 32 for IPv4, 128 for IPv6)",
+            )?;
+            return Ok(NoProxyRule::Range { network, prefix });
+        }
+        if let Ok(ip) = entry.parse::<IpAddr>() {
+            return Ok(NoProxyRule::Address {
+                ip: ip.to_canonical(),
+                port: None,
+            });
+        }
+        const PORT: &str = "the port is not a number from 1 to 65535";
+        if entry.starts_with('[') {
+            let (address, rest) = entry
+                .split_once(']')
+                .ok_or("an IPv6 address opened with [ is not closed with ]")?;
+            let ip = address[1..]
+                .parse::<IpAddr>()
+                .map_err(|_| "not an IP address between [ and ]")?;
+            let port = match rest {
+                "" => None,
+                _ => Some(
+                    rest.strip_prefix(':')
+                        .and_then(|p| p.parse::<u16>().ok())
+                        .filter(|p| *p != 0)
+                        .ok_or(PORT)?,
+                ),
+            };
+            return Ok(NoProxyRule::Address {
+                ip: ip.to_canonical(),
+                port,
+            });
+        }
+        let (host, port) = match entry.rsplit_once(':') {
+            Some((host, port)) => (
+                host,
+                Some(port.parse::<u16>().ok().filter(|p| *p != 0).ok_or(PORT)?),
+            ),
+            None => (entry.as_str(), None),
+        };
+        if let Ok(ip) = host.parse::<Ipv4Addr>() {
+            return Ok(NoProxyRule::Address {
+                ip: IpAddr::V4(ip),
+                port,
+            });
+        }
+        let name = host.strip_prefix("*.").unwrap_or(host);
+        let name = name.trim_start_matches('.').trim_end_matches('.');
+        if name.contains('*') {
+            return Err("a wildcard is read as * alone or at the start (*.example.com); for addresses write a CIDR range like 192.168.0.0/16");
+        }
+        if name.is_empty() || name.contains(['[', ']', ':']) {
+            return Err("not a host name, an IP address or a CIDR range");
+        }
+        Ok(NoProxyRule::Domain {
+            name: name.to_string(),
+            port,
+        })
+    }
+}
+
+/// `address` without the brackets of an IPv6 literal; `None` if only one of them is there.
+fn unbracket(address: &str) -> Option<&str> {
+    match (address.strip_prefix('['), address.strip_suffix(']')) {
+        (Some(_), Some(_)) => Some(&address[1..address.len() - 1]),
+        (None, None) => Some(address),
+        _ => None,
+    }
 }
 
 fn parse_proxy(variable: &'static str, value: &str) -> Result<Proxy, ProxyError> {
@@ -319,6 +517,211 @@ mod tests {
         assert!(proxy_for(&s, "https://localhost/").is_none());
         let all = settings(&[("https_proxy", "http://p:1"), ("no_proxy", "*")]);
         assert!(proxy_for(&all, "https://api/").is_none());
+    }
+
+    /// Which of `targets` `no_proxy` sends direct (with a proxy set for both schemes).
+    fn direct(no_proxy: &str, targets: &[&str]) -> Vec<bool> {
+        let s = settings(&[("all_proxy", "http://p:1"), ("NO_PROXY", no_proxy)]);
+        targets
+            .iter()
+            .map(|t| s.for_url(&url(t)).unwrap().is_none())
+            .collect()
+    }
+
+    #[test]
+    fn a_star_entry_sends_every_host_direct() {
+        assert_eq!(
+            direct(
+                "*",
+                &["https://api/", "http://10.1.2.3/", "http://[fd00::1]/"]
+            ),
+            [true, true, true]
+        );
+        // Go reads * among other entries too; curl only as the whole value.
+        assert_eq!(direct("example.com, *", &["https://api/"]), [true]);
+        assert_eq!(direct("", &["https://api/"]), [false]);
+    }
+
+    #[test]
+    fn entries_are_separated_by_commas_or_white_space() {
+        let targets = [
+            "http://a.test/",
+            "http://b.test/",
+            "http://c.test/",
+            "http://d.test/",
+        ];
+        assert_eq!(
+            direct(" a.test,b.test  c.test\t,, ", &targets),
+            [true, true, true, false]
+        );
+    }
+
+    #[test]
+    fn a_name_matches_itself_and_its_subdomains_with_or_without_a_leading_dot_or_star() {
+        let targets = [
+            "https://example.com/",
+            "https://a.example.com/",
+            "https://a.b.example.com/",
+            "https://notexample.com/",
+            "https://example.com.evil/",
+        ];
+        for entry in [
+            "example.com",
+            ".example.com",
+            "*.example.com",
+            "EXAMPLE.com.",
+        ] {
+            assert_eq!(
+                direct(entry, &targets),
+                [true, true, true, false, false],
+                "{entry}"
+            );
+        }
+        // Case and a trailing dot of the target do not matter either.
+        assert_eq!(
+            direct("example.com", &["https://API.Example.COM./"]),
+            [true]
+        );
+    }
+
+    #[test]
+    fn a_port_limits_an_entry_to_that_port_and_schemes_give_the_default() {
+        let targets = [
+            "http://api.test:8080/",
+            "http://api.test/",
+            "https://api.test/",
+            "http://10.0.0.1:8080/",
+            "http://10.0.0.1/",
+            "http://[fd00::1]:8080/",
+            "http://[fd00::1]/",
+        ];
+        assert_eq!(
+            direct("api.test:8080,10.0.0.1:8080,[fd00::1]:8080", &targets),
+            [true, false, false, true, false, true, false]
+        );
+        assert_eq!(
+            direct("api.test:443", &["https://api.test/", "http://api.test/"]),
+            [true, false]
+        );
+    }
+
+    #[test]
+    fn ip_addresses_match_ip_literal_targets_in_both_families() {
+        let targets = [
+            "http://192.168.1.10/",
+            "http://192.168.1.11/",
+            "http://[fd00::1]/",
+            "http://[fd00::2]/",
+            "http://[::ffff:192.168.1.10]/",
+        ];
+        // IPv6 as curl writes it (bare) and as Go does (in brackets).
+        for list in ["192.168.1.10, fd00::1", "192.168.1.10,[fd00::1]"] {
+            assert_eq!(
+                direct(list, &targets),
+                [true, false, true, false, true],
+                "{list}"
+            );
+        }
+        assert_eq!(direct("fd00:0:0::1", &["http://[fd00::1]/"]), [true]);
+    }
+
+    #[test]
+    fn cidr_ranges_match_the_addresses_in_them() {
+        let v4 = [
+            "http://10.0.0.1/",
+            "http://10.255.255.255:8080/",
+            "http://11.0.0.1/",
+            "http://172.16.5.4/",
+            "http://172.32.0.1/",
+            "http://[::ffff:10.1.1.1]/",
+        ];
+        assert_eq!(
+            direct("10.0.0.0/8, 172.16.0.0/12", &v4),
+            [true, true, false, true, false, true]
+        );
+        // Host bits are masked off, as curl does; /32 is one address, /0 every one.
+        assert_eq!(direct("10.9.9.9/8", &["http://10.1.2.3/"]), [true]);
+        assert_eq!(
+            direct("10.1.2.3/32", &["http://10.1.2.3/", "http://10.1.2.4/"]),
+            [true, false]
+        );
+        assert_eq!(direct("0.0.0.0/0", &["http://203.0.113.9/"]), [true]);
+        let v6 = [
+            "http://[fd12:3456::1]/",
+            "http://[fe80::1]/",
+            "http://10.0.0.1/",
+        ];
+        for list in ["fd00::/8", "[fd00::]/8"] {
+            assert_eq!(direct(list, &v6), [true, false, false], "{list}");
+        }
+        // A range of one family never matches the other.
+        assert_eq!(direct("10.0.0.0/8", &["http://[fd00::1]/"]), [false]);
+    }
+
+    /// Neither curl nor Go resolves a name to compare it with an address or a range.
+    #[test]
+    fn addresses_and_ranges_never_match_names_and_names_never_match_addresses() {
+        assert_eq!(
+            direct(
+                "10.0.0.0/8, 10.0.0.1",
+                &["http://db.internal/", "http://10.example/"]
+            ),
+            [false, false]
+        );
+        // "0.1" as a name must not match the address 10.0.0.1 by its text.
+        assert_eq!(direct("0.0.1", &["http://10.0.0.1/"]), [false]);
+    }
+
+    #[test]
+    fn loopback_goes_direct_whatever_no_proxy_says() {
+        assert_eq!(
+            direct(
+                "10.0.0.0/8",
+                &[
+                    "http://127.0.0.1/",
+                    "http://127.8.9.1/",
+                    "http://[::1]/",
+                    "http://[::ffff:127.0.0.1]/",
+                    "http://localhost/",
+                    "http://api.localhost/",
+                ]
+            ),
+            [true; 6]
+        );
+    }
+
+    /// An entry that cannot be read is an error for targets that would use a proxy (it may
+    /// have been meant for them), naming the variable and the entry; not for the others.
+    #[test]
+    fn an_unreadable_no_proxy_entry_is_an_error_for_proxied_targets_only() {
+        for (entry, says) in [
+            ("10.0.0.0/33", "prefix length"),
+            ("fd00::/129", "prefix length"),
+            ("10.0.0.0/x", "CIDR"),
+            ("nonsense/8", "CIDR"),
+            ("192.168.*", "wildcard"),
+            ("api.*.internal", "wildcard"),
+            ("api.test:http", "port"),
+            ("api.test:0", "port"),
+            ("[fd00::1", "closed"),
+            ("[api.test]:80", "IP address"),
+            ("[fd00::1]80", "port"),
+            (":80", "host name"),
+        ] {
+            let list = format!("example.com,{entry}");
+            let s = settings(&[("https_proxy", "http://p:1"), ("no_proxy", &list)]);
+            let e = s.for_url(&url("https://api.test/")).unwrap_err();
+            let text = e.to_string();
+            assert_eq!(e.variable(), "no_proxy");
+            assert!(
+                text.contains(entry) && text.contains(says),
+                "{entry}: {text}"
+            );
+            // The readable entries still apply, and targets with no proxy are not affected.
+            assert_eq!(s.for_url(&url("https://example.com/")), Ok(None), "{entry}");
+            assert_eq!(s.for_url(&url("http://api.test/")), Ok(None), "{entry}");
+            assert_eq!(s.for_url(&url("https://127.0.0.1/")), Ok(None), "{entry}");
+        }
     }
 
     #[test]

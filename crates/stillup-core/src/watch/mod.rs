@@ -25,7 +25,7 @@ pub mod report;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::watch as signal;
@@ -121,7 +121,8 @@ pub struct ChartPoint {
 const INCONCLUSIVE_POINT: u8 = u8::MAX;
 
 impl ChartPoint {
-    fn new(record: &SampleRecord) -> Self {
+    /// The chart point of `record` (public so that reports can be tested with many points).
+    pub fn new(record: &SampleRecord) -> Self {
         let class = if record.inconclusive.is_some() {
             INCONCLUSIVE_POINT
         } else {
@@ -172,6 +173,28 @@ impl ChartPoint {
 /// Chart points kept per target before thinning to every other one.
 const MAX_CHART_POINTS: usize = 20_000;
 
+/// Distinct causes kept per target; further ones count under their class as [`OTHER_CAUSE`].
+/// Labels of JSON conditions carry the value found, so a server could make many.
+pub const MAX_CAUSES: usize = 32;
+
+/// The label under which causes past [`MAX_CAUSES`] are counted.
+pub const OTHER_CAUSE: &str = "other";
+
+/// Failed samples of one cause: a class split by what the failure looked like, so that
+/// `HTTP 503` and `HTTP 502` (both `http_status`) are told apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cause {
+    /// The failure class.
+    pub class: &'static str,
+    /// What the failure looked like ([`Failure::label`]: `HTTP 503`), credentials removed;
+    /// [`OTHER_CAUSE`] for those past [`MAX_CAUSES`].
+    pub label: String,
+    /// Conclusive failed samples with this cause.
+    pub samples: u64,
+    /// The first failure message seen with this cause, credentials removed.
+    pub example: String,
+}
+
 /// Everything measured for one target.
 #[derive(Debug, Clone)]
 pub struct TargetWatch {
@@ -203,6 +226,9 @@ pub struct TargetWatch {
     pub classes: BTreeMap<&'static str, u64>,
     /// A failure message per class, the first seen, for the report.
     pub examples: BTreeMap<&'static str, String>,
+    /// Failed samples per cause (conclusive ones), in the order each cause was first seen;
+    /// at most [`MAX_CAUSES`] plus one [`OTHER_CAUSE`] per class.
+    pub causes: Vec<Cause>,
 }
 
 impl TargetWatch {
@@ -249,6 +275,10 @@ impl TargetWatch {
 /// The result of a watch.
 #[derive(Debug, Clone)]
 pub struct WatchOutcome {
+    /// The wall-clock time the watch started, read next to its monotonic start: every
+    /// offset in the outcome counts from here (reports print wall-clock times with it; the
+    /// offsets themselves are measured on the monotonic clock, so a clock step moves none).
+    pub started_at: SystemTime,
     /// The time the watch covers: the duration, or up to the stop.
     pub elapsed: Duration,
     /// Ended by the stop future rather than by the duration.
@@ -271,6 +301,7 @@ where
     S: Future<Output = ()>,
 {
     let start = Instant::now();
+    let started_at = SystemTime::now();
     let end = policy.duration.map(|d| start + d);
     let (stop_tx, stop_rx) = signal::channel(None::<Instant>);
     let observer = RefCell::new(observer);
@@ -322,6 +353,7 @@ where
         (None, None) => Instant::now(),
     };
     WatchOutcome {
+        started_at,
         elapsed: covered_until.saturating_duration_since(start),
         stopped: stopped_in_last_period
             || stopped_at.is_some_and(|stop| end.is_none_or(|end| stop < end)),
@@ -574,9 +606,43 @@ struct Fold {
     latency: LatencyRecorder,
     classes: BTreeMap<&'static str, u64>,
     examples: BTreeMap<&'static str, String>,
+    causes: Vec<Cause>,
 }
 
 impl Fold {
+    /// Count a conclusive failure under its cause.
+    fn count_cause(&mut self, failure: &Failure) {
+        let class = failure.class().as_str();
+        let label = crate::redact::redact_url(&failure.label());
+        if let Some(cause) = self
+            .causes
+            .iter_mut()
+            .find(|c| c.class == class && c.label == label)
+        {
+            cause.samples += 1;
+            return;
+        }
+        let label = if self.causes.len() < MAX_CAUSES {
+            label
+        } else {
+            OTHER_CAUSE.to_string()
+        };
+        if let Some(other) = self
+            .causes
+            .iter_mut()
+            .find(|c| c.class == class && c.label == label)
+        {
+            other.samples += 1;
+            return;
+        }
+        self.causes.push(Cause {
+            class,
+            label,
+            samples: 1,
+            example: crate::redact::redact_url(&failure.to_string()),
+        });
+    }
+
     fn push(&mut self, record: SampleRecord, failure: Option<Failure>) {
         if let Some(due) = record.lagged_from {
             // Nobody looked between when the sample was due and when it started.
@@ -601,6 +667,7 @@ impl Fold {
                     None => Evidence::Up,
                     Some(f) => {
                         *self.classes.entry(f.class().as_str()).or_default() += 1;
+                        self.count_cause(&f);
                         self.examples
                             .entry(f.class().as_str())
                             .or_insert_with(|| crate::redact::redact_url(&f.to_string()));
@@ -641,6 +708,7 @@ impl Fold {
             latency: self.latency.summary(),
             classes: self.classes,
             examples: self.examples,
+            causes: self.causes,
         }
     }
 }
@@ -803,6 +871,53 @@ mod tests {
         assert!(fold.points.len() > MAX_CHART_POINTS / 4);
         assert_eq!(fold.points[0].class(), Some("refused"));
         assert_eq!(fold.points[0].latency(), Duration::from_micros(700));
+    }
+
+    #[test]
+    fn failures_are_counted_per_cause_and_past_the_cap_under_other() {
+        let mut fold = Fold::default();
+        let mut push = |index: u64, status: u16| {
+            let record = SampleRecord {
+                index,
+                at: Duration::from_millis(index),
+                lagged_from: None,
+                latency: Duration::from_millis(1),
+                class: Some(FailureClass::HttpStatus),
+                status: Some(status),
+                inconclusive: None,
+            };
+            let failure = Failure::HttpStatus {
+                status,
+                expected: "2xx".into(),
+            };
+            fold.push(record, Some(failure));
+        };
+        // 503 three times, 502 twice, then more distinct statuses than the cap.
+        for (index, status) in [503, 502, 503, 502, 503].into_iter().enumerate() {
+            push(index as u64, status);
+        }
+        for n in 0..(MAX_CAUSES as u16 + 5) {
+            push(100 + u64::from(n), 400 + n);
+        }
+        let count = |label: &str| {
+            fold.causes
+                .iter()
+                .find(|c| c.label == label)
+                .map(|c| (c.class, c.samples))
+        };
+        assert_eq!(count("HTTP 503"), Some(("http_status", 3)));
+        assert_eq!(count("HTTP 502"), Some(("http_status", 2)));
+        assert_eq!(fold.causes.len(), MAX_CAUSES + 1);
+        assert_eq!(count(OTHER_CAUSE).map(|(_, n)| n), Some(7));
+        assert_eq!(
+            fold.causes.iter().map(|c| c.samples).sum::<u64>(),
+            fold.classes["http_status"]
+        );
+        assert!(
+            fold.causes[0].example.contains("503"),
+            "{:?}",
+            fold.causes[0]
+        );
     }
 
     #[tokio::test]

@@ -448,6 +448,7 @@ mod tests {
             latency: LatencySummary::default(),
             classes: BTreeMap::new(),
             examples: BTreeMap::new(),
+            causes: Vec::new(),
         }
     }
 
@@ -498,6 +499,7 @@ mod tests {
     #[test]
     fn the_verdict_is_over_then_no_verdict_then_no_budget_then_within() {
         let outcome = |targets| WatchOutcome {
+            started_at: std::time::SystemTime::UNIX_EPOCH,
             elapsed: ms(5000),
             stopped: false,
             targets,

@@ -97,10 +97,13 @@ pub enum Command {
     },
     /// Print a man page (roff): stillup man > stillup.1, stillup man wait > stillup-wait.1
     Man {
-        /// A subcommand's page (wait, check, watch, demo) instead of the overview
+        /// A subcommand's page (wait, check, watch, exporter, …) instead of the overview
         #[arg(value_name = "COMMAND")]
         command: Option<String>,
     },
+    /// Print the failure classes: why an attempt failed, as JSON, --fail-fast and the
+    /// exporter's probe_failure_info name it
+    Classes,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -445,6 +448,8 @@ pub enum OutputFormat {
     /// The run's outcome as an OpenMetrics page (`cli/metrics.rs`).
     #[value(name = "openmetrics")]
     OpenMetrics,
+    /// A compact Markdown report (`cli/markdown.rs`).
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -744,18 +744,27 @@ fn configured(
     }
     if let Some(http) = probe.as_http_mut() {
         // A bad proxy variable is an error for the targets that would use it only.
-        if let Err(ProxyError::Invalid {
-            variable,
-            value,
-            reason,
-        }) = proxies.for_url(http.target.url())
-        {
-            return Err(UsageError::invalid(
-                *variable,
-                "proxy URL",
+        match proxies.for_url(http.target.url()) {
+            Err(ProxyError::Invalid {
+                variable,
                 value,
-                format!("{reason}; write it like http://proxy.internal:3128"),
-            ));
+                reason,
+            }) => {
+                return Err(UsageError::invalid(
+                    *variable,
+                    "proxy URL",
+                    value,
+                    format!("{reason}; write it like http://proxy.internal:3128"),
+                ));
+            }
+            Err(ProxyError::NoProxyEntry {
+                variable,
+                entry,
+                reason,
+            }) => {
+                return Err(UsageError::invalid(*variable, "entry", entry, reason));
+            }
+            Ok(_) => {}
         }
         http.proxies = proxies.clone();
         http.http2 = settings.http2;

@@ -49,6 +49,15 @@ pub(crate) use watch_exit_code_table;
 
 pub const WATCH_EXIT_CODES: &str = watch_exit_code_table!();
 
+/// The exit codes of the commands that judge no target: `exporter` (which serves probes and
+/// answers each with its verdict) and those that print a text (`completions`, `man`,
+/// `classes`).
+pub const SERVICE_EXIT_CODES: &str = "Exit codes:\n  \
+       0    done: the text was printed, or the exporter stopped on SIGINT or SIGTERM\n  \
+       2    usage or configuration error (the exporter: also an address it cannot listen on)\n  \
+       5    output not written: the text could not be written to stdout\n  \
+       6    inconclusive: stillup could not start (out of files, threads)\n";
+
 /// Every exit code stillup has, for the tests that hold the README and `--help` to it.
 pub const ALL_CODES: [u8; 12] = [
     HEALTHY,
@@ -166,6 +175,7 @@ mod tests {
         let all: BTreeSet<u8> = ALL_CODES.into_iter().collect();
         assert_eq!(all.len(), ALL_CODES.len(), "a code is used twice");
         assert_eq!(codes_in_help(EXIT_CODES_HELP), all);
+        assert!(codes_in_help(SERVICE_EXIT_CODES).is_subset(&all));
         // `watch` has its own view: no 1 or 3, and Ctrl-C / SIGTERM end it normally.
         let watch = codes_in_help(WATCH_EXIT_CODES);
         assert!(watch.is_subset(&all), "{watch:?}");

@@ -182,7 +182,7 @@ pub fn run_page(
                 .attempts
                 .iter()
                 .rev()
-                .find_map(|a| a.status)
+                .find_map(|a| a.status())
                 .map(f64::from)
         },
     );

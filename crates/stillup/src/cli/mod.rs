@@ -6,6 +6,7 @@
 //! code, not an API.
 
 pub mod args;
+pub mod classes;
 pub mod config;
 pub mod demo;
 pub mod exec;
@@ -14,6 +15,8 @@ pub mod exporter;
 pub(crate) mod file;
 pub(crate) mod html;
 pub mod input;
+pub mod manual;
+pub mod markdown;
 pub mod metrics;
 pub mod openmetrics;
 pub mod options;

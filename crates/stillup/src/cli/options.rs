@@ -222,7 +222,7 @@ pub const OPTIONS: &[Opt] = &[
     opt("successes", One("N"), Run, WAIT, ALL).default("1")
         .help("Consecutive attempts that must reach the goal before a target counts (flapping services)"),
     opt("fail-fast", Many("CLASSES"), Run, WAIT, ALL)
-        .help("Give up at once on failures that waiting will not heal: failure classes, comma-separated, http_status narrowed by codes joined with '+', e.g. tls_verify,http_status:401+403. Repeatable"),
+        .help("Give up at once on failures that waiting will not heal: failure classes (stillup classes lists them), comma-separated, http_status narrowed by codes joined with '+', e.g. tls_verify,http_status:401+403. Repeatable"),
     opt("fail-when", Many("EXPR"), PerTarget, WAIT, HTTP)
         .help("A JSON condition that, when it holds, means the service failed for good; the run stops at once, e.g. '$.status == \"failed\"'. Repeatable"),
     opt("timeout", One("DURATION"), Run, WAIT, ALL).default("2m")
@@ -289,8 +289,8 @@ pub const OPTIONS: &[Opt] = &[
     opt("connect-to", Many("HOST:PORT:HOST2:PORT2"), PerTarget, EVERY, ALL)
         .help("Connect to HOST2:PORT2 in place of HOST:PORT (empty parts match any / keep the same), e.g. api.example:443:pod-7.internal:8443, to probe one backend behind a name. Repeatable"),
     // Output.
-    opt("output", Choice(&["human", "json", "openmetrics"]), Run, EVERY, ALL).short('o').default("human")
-        .help("What goes to stdout. human: nothing there, a line per attempt and a timeline on stderr; json: one JSON document; openmetrics: the outcome as OpenMetrics metrics"),
+    opt("output", Choice(&["human", "json", "openmetrics", "markdown"]), Run, EVERY, ALL).short('o').default("human")
+        .help("What goes to stdout. human: nothing there, a line per attempt and a timeline on stderr; json: one JSON document; openmetrics: the outcome as OpenMetrics metrics; markdown: a compact report for CI summaries and pull requests"),
     opt("output-file", Many("FILE"), Run, EVERY, ALL)
         .help("Also write the outcome to FILE, in the format its extension names: .json, .prom (Prometheus' text format, for node_exporter's textfile collector and Pushgateway), .om or .openmetrics (OpenMetrics), .html (watch's report); or as FORMAT=FILE with json, prometheus, openmetrics or html. Checked before the run, replaced whole at its end. Repeatable"),
     opt("quiet", Switch, Run, EVERY, ALL).short('q')

@@ -14,6 +14,7 @@ use stillup_core::{GroupOutcome, Until};
 
 use super::config::UsageError;
 use super::input::{Origin, Origins};
+use super::markdown;
 use super::metrics;
 use super::openmetrics::Flavor;
 use super::options::Command;
@@ -31,6 +32,8 @@ pub enum FileFormat {
     OpenMetrics,
     /// `watch`'s self-contained HTML report.
     Html,
+    /// A compact Markdown report (CI summaries, pull-request comments).
+    Markdown,
 }
 
 impl FileFormat {
@@ -41,6 +44,7 @@ impl FileFormat {
             FileFormat::Prometheus => "prometheus",
             FileFormat::OpenMetrics => "openmetrics",
             FileFormat::Html => "html",
+            FileFormat::Markdown => "markdown",
         }
     }
 
@@ -49,7 +53,7 @@ impl FileFormat {
         match self {
             FileFormat::Prometheus => Some(Flavor::Prometheus),
             FileFormat::OpenMetrics => Some(Flavor::OpenMetrics),
-            FileFormat::Json | FileFormat::Html => None,
+            FileFormat::Json | FileFormat::Html | FileFormat::Markdown => None,
         }
     }
 
@@ -59,6 +63,7 @@ impl FileFormat {
             "prometheus" | "prom" => Some(FileFormat::Prometheus),
             "openmetrics" | "om" => Some(FileFormat::OpenMetrics),
             "html" => Some(FileFormat::Html),
+            "markdown" | "md" => Some(FileFormat::Markdown),
             _ => None,
         }
     }
@@ -69,14 +74,10 @@ impl FileFormat {
             "prom" => Some(FileFormat::Prometheus),
             "om" | "openmetrics" => Some(FileFormat::OpenMetrics),
             "html" | "htm" => Some(FileFormat::Html),
+            "md" | "markdown" => Some(FileFormat::Markdown),
             _ => None,
         }
     }
-}
-
-/// Names and extensions that are taken but not written yet.
-fn is_markdown(word: &str) -> bool {
-    matches!(word.to_ascii_lowercase().as_str(), "md" | "markdown")
 }
 
 /// One file to write at the end of the run.
@@ -88,17 +89,15 @@ pub struct OutputFile {
 }
 
 /// `json=out.txt` as (`Some("json")`, `out.txt`); a path whose text before `=` is no format
-/// name (nor `markdown`) is all path.
+/// name is all path.
 pub fn split(raw: &str) -> (Option<&str>, &str) {
     match raw.split_once('=') {
-        Some((format, path)) if FileFormat::by_name(format).is_some() || is_markdown(format) => {
-            (Some(format), path)
-        }
+        Some((format, path)) if FileFormat::by_name(format).is_some() => (Some(format), path),
         _ => (None, raw),
     }
 }
 
-const CHOICES: &str = "name it .json, .prom (Prometheus' text format), .om (OpenMetrics) or .html (watch only), or write FORMAT=FILE with json, prometheus, openmetrics or html";
+const CHOICES: &str = "name it .json, .prom (Prometheus' text format), .om (OpenMetrics), .md (Markdown) or .html (watch only), or write FORMAT=FILE with json, prometheus, openmetrics, markdown or html";
 
 /// The file `raw` names, from `at`, for `command`.
 pub fn parse(at: &Origin, raw: &str, command: Command) -> Result<OutputFile, UsageError> {
@@ -108,12 +107,10 @@ pub fn parse(at: &Origin, raw: &str, command: Command) -> Result<OutputFile, Usa
         return Err(bad("expected a file path, e.g. result.json".into()));
     }
     let format = match named {
-        Some(name) if is_markdown(name) => None,
         Some(name) => FileFormat::by_name(name),
         None => {
             let extension = Path::new(path).extension().and_then(|e| e.to_str());
             match extension {
-                Some(extension) if is_markdown(extension) => None,
                 Some(extension) => Some(FileFormat::by_extension(extension).ok_or_else(|| {
                     bad(format!(
                         "stillup does not know which format .{extension} is: {CHOICES}"
@@ -128,14 +125,11 @@ pub fn parse(at: &Origin, raw: &str, command: Command) -> Result<OutputFile, Usa
         }
     };
     let Some(format) = format else {
-        return Err(bad(
-            "Markdown output is not available yet; use json, prometheus, openmetrics or html"
-                .into(),
-        ));
+        return Err(bad(format!("not a format: {CHOICES}")));
     };
     if format == FileFormat::Html && command != Command::Watch {
         return Err(bad(format!(
-            "the HTML report is watch's; {} writes json, prometheus or openmetrics",
+            "the HTML report is watch's; {} writes json, prometheus, openmetrics or markdown",
             command.name()
         )));
     }
@@ -206,6 +200,7 @@ pub fn write_all(files: &[OutputFile], render: impl Fn(FileFormat) -> String) ->
             let what = match file.format {
                 FileFormat::Html => format!("the report {}", file.path),
                 FileFormat::Json => format!("the JSON file {}", file.path),
+                FileFormat::Markdown => format!("the Markdown file {}", file.path),
                 FileFormat::Prometheus | FileFormat::OpenMetrics => {
                     format!("the metrics file {}", file.path)
                 }
@@ -229,9 +224,12 @@ pub fn write_run(
         return None;
     }
     let ended_at = SystemTime::now();
-    write_all(files, |format| match format.flavor() {
-        Some(flavor) => metrics::run_page(flavor, command, until, group, exit_code, ended_at),
-        None => json(&Report::new(command, until, group)),
+    write_all(files, |format| match (format, format.flavor()) {
+        (_, Some(flavor)) => metrics::run_page(flavor, command, until, group, exit_code, ended_at),
+        (FileFormat::Markdown, _) => {
+            markdown::run_report(&Report::new(command, until, group), exit_code, ended_at)
+        }
+        _ => json(&Report::new(command, until, group)),
     })
 }
 
@@ -248,6 +246,7 @@ pub fn write_watch(
     write_all(files, |format| match (format, format.flavor()) {
         (_, Some(flavor)) => metrics::watch_page(flavor, report, ended_at),
         (FileFormat::Html, _) => super::html::render(outcome, report),
+        (FileFormat::Markdown, _) => markdown::watch_report(report, ended_at),
         _ => json(report),
     })
 }
@@ -307,14 +306,10 @@ mod tests {
     }
 
     #[test]
-    fn markdown_is_refused_for_now() {
-        for raw in ["summary.md", "markdown=out.txt", "md=x"] {
-            let text = parsed(raw, Command::Wait).unwrap_err();
-            assert!(
-                text.contains("Markdown output is not available yet"),
-                "{text}"
-            );
-            assert!(text.contains("--output-file"), "{text}");
+    fn markdown_is_named_by_md_or_markdown() {
+        for raw in ["summary.md", "markdown=out.txt", "md=x", "SUMMARY.MARKDOWN"] {
+            let file = parsed(raw, Command::Wait).unwrap();
+            assert_eq!(file.format, FileFormat::Markdown, "{raw}");
         }
     }
 

@@ -160,12 +160,12 @@ impl Renderer {
                             return;
                         };
                         if run.folded == 0 {
-                            run.first = attempt.started;
+                            run.first = attempt.started();
                             run.words = Some(words.into_boxed_str());
                         }
                         run.folded += 1;
-                        run.last = attempt.started;
-                        attempt.started >= run.written + FOLD_AT_MOST
+                        run.last = attempt.started();
+                        attempt.started() >= run.written + FOLD_AT_MOST
                     };
                     if due {
                         self.flush(index);
@@ -177,7 +177,7 @@ impl Renderer {
                     Some(failure) => display_safe(failure).to_string(),
                     None => words.clone(),
                 };
-                let asked = match attempt.retry_after {
+                let asked = match attempt.retry_after() {
                     Some(wait) => format!(" (the server asked to retry after {})", seconds(wait)),
                     None => String::new(),
                 };
@@ -185,12 +185,16 @@ impl Renderer {
                     [_] => format!("{text}{asked}"),
                     many => format!("{}: {text}{asked}", many[index]),
                 };
-                let when = format!("({}s / {})", tenths(attempt.started), seconds(self.timeout));
+                let when = format!(
+                    "({}s / {})",
+                    tenths(attempt.started()),
+                    seconds(self.timeout)
+                );
                 self.line(&format!("  {text:<62} {}", self.paint(DIM, &when)));
                 if let Some(slot) = self.runs.borrow_mut().get_mut(index) {
                     *slot = Some(Run {
                         label,
-                        written: attempt.started,
+                        written: attempt.started(),
                         ..Run::default()
                     });
                 }
@@ -259,6 +263,14 @@ impl Renderer {
                 self.lines.drain(SUMMARY_GRACE);
                 return written;
             }
+            OutputFormat::Markdown => {
+                let code = super::exit::for_outcome(group.kind, signal);
+                let report = Report::new(self.command, self.until, group);
+                let page = super::markdown::run_report(&report, code, std::time::SystemTime::now());
+                let written = super::output::write_stdout(page.into_bytes());
+                self.lines.drain(SUMMARY_GRACE);
+                return written;
+            }
             OutputFormat::Human => match group.targets.as_slice() {
                 [one] => self.verdict(&self.targets[0], &one.outcome, group.kind, signal),
                 _ => self.group_verdict(group, signal),
@@ -288,11 +300,11 @@ impl Renderer {
                 let detail = outcome
                     .attempts
                     .last()
-                    .map(|a| match a.status {
+                    .map(|a| match a.status() {
                         Some(status) => {
-                            format!(" (HTTP {status} in {}ms)", a.duration.as_millis())
+                            format!(" (HTTP {status} in {}ms)", a.duration().as_millis())
                         }
-                        None => format!(" (in {}ms)", a.duration.as_millis()),
+                        None => format!(" (in {}ms)", a.duration().as_millis()),
                     })
                     .unwrap_or_default();
                 self.line(&format!(

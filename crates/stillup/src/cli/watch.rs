@@ -338,6 +338,12 @@ pub async fn run(config: WatchConfig) -> u8 {
                     unwritten = Some(super::output::failed("the metrics page", &e));
                 }
             }
+            OutputFormat::Markdown => {
+                let page = super::markdown::watch_report(&document, std::time::SystemTime::now());
+                if let Err(e) = super::output::write_stdout(page.into_bytes()) {
+                    unwritten = Some(super::output::failed("the Markdown report", &e));
+                }
+            }
             OutputFormat::Human => print_summary(&outcome, &document, &live),
         }
     }

@@ -325,7 +325,7 @@ fn an_output_file_that_cannot_be_written_is_refused_before_any_request() {
         "/nonexistent-stillup-dir/out.json".to_string(),
         format!("json={}", s(dir.path())),
         s(&plain.join("out.prom")),
-        s(&dir.file("summary.md")),
+        s(&plain.join("summary.md")),
         s(&dir.file("out.txt")),
     ];
     for path in &cases {
@@ -555,4 +555,85 @@ fn no_file_holds_a_secret_and_config_targets_keep_their_name() {
         }
     }
     assert!(read(Path::new(&files[1])).contains("stillup_target_failure_info"));
+}
+
+/// `.md` files and `--output markdown`: the verdict, a table of targets with the failure
+/// class, the timeline; server text escaped for Markdown.
+#[test]
+fn markdown_reports_say_the_verdict_and_why_with_server_text_escaped() {
+    let hostile = ScriptedServer::spawn(Script::new().forever(Behavior::Respond(Reply::text(
+        200,
+        r#"{"status":"[click](http://evil) | <b>x</b>"}"#,
+    ))))
+    .unwrap();
+    let healthy = ScriptedServer::spawn(
+        Script::new().forever(Behavior::Respond(Reply::json(200, r#"{"status":"ok"}"#))),
+    )
+    .unwrap();
+    let dir = TempDir::new("markdown");
+    let file = dir.file("summary.md");
+    let run = stillup([
+        "check",
+        &hostile.url("/"),
+        &healthy.url("/"),
+        "--expect-json",
+        "$.status == \"ok\"",
+        "--output-file",
+        &s(&file),
+    ]);
+    run.assert_code(1);
+    let md = read(&file);
+    assert!(
+        md.starts_with("### ❌ stillup check: 1 of 2 targets healthy"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| target | result | attempts | elapsed | last failure |"),
+        "{md}"
+    );
+    assert!(md.contains("`condition_failed`"), "{md}");
+    // The server's words arrive escaped: no link, no HTML, no broken table.
+    assert!(md.contains("\\[click\\]\\(http://evil\\) \\|"), "{md}");
+    assert!(!md.contains("<b>") && md.contains("&lt;b&gt;"), "{md}");
+    for row in md.lines().filter(|l| l.starts_with("| http")) {
+        assert_eq!(row.matches(" | ").count(), 4, "five cells: {row}");
+    }
+    // A wall-clock end, RFC 3339.
+    let finished = md.lines().find(|l| l.starts_with("Finished ")).unwrap();
+    assert!(
+        finished.contains('T') && finished.contains('Z'),
+        "{finished}"
+    );
+
+    // The same report on stdout.
+    let stdout = stillup(["check", &healthy.url("/"), "--output", "markdown"]);
+    stdout.assert_code(0);
+    assert!(
+        stdout
+            .stdout
+            .starts_with("### ✅ stillup check: 1 of 1 target healthy"),
+        "{stdout}"
+    );
+
+    // watch: availability and the outage windows.
+    let closed = format!("http://127.0.0.1:{}/", closed_port());
+    let watch = stillup([
+        "watch",
+        &closed,
+        "--duration",
+        "500ms",
+        "--max-downtime",
+        "0s",
+        "--output",
+        "markdown",
+    ]);
+    watch.assert_code(4);
+    assert!(
+        watch
+            .stdout
+            .starts_with("### ❌ stillup watch: over budget"),
+        "{watch}"
+    );
+    assert!(watch.stdout.contains("**Outages**"), "{watch}");
+    assert!(watch.stdout.contains("`refused`"), "{watch}");
 }

@@ -1,8 +1,15 @@
 //! Proxies from the environment: absolute-form requests through an HTTP proxy, CONNECT
-//! tunnels for https, `no_proxy`, loopback never proxied, and a proxy that refuses.
+//! tunnels for https, `no_proxy` (names, CIDR ranges), loopback never proxied, and a proxy
+//! that refuses.
+//!
+//! Loopback targets always go direct, so a CIDR range is tried on the "this host" addresses
+//! `0.0.0.0` and `::`: not loopback to the proxy rules, yet Linux connects them to
+//! 127.0.0.1 and ::1, so nothing leaves the machine either way.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -170,4 +177,106 @@ fn a_bad_proxy_variable_is_a_usage_error_naming_it_for_targets_that_would_use_it
     assert_eq!(server.connections(), 0);
     let run = stillup_with_env(["check", server.url("/").as_str()], &bad);
     run.assert_code(0);
+}
+
+/// A server on [::1] that answers `max` connections with 200 and counts them.
+fn serve_v6_loopback(max: usize) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("[::1]:0").expect("IPv6 loopback is available");
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming().take(max) {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+        }
+    });
+    (port, seen)
+}
+
+/// `no_proxy=0.0.0.0/8` covers the target 0.0.0.0: it goes direct (to the server on
+/// 127.0.0.1) and the proxy sees nothing; with a range that does not cover it, the same
+/// target goes through the proxy.
+#[test]
+fn an_ipv4_target_in_a_no_proxy_cidr_range_goes_direct_and_one_outside_through_the_proxy() {
+    let proxy = serve(Behavior::Respond(Reply::text(200, "via proxy")));
+    let direct = serve(Behavior::Respond(Reply::text(200, "direct")));
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port());
+    let target = format!("http://0.0.0.0:{}/health", direct.port());
+    let covered = stillup_with_env(
+        ["check", target.as_str()],
+        &[
+            ("http_proxy", proxy_url.as_str()),
+            ("NO_PROXY", "example.internal,0.0.0.0/8"),
+        ],
+    );
+    covered.assert_code(0);
+    assert_eq!(proxy.requests(), 0, "{covered}");
+    assert_eq!(direct.requests(), 1, "{covered}");
+    let outside = stillup_with_env(
+        ["check", target.as_str()],
+        &[
+            ("http_proxy", proxy_url.as_str()),
+            ("NO_PROXY", "10.0.0.0/8 192.168.0.0/16"),
+        ],
+    );
+    outside.assert_code(0);
+    assert_eq!(direct.requests(), 1, "{outside}");
+    let seen = proxy.request_log();
+    assert_eq!(seen.len(), 1, "{outside}");
+    assert_eq!(seen[0].target, target);
+}
+
+/// The same for IPv6: `::/128` covers the target `[::]`, which goes to the server on [::1];
+/// `fd00::/8` does not, and the proxy gets it.
+#[test]
+fn an_ipv6_target_in_a_no_proxy_cidr_range_goes_direct_and_one_outside_through_the_proxy() {
+    let proxy = serve(Behavior::Respond(Reply::text(200, "via proxy")));
+    let (port, direct) = serve_v6_loopback(4);
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port());
+    let target = format!("http://[::]:{port}/health");
+    let covered = stillup_with_env(
+        ["check", target.as_str()],
+        &[("http_proxy", proxy_url.as_str()), ("no_proxy", "[::]/128")],
+    );
+    covered.assert_code(0);
+    assert_eq!(proxy.requests(), 0, "{covered}");
+    assert_eq!(direct.load(Ordering::SeqCst), 1, "{covered}");
+    let outside = stillup_with_env(
+        ["check", target.as_str()],
+        &[("http_proxy", proxy_url.as_str()), ("no_proxy", "fd00::/8")],
+    );
+    outside.assert_code(0);
+    assert_eq!(direct.load(Ordering::SeqCst), 1, "{outside}");
+    assert_eq!(proxy.request_log()[0].target, target);
+}
+
+/// A `no_proxy` entry stillup cannot read may have been meant for a target a proxy would
+/// take: for that target it is a usage error naming the variable and the entry, and nothing
+/// is sent; a loopback target (never proxied) runs as if it were not there.
+#[test]
+fn an_unreadable_no_proxy_entry_is_a_usage_error_for_targets_a_proxy_would_take() {
+    let proxy = serve(Behavior::Respond(Reply::text(200, "via proxy")));
+    let direct = serve(Behavior::Respond(Reply::text(200, "direct")));
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port());
+    let vars = [
+        ("http_proxy", proxy_url.as_str()),
+        ("NO_PROXY", "10.0.0.0/8,192.168.*"),
+    ];
+    let target = format!("http://0.0.0.0:{}/", direct.port());
+    let run = stillup_with_env(["check", target.as_str()], &vars);
+    run.assert_code(2);
+    assert!(
+        run.stderr.contains("NO_PROXY") && run.stderr.contains("192.168.*"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("192.168.0.0/16"), "says how: {run}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run}");
+    assert_eq!(proxy.connections() + direct.connections(), 0, "{run}");
+    stillup_with_env(["check", direct.url("/").as_str()], &vars).assert_code(0);
 }

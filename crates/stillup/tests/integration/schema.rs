@@ -41,7 +41,19 @@ fn a_gave_up_wait_report_matches_the_schema() {
     let report = run.json();
     assert_matches_schema(&report);
     assert_eq!(report["outcome"], "gave_up");
-    assert_eq!(report["schema_version"], 4);
+    assert_eq!(report["schema_version"], 5);
+    // When it happened, RFC 3339 UTC, the start no later than the end.
+    let (started, ended) = (
+        report["started_at"].as_str().unwrap(),
+        report["ended_at"].as_str().unwrap(),
+    );
+    for at in [started, ended] {
+        assert!(
+            at.len() == 20 && at.as_bytes()[10] == b'T' && at.ends_with('Z'),
+            "{at}"
+        );
+    }
+    assert!(started <= ended, "{started} {ended}");
     assert_eq!(report["success"], false);
     assert_eq!(target(&report, 0)["outcome"], "gave_up");
     assert_eq!(target(&report, 0)["timeline"]["end"], "gave_up");

@@ -382,13 +382,50 @@ fn help_and_the_man_page_list_every_exit_code() {
         let run = stillup(args);
         run.assert_code(0);
         for code in stillup::cli::exit::ALL_CODES {
-            let listed = run
-                .stdout
-                .lines()
-                .any(|line| line.trim_start().starts_with(&format!("{code} ")));
+            // `--help`'s table, or the man page's EXIT STATUS (`.TP` then the code in bold).
+            let listed = run.stdout.lines().any(|line| {
+                line.trim_start().starts_with(&format!("{code} "))
+                    || line == format!("\\fB{code}\\fR")
+            });
             assert!(listed, "exit code {code} missing from {args:?}\n{run}");
         }
     }
+}
+
+/// `stillup man wait` has ENVIRONMENT, EXIT STATUS, FILES and FAILURE CLASSES, not EXTRA;
+/// `stillup classes` prints every class; a man page of no command is a usage error.
+#[test]
+fn the_man_page_has_its_sections_and_classes_lists_every_class() {
+    let run = stillup(["man", "wait"]);
+    run.assert_code(0);
+    let sections: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix(".SH "))
+        .collect();
+    for wanted in [
+        "ENVIRONMENT",
+        "\"EXIT STATUS\"",
+        "FILES",
+        "\"FAILURE CLASSES\"",
+    ] {
+        assert!(sections.contains(&wanted), "{sections:?}");
+    }
+    assert!(!sections.contains(&"EXTRA"), "{sections:?}");
+    assert!(run.stdout.contains("\\fBSTILLUP_TIMEOUT\\fR"), "{run}");
+    let run = stillup(["classes"]);
+    run.assert_code(0);
+    for class in stillup_core::FailureClass::ALL {
+        let listed = run
+            .stdout
+            .lines()
+            .any(|line| line.starts_with(&format!("{class} ")));
+        assert!(listed, "{class} missing\n{run}");
+    }
+    let run = stillup(["man", "no\u{1b}[2Jpe"]);
+    run.assert_code(2);
+    assert!(run.stderr.contains("expected wait"), "{run}");
+    assert!(!run.stderr.contains('\u{1b}'), "{run}");
 }
 
 /// Every file stillup reads has a size limit: `/dev/zero` as a body, targets file, config

@@ -4,7 +4,7 @@
 //! sanitized for text; targets are shown without credentials.
 
 use std::fmt::Write as _;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use stillup_core::sanitize::display_safe;
 use stillup_core::timings::PhaseTimings;
@@ -13,6 +13,7 @@ use super::allow::AllowList;
 use super::metrics::ProbeRecord;
 use super::module::{Module, Modules};
 use crate::cli::html::esc;
+use stillup_core::wallclock::rfc3339;
 
 fn millis(d: Option<Duration>) -> String {
     match d {
@@ -47,34 +48,9 @@ fn verdict(record: &ProbeRecord) -> String {
     }
 }
 
-/// `2026-12-07T23:41:05Z`, from the system clock.
+/// When the probe started, as RFC 3339.
 fn timestamp(record: &ProbeRecord) -> String {
-    let secs = record
-        .at
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    rfc3339(record.at)
 }
 
 /// `5s`, or what a module without a timeout of its own gets.
@@ -197,16 +173,4 @@ pub fn index(modules: &Modules, recent: &[ProbeRecord], allow: &AllowList) -> St
     }
     html.push_str("</body></html>\n");
     html
-}
-
-#[cfg(test)]
-mod tests {
-    use super::civil_from_days;
-
-    #[test]
-    fn days_become_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_794), (2026, 12, 7));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-    }
 }

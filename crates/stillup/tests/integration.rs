@@ -37,6 +37,8 @@ mod integration {
     #[cfg(unix)]
     mod prometheus;
     mod proxy;
+    #[cfg(unix)]
+    mod recipes;
     mod redis;
     mod request;
     mod reverse;

@@ -260,9 +260,9 @@ fn the_readmes_download_url_is_the_binstall_url() {
     let (url, _) = binstall_url_and_dir(&stillup_package(), &names["target"]);
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let install = readme
-        .split("\n## Install\n")
+        .split("\n## Install by hand and in images\n")
         .nth(1)
-        .expect("the README has an Install section");
+        .expect("the README has an Install by hand section");
     let install = install.split("\n## ").next().unwrap();
     let line = install
         .lines()

@@ -11,7 +11,7 @@ use crate::redact::redact_url;
 use crate::report::ms;
 
 /// The `schema_version` of [`WatchReport`]: bumped on any incompatible change of its shape.
-pub const WATCH_SCHEMA_VERSION: u32 = 2;
+pub const WATCH_SCHEMA_VERSION: u32 = 3;
 
 /// Limits a watch is judged against.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -46,6 +46,11 @@ pub struct WatchReport {
     pub schema_version: u32,
     /// Always `watch`.
     pub command: &'static str,
+    /// When the watch started, RFC 3339 in UTC (every other time in the document is an offset
+    /// from it, measured on the monotonic clock).
+    pub started_at: String,
+    /// When the watch ended (its start plus its monotonic length), RFC 3339 in UTC.
+    pub ended_at: String,
     /// How long the watch ran, in milliseconds.
     pub elapsed_ms: f64,
     /// What the watch concludes against its budgets.
@@ -316,9 +321,15 @@ impl WatchReport {
         } else {
             Verdict::WithinBudget
         };
+        let ended_at = outcome
+            .started_at
+            .checked_add(outcome.elapsed)
+            .unwrap_or(outcome.started_at);
         WatchReport {
             schema_version: WATCH_SCHEMA_VERSION,
             command: "watch",
+            started_at: crate::wallclock::rfc3339(outcome.started_at),
+            ended_at: crate::wallclock::rfc3339(ended_at),
             elapsed_ms: ms(outcome.elapsed),
             verdict,
             within_budget: match verdict {

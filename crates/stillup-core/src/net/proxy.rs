@@ -13,7 +13,9 @@
 //! [`ProxySettings::for_url`] gives that error (naming the variable, never the password) for
 //! exactly those targets.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr};
+
+use super::mask;
 
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -228,26 +230,6 @@ impl NoProxy {
             }
             _ => false,
         })
-    }
-}
-
-/// `ip` with all but its first `prefix` bits cleared; `None` when the families differ or the
-/// prefix is longer than the address.
-fn mask(ip: IpAddr, prefix: u8) -> Option<IpAddr> {
-    match ip {
-        IpAddr::V4(v4) if prefix <= 32 => {
-            let bits = u32::from(v4);
-            let kept = bits.checked_shr(32 - u32::from(prefix)).unwrap_or(0);
-            let kept = kept.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-            Some(IpAddr::V4(Ipv4Addr::from(kept)))
-        }
-        IpAddr::V6(v6) if prefix <= 128 => {
-            let bits = u128::from(v6);
-            let kept = bits.checked_shr(128 - u32::from(prefix)).unwrap_or(0);
-            let kept = kept.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-            Some(IpAddr::V6(Ipv6Addr::from(kept)))
-        }
-        _ => None,
     }
 }
 

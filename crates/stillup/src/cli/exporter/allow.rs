@@ -10,6 +10,8 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use stillup_core::net::mask;
+
 /// One `--allow-target` pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Pattern {
@@ -79,21 +81,9 @@ impl Pattern {
             return false;
         };
         // An IPv4-mapped IPv6 address is the IPv4 address it maps.
-        let address = match address {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
-            v4 => v4,
-        };
-        match (base, address) {
-            (IpAddr::V4(base), IpAddr::V4(address)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
-                u32::from(*base) & mask == u32::from(address) & mask
-            }
-            (IpAddr::V6(base), IpAddr::V6(address)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
-                u128::from(*base) & mask == u128::from(address) & mask
-            }
-            _ => false,
-        }
+        // Masks of different families never compare equal.
+        let address = address.to_canonical();
+        mask(address, *prefix).is_some_and(|network| Some(network) == mask(*base, *prefix))
     }
 }
 

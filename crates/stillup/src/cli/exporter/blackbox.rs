@@ -22,6 +22,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle};
 
 use super::module::{IpPreference, IpProtocol, ModuleDef};
 use crate::cli::args::{ProbeArgs, WaitArgs};
+use crate::cli::file::edit_distance;
 use crate::cli::input::{read_input, Input, Origin, Origins, UsageError, MAX_CONFIG_FILE};
 use crate::cli::options::Kind;
 
@@ -981,22 +982,6 @@ fn unknown(key: &str, keys: &[&str]) -> String {
         Some((distance, k)) if distance <= 2 => format!("unknown key; did you mean {k}?"),
         _ => format!("unknown key; keys here are {}", keys.join(", ")),
     }
-}
-
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 /// A Go duration (`time.ParseDuration`): `300ms`, `1.5h`, `2h45m`, `1m30s`; `0` alone.

@@ -8,9 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use stillup_testkit::prometheus::{installed, promtool_check_metrics, PROMTOOL};
+
 use super::support::*;
 
 /// A running exporter; killed on drop. Its stderr is collected for the log assertions.
+#[derive(Debug)]
 pub struct Exporter {
     child: Child,
     pub port: u16,
@@ -65,7 +68,7 @@ impl Exporter {
                 log.push('\n');
             }
         });
-        match port_rx.recv_timeout(Duration::from_secs(10)) {
+        match port_rx.recv_timeout(Duration::from_secs(15)) {
             Ok(Some(port)) => Ok(Exporter { child, port, log }),
             _ => {
                 let _ = child.kill();
@@ -200,38 +203,12 @@ pub fn try_request(
 /// `promtool check metrics` over a page, when promtool is here; loudly skipped otherwise,
 /// and a failure where CI promised it (`STILLUP_REQUIRE_SERVICES`).
 pub fn promtool_accepts(page: &str, what: &str) {
-    let Ok(mut child) = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    else {
-        assert!(
-            std::env::var_os("STILLUP_REQUIRE_SERVICES").is_none(),
-            "promtool is not installed, and STILLUP_REQUIRE_SERVICES says it must be"
-        );
-        eprintln!("SKIPPED: promtool is not installed; {what} not checked by it");
+    if !installed(&[PROMTOOL], what) {
         return;
-    };
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(page.as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // Lint remarks (a counter's name, a unit) are fine for names blackbox already uses;
-    // what must never happen is a page promtool cannot parse.
-    assert!(
-        !said.contains("error while linting") && !said.contains("text format parsing error"),
-        "promtool rejects {what}: {said}\n{page}"
-    );
+    }
+    if let Err(e) = promtool_check_metrics(page) {
+        panic!("promtool rejects {what}: {e}\n{page}");
+    }
 }
 
 fn healthy_server() -> ScriptedServer {

@@ -4,12 +4,12 @@
 //! are checked before any request and replaced whole at the end; a failed write exits 5; the
 //! metrics pages pass `promtool check metrics`; no file holds a secret.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+
+use stillup_testkit::prometheus::{installed, promtool_check_metrics, PROMTOOL};
 
 use super::support::*;
 
@@ -63,49 +63,14 @@ fn sample(page: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
     found[0]
 }
 
-/// What `promtool check metrics` says of `page`: `None` when promtool is not installed
-/// (a loud line on stderr; with STILLUP_REQUIRE_SERVICES set, a panic instead).
-fn promtool(page: &str, test: &str) -> Option<(bool, String)> {
-    let spawned = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match spawned {
-        Ok(child) => child,
-        Err(e) if std::env::var_os("STILLUP_REQUIRE_SERVICES").is_some() => {
-            panic!("{test} needs promtool (Debian package prometheus): {e}")
-        }
-        Err(e) => {
-            eprintln!(
-                "\n!!!!! SKIPPED {test}: promtool is not installed ({e}); `.ci/run` installs Debian's prometheus package !!!!!\n"
-            );
-            return None;
-        }
-    };
-    child
-        .stdin
-        .take()
-        .expect("promtool's stdin is piped")
-        .write_all(page.as_bytes())
-        .expect("promtool reads the page");
-    let out = child.wait_with_output().expect("promtool finishes");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Some((out.status.success(), said))
-}
-
 #[track_caller]
 fn assert_promtool_accepts(page: &str, what: &str) {
-    if let Some((ok, said)) = promtool(page, what) {
-        assert!(
-            ok && said.trim().is_empty(),
-            "promtool on {what}: {said}\n{page}"
-        );
+    if !installed(&[PROMTOOL], what) {
+        return;
+    }
+    match promtool_check_metrics(page) {
+        Ok(said) => assert!(said.trim().is_empty(), "promtool on {what}: {said}\n{page}"),
+        Err(e) => panic!("promtool on {what}: {e}\n{page}"),
     }
 }
 

@@ -9,12 +9,9 @@
 //! tests skip loudly (and fail under `STILLUP_REQUIRE_SERVICES`, as in CI).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use stillup_testkit::prometheus::{
     http_request, installed, percent_encode, promtool_check_metrics, BlackboxExporter, Cadence,
@@ -26,8 +23,6 @@ use super::support::{
     TempDir,
 };
 
-/// How long the exporter may take to say where it listens.
-const EXPORTER_START: Duration = Duration::from_secs(15);
 /// How long Prometheus may take to show a verdict (it scrapes every second).
 const SERIES_WAIT: Duration = Duration::from_secs(20);
 /// The bound on one request to an exporter.
@@ -49,99 +44,9 @@ impl Which {
     }
 }
 
-/// `stillup exporter` run as a process, on the port it chose itself.
-#[derive(Debug)]
-pub struct StillupExporter {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl StillupExporter {
-    /// Start `stillup exporter --listen 127.0.0.1:0 ARGS…` and wait for its line
-    /// `stillup exporter: listening on http://127.0.0.1:PORT`.
-    pub fn start(args: &[&str]) -> StillupExporter {
-        StillupExporter::try_start(args).unwrap_or_else(|log| {
-            panic!(
-                "stillup exporter did not say where it listens within {EXPORTER_START:?}; \
-                 stderr:\n{log}"
-            )
-        })
-    }
-
-    /// As [`StillupExporter::start`]; `Err` carries what it printed when it did not start.
-    pub fn try_start(args: &[&str]) -> Result<StillupExporter, String> {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("stillup"))
-            .args(["exporter", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("stillup can be started");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        let pipe = child.stderr.take().expect("stderr is piped");
-        let log = Arc::clone(&stderr);
-        // Reads stderr to its end, so the exporter never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines() {
-                let Ok(line) = line else { break };
-                if let Some(url) = line.strip_prefix("stillup exporter: listening on http://") {
-                    let _ = tx.send(url.trim().to_string());
-                }
-                let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let Ok(addr) = rx.recv_timeout(EXPORTER_START) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            // Let the reader thread take in the last lines.
-            std::thread::sleep(Duration::from_millis(100));
-            return Err(stderr.lock().unwrap_or_else(|e| e.into_inner()).clone());
-        };
-        let addr = addr
-            .parse()
-            .unwrap_or_else(|e| panic!("stillup exporter listens on {addr:?}: {e}"));
-        Ok(StillupExporter {
-            child,
-            addr,
-            stderr,
-        })
-    }
-
-    fn log(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-}
-
-impl Drop for StillupExporter {
-    fn drop(&mut self) {
-        // SIGTERM, as a service manager stops it; SIGKILL if it does not end soon.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[derive(Debug)]
 enum Process {
-    Stillup(StillupExporter),
+    Stillup(super::exporter::Exporter),
     Blackbox(BlackboxExporter),
 }
 
@@ -156,7 +61,7 @@ impl Exporter {
     pub fn stillup(args: &[&str]) -> Exporter {
         Exporter {
             which: Which::Stillup,
-            process: Process::Stillup(StillupExporter::start(args)),
+            process: Process::Stillup(super::exporter::Exporter::start(args)),
         }
     }
 
@@ -171,7 +76,7 @@ impl Exporter {
 
     pub fn addr(&self) -> SocketAddr {
         match &self.process {
-            Process::Stillup(p) => p.addr,
+            Process::Stillup(p) => SocketAddr::from(([127, 0, 0, 1], p.port)),
             Process::Blackbox(p) => p.addr(),
         }
     }

@@ -42,18 +42,7 @@ fn a_gave_up_wait_report_matches_the_schema() {
     assert_matches_schema(&report);
     assert_eq!(report["outcome"], "gave_up");
     assert_eq!(report["schema_version"], 5);
-    // When it happened, RFC 3339 UTC, the start no later than the end.
-    let (started, ended) = (
-        report["started_at"].as_str().unwrap(),
-        report["ended_at"].as_str().unwrap(),
-    );
-    for at in [started, ended] {
-        assert!(
-            at.len() == 20 && at.as_bytes()[10] == b'T' && at.ends_with('Z'),
-            "{at}"
-        );
-    }
-    assert!(started <= ended, "{started} {ended}");
+    assert_started_and_ended(&report);
     assert_eq!(report["success"], false);
     assert_eq!(target(&report, 0)["outcome"], "gave_up");
     assert_eq!(target(&report, 0)["timeline"]["end"], "gave_up");

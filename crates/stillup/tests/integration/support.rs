@@ -389,3 +389,20 @@ pub fn assert_matches_schema(report: &Value) {
         errors.join("\n")
     );
 }
+
+/// A report's `started_at` and `ended_at`: RFC 3339 in UTC, whole seconds, the start no later
+/// than the end.
+#[track_caller]
+pub fn assert_started_and_ended(report: &Value) {
+    let (started, ended) = (
+        report["started_at"].as_str().unwrap(),
+        report["ended_at"].as_str().unwrap(),
+    );
+    for at in [started, ended] {
+        assert!(
+            at.len() == 20 && at.as_bytes()[10] == b'T' && at.ends_with('Z'),
+            "{at}"
+        );
+    }
+    assert!(started <= ended, "{started} {ended}");
+}

@@ -7,8 +7,8 @@ use serde_json::Value;
 use stillup_testkit::{Behavior, Reply, Script, ScriptedServer};
 
 use super::support::{
-    closed_port, run_to_end, serve, stillup, stillup_with_env, wrapper, KeepAliveServer, Run,
-    TempDir, SLACK,
+    assert_started_and_ended, closed_port, run_to_end, serve, stillup, stillup_with_env, wrapper,
+    KeepAliveServer, Run, TempDir, SLACK,
 };
 
 fn watch_schema() -> jsonschema::Validator {
@@ -166,18 +166,7 @@ fn the_watch_lasts_as_long_as_the_command_and_passes_its_failure_through() {
     let report = run.json();
     assert_eq!(report["command_exit_code"], 5);
     assert!(report["elapsed_ms"].as_f64().unwrap() >= 900.0);
-    // When it happened, RFC 3339 UTC; the one-second watch ends within a second or two of it.
-    let (started, ended) = (
-        report["started_at"].as_str().unwrap(),
-        report["ended_at"].as_str().unwrap(),
-    );
-    for at in [started, ended] {
-        assert!(
-            at.len() == 20 && at.as_bytes()[10] == b'T' && at.ends_with('Z'),
-            "{at}"
-        );
-    }
-    assert!(started <= ended, "{started} {ended}");
+    assert_started_and_ended(&report);
 
     let run = stillup(["watch", &url, "--", "sh", "-c", "sleep 0.5"]);
     run.assert_code(0);
